@@ -1,0 +1,36 @@
+// Operator layer: plan (algorithm, tiles, work split) and run. Arguments are trusted:
+// the Python layer validated them; bindings.cpp checks buffer shapes against the shapes here.
+#pragma once
+#include <cstdint>
+
+#include "ops/shapes.h"
+
+namespace fmaconv {
+
+// x: (N, C, D, H, W), w: (K, C/groups, kd, kh, kw), bias: (K,) or null, y: (N, K, OD, OH, OW).
+template <typename T>
+void conv_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y);
+
+// idx may be null.
+template <typename T>
+void max_pool_forward(const PoolShape& s, const T* x, T* y, int64_t* idx);
+
+// divisor_override == 0 means none (0 itself is rejected by the API).
+template <typename T>
+void avg_pool_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override);
+
+// Only planes/in/out of the shape are used.
+template <typename T>
+void adaptive_avg_pool_forward(const PoolShape& s, const T* x, T* y);
+template <typename T>
+void adaptive_max_pool_forward(const PoolShape& s, const T* x, T* y, int64_t* idx);
+
+enum class PadMode { reflect = 1, replicate = 2, circular = 3 };
+// pads: (front, back, top, bottom, left, right); y has the padded spatial sizes.
+template <typename T>
+void pad_forward(int64_t planes, const int64_t in[3], const int64_t pads[6], PadMode mode, const T* x, T* y);
+
+// Measured FMA throughput (GFLOP/s) of the selected kernel set with `threads` threads.
+double peak_gflops(bool f64, int threads);
+
+}  // namespace fmaconv

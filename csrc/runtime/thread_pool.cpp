@@ -1,0 +1,152 @@
+#include "runtime/thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#endif
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
+namespace fmaconv {
+
+namespace {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n_threads) { resize(n_threads); }
+  ~ThreadPool() { stop_workers(); }
+
+  int size() const { return n_threads_; }
+
+  void resize(int n_threads) {
+    std::lock_guard<std::mutex> run_lock(run_mutex_);
+    stop_workers();
+    n_threads_ = std::max(1, n_threads);
+    stopping_ = false;
+    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
+  }
+
+  void run(int64_t n_tasks, const std::function<void(int64_t)>& fn) {
+    if (n_tasks <= 0) return;
+    std::unique_lock<std::mutex> run_lock(run_mutex_, std::try_to_lock);
+    if (n_tasks == 1 || n_threads_ == 1 || !run_lock.owns_lock()) {
+      for (int64_t t = 0; t < n_tasks; ++t) fn(t);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(mutex_);
+      job_ = &fn;
+      n_tasks_ = n_tasks;
+      next_.store(0, std::memory_order_relaxed);
+      active_ = (int)workers_.size();
+      ++generation_;
+    }
+    cv_work_.notify_all();
+    drain();
+    std::unique_lock<std::mutex> lk(mutex_);
+    cv_done_.wait(lk, [this] { return active_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void drain() {
+    const auto& fn = *job_;
+    for (;;) {
+      int64_t t = next_.fetch_add(1, std::memory_order_relaxed);
+      if (t >= n_tasks_) break;
+      fn(t);
+    }
+  }
+
+  void worker_loop() {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(mutex_);
+        cv_work_.wait(lk, [&] { return stopping_ || generation_ != seen; });
+        if (stopping_) return;
+        seen = generation_;
+      }
+      drain();
+      {
+        std::lock_guard<std::mutex> lk(mutex_);
+        if (--active_ == 0) cv_done_.notify_one();
+      }
+    }
+  }
+
+  void stop_workers() {
+    {
+      std::lock_guard<std::mutex> lk(mutex_);
+      stopping_ = true;
+    }
+    cv_work_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+  }
+
+  std::mutex run_mutex_;  // one parallel region at a time
+  std::mutex mutex_;
+  std::condition_variable cv_work_, cv_done_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int64_t)>* job_ = nullptr;
+  int64_t n_tasks_ = 0;
+  std::atomic<int64_t> next_{0};
+  int active_ = 0;
+  uint64_t generation_ = 0;
+  bool stopping_ = false;
+  int n_threads_ = 1;
+};
+
+// Leaked on purpose: no joins during interpreter shutdown, and a forked child (which has
+// none of the parent's workers) drops it and builds its own on first use.
+std::mutex* g_pool_mutex = new std::mutex;
+ThreadPool* g_pool = nullptr;
+
+void forget_pool_in_child() {
+  g_pool_mutex = new std::mutex;
+  g_pool = nullptr;
+}
+
+ThreadPool& pool() {
+  static const bool registered = [] {
+#if defined(__unix__) || defined(__APPLE__)
+    pthread_atfork(nullptr, nullptr, forget_pool_in_child);
+#endif
+    return true;
+  }();
+  (void)registered;
+  std::lock_guard<std::mutex> lk(*g_pool_mutex);
+  if (!g_pool) g_pool = new ThreadPool(default_num_threads());
+  return *g_pool;
+}
+
+}  // namespace
+
+int default_num_threads() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? (int)n : 1;
+}
+
+void parallel_for(int64_t n_tasks, const std::function<void(int64_t)>& fn) { pool().run(n_tasks, fn); }
+
+void set_num_threads(int n) { pool().resize(n); }
+
+int get_num_threads() { return pool().size(); }
+
+}  // namespace fmaconv
