@@ -1,0 +1,87 @@
+"""Shared helpers for the fmaconv test suite (importable: tests/ is on sys.path under pytest)."""
+
+import importlib
+import re
+
+import numpy as np
+
+# float32 results are compared with the float64 reference computed from the same (exactly
+# upcast) inputs; float64 results with a tight tolerance.
+TOL = {
+    np.dtype(np.float32): dict(rtol=1e-4, atol=1e-5),
+    np.dtype(np.float64): dict(rtol=1e-10, atol=1e-10),
+}
+
+DTYPES = (np.float32, np.float64)
+
+
+def have_torch():
+    try:
+        importlib.import_module("torch")
+    except ImportError:
+        return False
+    return True
+
+
+def assert_result(got, expected, dtype, exact=False, what=""):
+    """got: fmaconv output; expected: float64 reference. Checks type, dtype, layout, shape, values."""
+    dtype = np.dtype(dtype)
+    assert isinstance(got, np.ndarray), f"{what}: expected ndarray, got {type(got)}"
+    assert got.dtype == dtype, f"{what}: dtype {got.dtype} != {dtype}"
+    assert got.flags.c_contiguous, f"{what}: output not C-contiguous"
+    expected = np.asarray(expected)
+    assert got.shape == expected.shape, f"{what}: shape {got.shape} != {expected.shape}"
+    if exact:
+        # max pooling picks input elements: bit-for-bit equal values (NaN where NaN)
+        np.testing.assert_array_equal(got.astype(np.float64), expected, err_msg=what)
+    else:
+        np.testing.assert_allclose(got.astype(np.float64), expected, equal_nan=True,
+                                   err_msg=what, **TOL[dtype])
+
+
+def assert_indices(got, expected, what=""):
+    assert isinstance(got, np.ndarray), f"{what}: indices not an ndarray"
+    assert got.dtype == np.int64, f"{what}: indices dtype {got.dtype} != int64"
+    assert got.flags.c_contiguous, f"{what}: indices not C-contiguous"
+    assert got.shape == np.shape(expected), f"{what}: indices shape {got.shape} != {np.shape(expected)}"
+    np.testing.assert_array_equal(got, expected, err_msg=what)
+
+
+def assert_message(excinfo, *fragments, any_of=()):
+    """The exception message contains every fragment, and at least one group of `any_of`
+    (each group a tuple of fragments that must all be present)."""
+    msg = str(excinfo.value)
+    for f in fragments:
+        assert f in msg, f"{f!r} not in error message {msg!r}"
+    if any_of:
+        ok = any(all(f in msg for f in group) for group in any_of)
+        assert ok, f"none of {any_of!r} fully present in error message {msg!r}"
+
+
+def escape(*parts):
+    """A regex matching all parts in order (for pytest.raises(match=...))."""
+    return ".*".join(re.escape(str(p)) for p in parts)
+
+
+def random_array(rng, shape, dtype, kind="normal"):
+    """kind: normal | ints (small integers: many ties) | special (ints with NaN/-inf/inf)."""
+    if kind == "normal":
+        a = rng.standard_normal(shape)
+    elif kind == "ints":
+        a = rng.integers(-3, 4, size=shape).astype(np.float64)
+    elif kind == "special":
+        a = rng.integers(-3, 4, size=shape).astype(np.float64)
+        u = rng.random(shape)
+        a[u < 0.08] = np.nan
+        a[(u >= 0.08) & (u < 0.14)] = -np.inf
+        a[(u >= 0.14) & (u < 0.17)] = np.inf
+    else:
+        raise ValueError(kind)
+    return np.asarray(a, dtype=dtype)
+
+
+def n_examples(n):
+    """Hypothesis max_examples, scaled by FMACONV_TEST_SCALE (default 1) for longer local runs."""
+    import os
+
+    return max(1, int(n * float(os.environ.get("FMACONV_TEST_SCALE", "1"))))
