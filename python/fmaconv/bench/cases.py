@@ -1,0 +1,238 @@
+"""The fixed benchmark suite.
+
+Shared by ``python -m fmaconv.bench`` and the pytest-benchmark tests in
+``benchmarks/`` so that both always run exactly the same cases.
+
+A :class:`Case` describes one call of a PyTorch-style functional op
+(``conv{1,2,3}d``, ``max_pool{1,2,3}d``, ``avg_pool{1,2,3}d``,
+``adaptive_avg_pool{1,2,3}d``).  The same function name and keyword
+arguments are valid for ``fmaconv`` and ``torch.nn.functional``.
+"""
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+CONV = "conv"
+MAX_POOL = "max_pool"
+AVG_POOL = "avg_pool"
+ADAPTIVE_AVG_POOL = "adaptive_avg_pool"
+OPS = (CONV, MAX_POOL, AVG_POOL, ADAPTIVE_AVG_POOL)
+
+#: itemsize of the indices array returned by ``return_indices=True`` (int64)
+INDEX_ITEMSIZE = 8
+
+
+def _tup(v, n: int) -> tuple[int, ...]:
+    if isinstance(v, int):
+        return (v,) * n
+    v = tuple(int(i) for i in v)
+    if len(v) != n:
+        raise ValueError(f"expected {n} values, got {v}")
+    return v
+
+
+def _arg(v: tuple[int, ...]):
+    """Pass an int when all entries agree (both APIs accept int or tuple)."""
+    return v[0] if len(set(v)) == 1 else v
+
+
+def _dims(v: Sequence[int]) -> str:
+    return "x".join(str(i) for i in v)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    op: str                                  # one of OPS
+    input_shape: tuple[int, ...]             # (N, C, *spatial)
+    kernel: tuple[int, ...] = ()
+    out_channels: int = 0                    # conv only
+    stride: tuple[int, ...] = ()
+    padding: tuple[int, ...] = ()
+    dilation: tuple[int, ...] = ()
+    groups: int = 1                          # conv only
+    return_indices: bool = False             # max_pool only
+    output_size: tuple[int, ...] = ()        # adaptive only
+    bias: bool = True                        # conv only
+
+    # ---- geometry -------------------------------------------------------
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dimensions."""
+        return len(self.input_shape) - 2
+
+    @property
+    def func_name(self) -> str:
+        """Function name in fmaconv and torch.nn.functional."""
+        return f"{self.op}{self.ndim}d"
+
+    @property
+    def is_conv(self) -> bool:
+        return self.op == CONV
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        return (self.out_channels, self.input_shape[1] // self.groups) + self.kernel
+
+    @property
+    def out_spatial(self) -> tuple[int, ...]:
+        if self.op == ADAPTIVE_AVG_POOL:
+            return self.output_size
+        return tuple(
+            (L + 2 * p - d * (k - 1) - 1) // s + 1
+            for L, k, s, p, d in zip(self.input_shape[2:], self.kernel, self.stride,
+                                     self.padding, self.dilation))
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        n, c = self.input_shape[:2]
+        return (n, self.out_channels if self.is_conv else c) + self.out_spatial
+
+    # ---- cost model -----------------------------------------------------
+    @property
+    def flops(self) -> int:
+        """2 * N * C_out * prod(out) * C_in/groups * prod(kernel) (conv only, else 0)."""
+        if not self.is_conv:
+            return 0
+        n, c = self.input_shape[:2]
+        return (2 * n * self.out_channels * math.prod(self.out_spatial)
+                * (c // self.groups) * math.prod(self.kernel))
+
+    def bytes_moved(self, itemsize: int) -> int:
+        """input + output (+ int64 indices) bytes (pooling only, else 0)."""
+        if self.is_conv:
+            return 0
+        out = math.prod(self.output_shape)
+        b = (math.prod(self.input_shape) + out) * itemsize
+        if self.return_indices:
+            b += out * INDEX_ITEMSIZE
+        return b
+
+    # ---- calling --------------------------------------------------------
+    def kwargs(self) -> dict:
+        """Keyword arguments (besides input/weight/bias) for fmaconv and torch."""
+        if self.is_conv:
+            return dict(stride=_arg(self.stride), padding=_arg(self.padding),
+                        dilation=_arg(self.dilation), groups=self.groups)
+        if self.op == MAX_POOL:
+            return dict(kernel_size=_arg(self.kernel), stride=_arg(self.stride),
+                        padding=_arg(self.padding), dilation=_arg(self.dilation),
+                        return_indices=self.return_indices)
+        if self.op == AVG_POOL:
+            return dict(kernel_size=_arg(self.kernel), stride=_arg(self.stride),
+                        padding=_arg(self.padding))
+        return dict(output_size=_arg(self.output_size))
+
+    def make_inputs(self, dtype="float32", seed: int | None = None) -> dict:
+        """Deterministic inputs: {"input": x} plus "weight"/"bias" for conv.
+
+        Weights are scaled by 1/sqrt(fan_in) so outputs stay O(1) and the
+        allclose check is meaningful.
+        """
+        dtype = np.dtype(dtype)
+        if seed is None:
+            seed = zlib.crc32(self.name.encode())
+        rng = np.random.default_rng(seed)
+        arrays = {"input": rng.standard_normal(self.input_shape).astype(dtype)}
+        if self.is_conv:
+            fan_in = math.prod(self.weight_shape[1:])
+            w = rng.standard_normal(self.weight_shape) / math.sqrt(fan_in)
+            arrays["weight"] = w.astype(dtype)
+            arrays["bias"] = (0.1 * rng.standard_normal(self.out_channels)).astype(dtype) \
+                if self.bias else None
+        return arrays
+
+    # ---- display --------------------------------------------------------
+    def summary(self) -> str:
+        """Short shape summary, e.g. '1x3x224x224 ->64 k7x7 s2 p3'."""
+        parts = [_dims(self.input_shape)]
+        if self.is_conv:
+            parts.append(f"->{self.out_channels}")
+        if self.op == ADAPTIVE_AVG_POOL:
+            parts.append(f"->{_dims(self.output_size)}")
+            return " ".join(parts)
+        parts.append("k" + _dims(self.kernel))
+        if self.stride != (1,) * self.ndim:
+            parts.append("s" + _dims(sorted(set(self.stride))))
+        if any(self.padding):
+            parts.append("p" + _dims(sorted(set(self.padding))))
+        if self.dilation != (1,) * self.ndim:
+            parts.append("d" + _dims(sorted(set(self.dilation))))
+        if self.groups != 1:
+            parts.append(f"g{self.groups}")
+        if self.return_indices:
+            parts.append("+idx")
+        return " ".join(parts)
+
+
+# ---- constructors -------------------------------------------------------
+def conv(name, n, c, spatial, k_out, kernel, stride=1, padding=0, dilation=1,
+         groups=1) -> Case:
+    nd = len(spatial)
+    return Case(name, CONV, (n, c) + tuple(spatial), kernel=_tup(kernel, nd),
+                out_channels=k_out, stride=_tup(stride, nd), padding=_tup(padding, nd),
+                dilation=_tup(dilation, nd), groups=groups)
+
+
+def pool(name, op, n, c, spatial, kernel, stride=None, padding=0, dilation=1,
+         return_indices=False) -> Case:
+    nd = len(spatial)
+    kernel = _tup(kernel, nd)
+    return Case(name, op, (n, c) + tuple(spatial), kernel=kernel,
+                stride=kernel if stride is None else _tup(stride, nd),
+                padding=_tup(padding, nd), dilation=_tup(dilation, nd),
+                return_indices=return_indices)
+
+
+def adaptive_avg_pool(name, n, c, spatial, output_size) -> Case:
+    return Case(name, ADAPTIVE_AVG_POOL, (n, c) + tuple(spatial),
+                output_size=_tup(output_size, len(spatial)))
+
+
+#: The fixed suite.  Names are stable identifiers: do not rename.
+SUITE: tuple[Case, ...] = (
+    # name                          N    C  spatial        K  k  s  p  d  groups
+    conv("lenet_conv1",            64,   3, (32, 32),      6, 5),
+    conv("lenet_conv2",            64,   6, (14, 14),     16, 5),
+    conv("resnet_stem",             1,   3, (224, 224),   64, 7, 2, 3),
+    conv("conv3x3_64x56",           1,  64, (56, 56),     64, 3, 1, 1),
+    conv("conv3x3_256x14",          1, 256, (14, 14),    256, 3, 1, 1),
+    conv("conv3x3_64x56_n8",        8,  64, (56, 56),     64, 3, 1, 1),
+    conv("conv1x1_256x56",          1, 256, (56, 56),     64, 1),
+    conv("dwconv3x3_144x56",        1, 144, (56, 56),    144, 3, 1, 1, 1, 144),
+    conv("conv3x3s2_128x56",        1, 128, (56, 56),    128, 3, 2, 1),
+    conv("conv3x3d2_64x56",         1,  64, (56, 56),     64, 3, 1, 2, 2),
+    conv("conv1d_64xL4096",         8,  64, (4096,),      64, 3, 1, 1),
+    conv("dwconv1d_256xL1024",      8, 256, (1024,),     256, 7, 1, 3, 1, 256),
+    conv("conv3d_32x16x56",         1,  32, (16, 56, 56), 32, 3, 1, 1),
+    conv("conv3d_3x16x112",         1,   3, (16, 112, 112), 64, 3, 1, 1),
+    pool("maxpool3x3s2_64x112",     MAX_POOL, 1, 64, (112, 112), 3, 2, 1),
+    pool("maxpool3x3s2_64x112_idx", MAX_POOL, 1, 64, (112, 112), 3, 2, 1,
+         return_indices=True),
+    pool("maxpool2x2_lenet",        MAX_POOL, 64, 6, (28, 28), 2),
+    pool("avgpool2x2_lenet",        AVG_POOL, 64, 6, (28, 28), 2),
+    pool("avgpool3x3s1_64x56_n8",   AVG_POOL, 8, 64, (56, 56), 3, 1, 1),
+    adaptive_avg_pool("global_avgpool_2048x7", 8, 2048, (7, 7), 1),
+)
+
+CASES_BY_NAME = {c.name: c for c in SUITE}
+assert len(CASES_BY_NAME) == len(SUITE), "case names must be unique"
+
+
+def select(pattern: str | None = None, cases: Iterable[Case] = SUITE) -> list[Case]:
+    """Cases whose name matches ``pattern`` (regex search; plain substring if
+    the pattern is not a valid regex).  None/"" selects all."""
+    cases = list(cases)
+    if not pattern:
+        return cases
+    try:
+        rx = re.compile(pattern)
+        return [c for c in cases if rx.search(c.name)]
+    except re.error:
+        return [c for c in cases if pattern in c.name]

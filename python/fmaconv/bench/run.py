@@ -1,0 +1,169 @@
+"""Running cases: build every peer's runner on the same arrays, verify the
+outputs once, time them interleaved, and derive the reported metrics."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import machine, peers
+from .cases import Case
+from .peers import COPY, FMACONV, IMPLS, NUMPY, ORT, TORCH
+from .timing import Stats, TimingConfig, measure
+
+RTOL, ATOL = 1e-3, 1e-4
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    threads: int
+    dtype: str
+    peak_gflops: float | None
+    times: dict[str, Stats] = field(default_factory=dict)      # impl -> Stats
+    skipped: dict[str, str] = field(default_factory=dict)      # impl -> reason
+    checks: dict[str, str | None] = field(default_factory=dict)  # impl -> None (ok) / reason
+    reference: str | None = None                               # impl checked against
+
+    # ---- derived metrics (None when not applicable/available) ----------
+    def time(self, impl: str) -> float | None:
+        s = self.times.get(impl)
+        return s.median if s else None
+
+    def ratio(self, impl: str) -> float | None:
+        """peer time / fmaconv time (>1: fmaconv faster)."""
+        t, f = self.time(impl), self.time(FMACONV)
+        return t / f if t and f else None
+
+    @property
+    def rate(self) -> float | None:
+        """GFLOP/s (conv) or GB/s (pooling) of fmaconv."""
+        f = self.time(FMACONV)
+        if not f:
+            return None
+        work = self.case.flops if self.case.is_conv else \
+            self.case.bytes_moved(np.dtype(self.dtype).itemsize)
+        return work / f / 1e9
+
+    @property
+    def rate_unit(self) -> str:
+        return "GFLOP/s" if self.case.is_conv else "GB/s"
+
+    @property
+    def pct_peak(self) -> float | None:
+        if not self.case.is_conv or not self.rate or not self.peak_gflops:
+            return None
+        return 100.0 * self.rate / self.peak_gflops
+
+    @property
+    def x_copy(self) -> float | None:
+        """fmaconv time / np.copyto time of the input (pooling only)."""
+        if self.case.is_conv:
+            return None
+        f, c = self.time(FMACONV), self.time(COPY)
+        return f / c if f and c else None
+
+    @property
+    def ok(self) -> str:
+        """'ok', 'FAIL' or '-' (fmaconv not run or nothing to compare with)."""
+        if FMACONV not in self.checks:
+            return "-"
+        return "ok" if self.checks[FMACONV] is None else "FAIL"
+
+    def to_dict(self) -> dict:
+        c = self.case
+        return {
+            "case": c.name, "op": c.func_name, "shape": c.summary(),
+            "input_shape": list(c.input_shape), "output_shape": list(c.output_shape),
+            "kwargs": {k: (list(v) if isinstance(v, tuple) else v)
+                       for k, v in c.kwargs().items()},
+            "threads": self.threads, "dtype": self.dtype,
+            "flops": c.flops, "bytes": c.bytes_moved(np.dtype(self.dtype).itemsize),
+            "peak_gflops": self.peak_gflops,
+            "times": {k: s.to_dict() for k, s in self.times.items()},
+            "skipped": dict(self.skipped),
+            "rate": self.rate, "rate_unit": self.rate_unit,
+            "pct_peak": self.pct_peak, "x_copy": self.x_copy,
+            "ratios": {k: self.ratio(k) for k in (TORCH, ORT, NUMPY)},
+            "ok": self.ok, "reference": self.reference,
+            "checks": {k: ("ok" if v is None else v) for k, v in self.checks.items()},
+        }
+
+
+def _describe(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {msg[0][:150] if msg else ''}"
+
+
+def run_case(case: Case, threads: int, dtype: str, cfg: TimingConfig,
+             peak: float | None = None) -> CaseResult:
+    """Run one case at ``threads`` threads (the caller has set them, see
+    ``peers.set_threads``).  Never raises because a peer failed."""
+    res = CaseResult(case, threads, str(np.dtype(dtype)), peak)
+    arrays = case.make_inputs(dtype)
+    runners = {}
+    for impl in IMPLS:
+        if impl == COPY and case.is_conv:
+            continue
+        try:
+            runners[impl] = peers.make_runner(impl, case, arrays, threads)
+        except peers.Unavailable as e:
+            res.skipped[impl] = str(e)
+        except Exception as e:
+            res.skipped[impl] = _describe(e)
+
+    # First call of each: warm-up and the output used for verification.
+    outputs = {}
+    for impl in list(runners):
+        try:
+            outputs[impl] = peers.to_numpy(runners[impl]())
+        except Exception as e:
+            res.skipped[impl] = _describe(e)
+            del runners[impl]
+    outputs.pop(COPY, None)
+    res.reference = TORCH if TORCH in outputs else (NUMPY if NUMPY in outputs else None)
+    if res.reference:
+        ref = outputs[res.reference]
+        for impl, out in outputs.items():
+            if impl != res.reference:
+                # ORT's MaxPool indices are flat over the whole tensor: values only.
+                res.checks[impl] = peers.compare(out, ref, rtol=RTOL, atol=ATOL,
+                                                 check_indices=impl != ORT)
+    del outputs
+
+    res.times = measure(runners, cfg)
+    return res
+
+
+@dataclass
+class Table:
+    """All cases at one thread count."""
+    threads: int
+    dtype: str
+    peak_gflops: float | None
+    results: list[CaseResult]
+    loadavg: tuple | None = None           # machine load before the run
+
+    def to_dict(self) -> dict:
+        return {"threads": self.threads, "dtype": self.dtype,
+                "peak_gflops": self.peak_gflops, "loadavg": self.loadavg,
+                "results": [r.to_dict() for r in self.results]}
+
+
+def run_suite(cases, threads: int, dtype: str, cfg: TimingConfig,
+              progress=sys.stderr) -> Table:
+    if progress is not None and not progress.isatty():
+        progress = None
+    loadavg = machine.load_average()
+    peers.set_threads(threads)
+    peak = peers.peak_gflops(str(np.dtype(dtype)), threads)
+    results = []
+    for i, case in enumerate(cases, 1):
+        if progress:
+            print(f"\r[{threads} thr] {i}/{len(cases)} {case.name:<28}", end="",
+                  file=progress, flush=True)
+        results.append(run_case(case, threads, dtype, cfg, peak))
+    if progress:
+        print("\r" + " " * 60 + "\r", end="", file=progress, flush=True)
+    return Table(threads, str(np.dtype(dtype)), peak, results, loadavg)
