@@ -20,11 +20,7 @@ namespace FMACONV_KNS {
 namespace {
 
 constexpr int VB = FMACONV_VEC_BYTES;
-#if defined(__aarch64__)
-#define FMACONV_VREG(v) "+w"(v)
-#else
-#define FMACONV_VREG(v) "+x"(v)
-#endif
+
 
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -168,21 +164,22 @@ void sum_row(const PoolShape& s, const T* const* rows, int64_t n_rows, T* __rest
 template <typename T>
 double fma_probe(int64_t iters) {
   constexpr int VL = VB / (int)sizeof(T);
-  constexpr int NA = 12;  // independent chains: covers FMA latency x issue width
   typedef T V __attribute__((vector_size(VB)));
-  V acc[NA];
-  for (int j = 0; j < NA; ++j) acc[j] = V{} + T(j + 1);
-  V m = V{} + T(0.999999), c = V{} + T(1e-6);
+  // 12 independent chains (named, so they stay in registers): covers FMA latency x issue width.
+  // A float recurrence cannot be folded without -ffast-math, so no barrier is needed.
+  const V m = V{} + T(0.999999), c = V{} + T(1e-6);
+  // Start values avoid the fixed point 1 = 1 * m + c, which constant propagation would fold.
+  V a0 = V{} + T(2), a1 = V{} + T(3), a2 = V{} + T(4), a3 = V{} + T(5), a4 = V{} + T(6), a5 = V{} + T(7);
+  V a6 = V{} + T(8), a7 = V{} + T(9), a8 = V{} + T(10), a9 = V{} + T(11), a10 = V{} + T(12), a11 = V{} + T(13);
   for (int64_t it = 0; it < iters; ++it) {
-#pragma GCC unroll 12
-    for (int j = 0; j < NA; ++j) acc[j] = acc[j] * m + c;
-    __asm__ volatile("" : FMACONV_VREG(acc[0]));  // keep the loop from being collapsed
+    a0 = a0 * m + c; a1 = a1 * m + c; a2 = a2 * m + c; a3 = a3 * m + c;
+    a4 = a4 * m + c; a5 = a5 * m + c; a6 = a6 * m + c; a7 = a7 * m + c;
+    a8 = a8 * m + c; a9 = a9 * m + c; a10 = a10 * m + c; a11 = a11 * m + c;
   }
-  V sum = V{};
-  for (int j = 0; j < NA; ++j) sum += acc[j];
+  V sum = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + ((a8 + a9) + (a10 + a11));
   volatile T sink = sum[0];
   (void)sink;
-  return 2.0 * (double)iters * NA * VL;
+  return 2.0 * (double)iters * 12 * VL;
 }
 
 template <typename T, int MR, int NR>
