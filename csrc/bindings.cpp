@@ -90,8 +90,9 @@ py::array conv(const py::array& x, const py::array& w, const py::object& bias, c
     s.p[i] = pad[i];
     s.d[i] = dil[i];
   }
-  py::array b;
-  if (!bias.is_none()) {
+  const bool has_bias = !bias.is_none();
+  py::array b;  // note: a default py::array is an empty array, not a null handle
+  if (has_bias) {
     b = py::array::ensure(bias);
     if (!b || b.ndim() != 1 || b.shape(0) != s.K || is_f64(b) != f64 ||
         !(py::detail::array_proxy(b.ptr())->flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_))
@@ -100,7 +101,7 @@ py::array conv(const py::array& x, const py::array& w, const py::object& bias, c
   auto run = [&](auto tag) -> py::array {
     using T = decltype(tag);
     auto y = new_array<T>(s.N, s.K, out);
-    const T* bp = b ? static_cast<const T*>(b.data()) : nullptr;
+    const T* bp = has_bias ? static_cast<const T*>(b.data()) : nullptr;
     const T* xp = static_cast<const T*>(x.data());
     const T* wp = static_cast<const T*>(w.data());
     T* yp = y.mutable_data();

@@ -116,6 +116,12 @@ inline int64_t ad_end(int64_t o, int64_t i, int64_t O) { return ((o + 1) * i + O
 template <typename T>
 void adaptive_avg_pool_forward(const PoolShape& s, const T* x, T* y) {
   const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
+  if (s.out_plane() == 1) {  // global pooling: PyTorch takes the mean of the plane here too
+    const KernelSet<T>& ks = kernel_set<T>(kernels());
+    const int64_t n = s.in_plane();
+    for_each_row(s.planes, 1, n, [&](int64_t p, int64_t) { y[p] = ks.reduce_sum(x + p * n, n) / (T)n; });
+    return;
+  }
   for_each_row(s.planes, OD * OH, OW * ceil_div(s.in_plane(), s.out_plane()), [&](int64_t p, int64_t r) {
     const int64_t od = r / OH, oh = r % OH;
     const int64_t d0 = ad_start(od, D, OD), d1 = ad_end(od, D, OD);

@@ -26,6 +26,8 @@ struct KernelSet {
                   int64_t first_base, T* y, int64_t* idx);
   // One output row of sum pooling (the caller divides).
   void (*sum_row)(const PoolShape& s, const T* const* rows, int64_t n_rows, T* y);
+  // Sum of n contiguous elements (global average pooling), in a vector-friendly order.
+  T (*reduce_sum)(const T* x, int64_t n);
   // FMA throughput probe: runs `iters` rounds of independent vector FMAs; returns the flop count.
   double (*fma_probe)(int64_t iters);
 };

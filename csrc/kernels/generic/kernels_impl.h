@@ -161,6 +161,28 @@ void sum_row(const PoolShape& s, const T* const* rows, int64_t n_rows, T* __rest
   }
 }
 
+// Sum of a contiguous run, with 4 vector accumulators so it is not bound by add latency.
+template <typename T>
+T reduce_sum(const T* __restrict x, int64_t n) {
+  constexpr int VL = VB / (int)sizeof(T);
+  typedef T V __attribute__((vector_size(VB)));
+  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+  V a0 = V{}, a1 = V{}, a2 = V{}, a3 = V{};
+  int64_t i = 0;
+  for (; i + 4 * VL <= n; i += 4 * VL) {
+    a0 += *(const VU*)(x + i);
+    a1 += *(const VU*)(x + i + VL);
+    a2 += *(const VU*)(x + i + 2 * VL);
+    a3 += *(const VU*)(x + i + 3 * VL);
+  }
+  for (; i + VL <= n; i += VL) a0 += *(const VU*)(x + i);
+  V v = (a0 + a1) + (a2 + a3);
+  T sum = 0;
+  for (int j = 0; j < VL; ++j) sum += v[j];
+  for (; i < n; ++i) sum += x[i];
+  return sum;
+}
+
 template <typename T>
 double fma_probe(int64_t iters) {
   constexpr int VL = VB / (int)sizeof(T);
@@ -184,7 +206,7 @@ double fma_probe(int64_t iters) {
 
 template <typename T, int MR, int NR>
 constexpr KernelSet<T> make_set() {
-  return KernelSet<T>{MR, NR, &gemm_ukernel<T, MR, NR>, &dw_row<T>, &max_row<T>, &sum_row<T>, &fma_probe<T>};
+  return KernelSet<T>{MR, NR, &gemm_ukernel<T, MR, NR>, &dw_row<T>, &max_row<T>, &sum_row<T>, &reduce_sum<T>, &fma_probe<T>};
 }
 
 const KernelTable table = {FMACONV_ISA_ENUM, make_set<float, FMACONV_MR_F32, FMACONV_NR_F32>(),
