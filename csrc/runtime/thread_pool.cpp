@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <memory>
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
@@ -24,23 +25,24 @@ class ThreadPool {
   explicit ThreadPool(int n_threads) { resize(n_threads); }
   ~ThreadPool() { stop_workers(); }
 
-  int size() const { return n_threads_; }
+  int size() const { return n_threads_.load(std::memory_order_relaxed); }
 
   void resize(int n_threads) {
     std::lock_guard<std::mutex> run_lock(run_mutex_);
     stop_workers();
-    n_threads_ = std::max(1, n_threads);
+    n_threads_.store(std::max(1, n_threads));
     stopping_ = false;
-    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
+    for (int i = 1; i < size(); ++i) workers_.emplace_back([this] { worker_loop(); });
   }
 
   void run(int64_t n_tasks, const std::function<void(int64_t)>& fn) {
     if (n_tasks <= 0) return;
     std::unique_lock<std::mutex> run_lock(run_mutex_, std::try_to_lock);
-    if (n_tasks == 1 || n_threads_ == 1 || !run_lock.owns_lock()) {
+    if (n_tasks == 1 || size() == 1 || !run_lock.owns_lock()) {
       for (int64_t t = 0; t < n_tasks; ++t) fn(t);
       return;
     }
+    error_ = nullptr;
     {
       std::lock_guard<std::mutex> lk(mutex_);
       job_ = &fn;
@@ -54,6 +56,7 @@ class ThreadPool {
     std::unique_lock<std::mutex> lk(mutex_);
     cv_done_.wait(lk, [this] { return active_ == 0; });
     job_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
   }
 
  private:
@@ -62,7 +65,13 @@ class ThreadPool {
     for (;;) {
       int64_t t = next_.fetch_add(1, std::memory_order_relaxed);
       if (t >= n_tasks_) break;
-      fn(t);
+      try {
+        fn(t);
+      } catch (...) {  // e.g. bad_alloc in a worker: hand it to the caller, skip the rest
+        std::lock_guard<std::mutex> lk(error_mutex_);
+        if (!error_) error_ = std::current_exception();
+        next_.store(n_tasks_, std::memory_order_relaxed);
+      }
     }
   }
 
@@ -103,7 +112,9 @@ class ThreadPool {
   int active_ = 0;
   uint64_t generation_ = 0;
   bool stopping_ = false;
-  int n_threads_ = 1;
+  std::atomic<int> n_threads_{1};
+  std::mutex error_mutex_;
+  std::exception_ptr error_;
 };
 
 // Leaked on purpose: no joins during interpreter shutdown, and a forked child (which has

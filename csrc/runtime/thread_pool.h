@@ -7,7 +7,7 @@
 namespace fmaconv {
 
 // Runs fn(task) for every task in [0, n_tasks) on up to get_num_threads() threads.
-// Tasks are handed out dynamically; fn must not throw.
+// Tasks are handed out dynamically; the first exception a task throws is rethrown here.
 void parallel_for(int64_t n_tasks, const std::function<void(int64_t)>& fn);
 
 void set_num_threads(int n);
