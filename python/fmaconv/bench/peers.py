@@ -62,6 +62,14 @@ def set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def get_threads() -> dict:
+    """Thread counts fmaconv and torch report (None when missing)."""
+    fc, torch = fmaconv_module(), torch_module()
+    get = getattr(fc, "get_num_threads", None)
+    return {FMACONV: get() if get else None,
+            TORCH: torch.get_num_threads() if torch is not None else None}
+
+
 # ---- fmaconv / torch: same function names and keyword arguments ---------
 def _functional_args(case: Case, arrays: dict, convert):
     args = [convert(arrays["input"])]

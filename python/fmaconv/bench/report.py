@@ -26,6 +26,10 @@ def fmt_num(v: float | None, fmt: str, suffix: str = "") -> str:
     return "-" if v is None else format(v, fmt) + suffix
 
 
+def _n(v) -> str:
+    return "-" if v is None else str(v)
+
+
 def _fmt_isa_list(v) -> str:
     if isinstance(v, dict):
         return ",".join(k for k, ok in v.items() if ok)
@@ -50,7 +54,7 @@ def header_lines(machine: dict, table: Table, cfg: TimingConfig) -> list[str]:
     t = table.threads
     if cfg_fc:
         fc = (f"fmaconv {cfg_fc.get('version', '?')} (isa {cfg_fc.get('isa', '?')}; "
-              f"available {_fmt_isa_list(cfg_fc.get('isa_available', '?'))}; threads {t})")
+              f"available {_fmt_isa_list(cfg_fc.get('isa_available', '?'))})")
     else:
         fc = "fmaconv: core not importable (fmaconv columns show '-')"
     peers = " | ".join([fc] + [f"{name} {v[key] or 'not installed'}"
@@ -64,7 +68,9 @@ def header_lines(machine: dict, table: Table, cfg: TimingConfig) -> list[str]:
         f"{'/'.join(map(str, table.loadavg or ['?']))} (1/5/15 min, before this table)",
         peers,
         f"measured FMA peak ({table.dtype}, {t} thread{'s' * (t != 1)}): {peak}",
-        f"threads: fmaconv/torch {t}, ORT intra_op {t} inter_op 1 sequential; numpy's BLAS "
+        f"threads: fmaconv {_n(table.reported_threads.get(FMACONV))}, torch "
+        f"{_n(table.reported_threads.get(TORCH))} (get_num_threads), ORT intra_op {t} inter_op 1 "
+        f"sequential; numpy's BLAS "
         f"threads are NOT controlled (library default); np.copyto is single-threaded",
         f"timing: median per call, implementations interleaved in ~{cfg.burst_time * 1e3:g} ms "
         f"bursts, >= {cfg.repeat} runs and >= {cfg.min_time:g} s each after {cfg.warmup} "
@@ -95,6 +101,11 @@ def notes(table: Table) -> list[str]:
         for impl, why in r.checks.items():
             if why is not None:
                 out.append(f"  MISMATCH {r.case.name}: {impl} vs {r.reference}: {why}")
+    other_ref = [r.case.name for r in table.results
+                 if FMACONV in r.checks and r.reference != TORCH]
+    if other_ref:
+        which = "all cases" if len(other_ref) == len(table.results) else ", ".join(other_ref)
+        out.append(f"  ok column checked against the numpy baseline, not torch ({which})")
     skipped = defaultdict(list)
     for r in table.results:
         for impl, why in r.skipped.items():

@@ -144,10 +144,12 @@ class Table:
     peak_gflops: float | None
     results: list[CaseResult]
     loadavg: tuple | None = None           # machine load before the run
+    reported_threads: dict = field(default_factory=dict)   # impl -> get_num_threads()
 
     def to_dict(self) -> dict:
         return {"threads": self.threads, "dtype": self.dtype,
                 "peak_gflops": self.peak_gflops, "loadavg": self.loadavg,
+                "reported_threads": self.reported_threads,
                 "results": [r.to_dict() for r in self.results]}
 
 
@@ -157,6 +159,7 @@ def run_suite(cases, threads: int, dtype: str, cfg: TimingConfig,
         progress = None
     loadavg = machine.load_average()
     peers.set_threads(threads)
+    reported = peers.get_threads()
     peak = peers.peak_gflops(str(np.dtype(dtype)), threads)
     results = []
     for i, case in enumerate(cases, 1):
@@ -166,4 +169,4 @@ def run_suite(cases, threads: int, dtype: str, cfg: TimingConfig,
         results.append(run_case(case, threads, dtype, cfg, peak))
     if progress:
         print("\r" + " " * 60 + "\r", end="", file=progress, flush=True)
-    return Table(threads, str(np.dtype(dtype)), peak, results, loadavg)
+    return Table(threads, str(np.dtype(dtype)), peak, results, loadavg, reported)
