@@ -1,15 +1,15 @@
 """One pytest-benchmark test per suite case, for fmaconv and (when importable) torch.
 
-Runners come from fmaconv.bench.peers, so this file only wires the shared
-suite into pytest-benchmark; results can be compared with
-``--benchmark-group-by=param:case`` (the default grouping here is per case).
+Cases and runners come from fmaconv.bench (cases, peers), so this file only
+wires the shared suite into pytest-benchmark.  Each case is its own benchmark
+group, so fmaconv and torch appear side by side.  Correctness is not checked
+here (``python -m fmaconv.bench`` does that, and tests/ does it thoroughly).
 """
 import pytest
 
-bench = pytest.importorskip("fmaconv.bench.peers", reason="fmaconv.bench not importable")
-from fmaconv.bench.cases import SUITE  # noqa: E402
+peers = pytest.importorskip("fmaconv.bench.peers", reason="fmaconv.bench not importable")
+SUITE = pytest.importorskip("fmaconv.bench.cases").SUITE
 
-peers = bench
 IMPLS = [peers.FMACONV,
          pytest.param(peers.TORCH, marks=pytest.mark.skipif(
              peers.torch_module() is None, reason="torch not installed"))]
