@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 
 from . import peers
 
@@ -32,6 +33,21 @@ def load_average() -> tuple[float, float, float] | None:
         return tuple(round(v, 2) for v in os.getloadavg())
     except (AttributeError, OSError):
         return None
+
+
+def other_runnable(duration: float = 0.2, samples: int = 20) -> float | None:
+    """Average number of runnable tasks besides this process over ``duration``
+    seconds (from /proc/loadavg): a direct gauge of CPU contention."""
+    vals = []
+    try:
+        for _ in range(samples):
+            with open("/proc/loadavg") as f:
+                running = int(f.read().split()[3].split("/")[0])
+            vals.append(max(0, running - 1))
+            time.sleep(duration / samples)
+    except (OSError, ValueError, IndexError):
+        return None
+    return sum(vals) / len(vals)
 
 
 def info() -> dict:

@@ -61,11 +61,16 @@ def header_lines(machine: dict, table: Table, cfg: TimingConfig) -> list[str]:
                                for key, name in ((TORCH, "torch"), (ORT, "onnxruntime"),
                                                  (NUMPY, "numpy"))])
     peak = fmt_num(table.peak_gflops, ".1f", " GFLOP/s")
+    warn = []
+    if table.other_runnable is not None and table.other_runnable >= 0.5:
+        warn = [f"WARNING: {table.other_runnable:.1f} other runnable tasks on {machine['cores']} "
+                f"cores before this table: timings (multi-thread especially) are unreliable"]
     return [
         f"== fmaconv bench: {table.dtype}, {t} thread{'s' * (t != 1)} ==",
         f"machine: {machine['cpu']}, {machine['cores']} cores ({machine['arch']}, "
         f"{machine['os']}), Python {machine['python']}, load average "
-        f"{'/'.join(map(str, table.loadavg or ['?']))} (1/5/15 min, before this table)",
+        f"{'/'.join(map(str, table.loadavg or ['?']))}, other runnable tasks "
+        f"{fmt_num(table.other_runnable, '.1f')} (before this table)",
         peers,
         f"measured FMA peak ({table.dtype}, {t} thread{'s' * (t != 1)}): {peak}",
         f"threads: fmaconv {_n(table.reported_threads.get(FMACONV))}, torch "
@@ -76,7 +81,7 @@ def header_lines(machine: dict, table: Table, cfg: TimingConfig) -> list[str]:
         f"bursts, >= {cfg.repeat} runs and >= {cfg.min_time:g} s each after {cfg.warmup} "
         f"warm-up; vs X = X time / fmaconv time "
         f"(>1: fmaconv faster); x copy = fmaconv time / np.copyto(input) time",
-    ]
+    ] + warn
 
 
 def format_table(machine: dict, table: Table, cfg: TimingConfig) -> str:

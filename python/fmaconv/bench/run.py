@@ -145,11 +145,13 @@ class Table:
     results: list[CaseResult]
     loadavg: tuple | None = None           # machine load before the run
     reported_threads: dict = field(default_factory=dict)   # impl -> get_num_threads()
+    other_runnable: float | None = None    # other runnable tasks before the run
 
     def to_dict(self) -> dict:
         return {"threads": self.threads, "dtype": self.dtype,
                 "peak_gflops": self.peak_gflops, "loadavg": self.loadavg,
                 "reported_threads": self.reported_threads,
+                "other_runnable": self.other_runnable,
                 "results": [r.to_dict() for r in self.results]}
 
 
@@ -157,7 +159,7 @@ def run_suite(cases, threads: int, dtype: str, cfg: TimingConfig,
               progress=sys.stderr) -> Table:
     if progress is not None and not progress.isatty():
         progress = None
-    loadavg = machine.load_average()
+    loadavg, others = machine.load_average(), machine.other_runnable()
     peers.set_threads(threads)
     reported = peers.get_threads()
     peak = peers.peak_gflops(str(np.dtype(dtype)), threads)
@@ -169,4 +171,4 @@ def run_suite(cases, threads: int, dtype: str, cfg: TimingConfig,
         results.append(run_case(case, threads, dtype, cfg, peak))
     if progress:
         print("\r" + " " * 60 + "\r", end="", file=progress, flush=True)
-    return Table(threads, str(np.dtype(dtype)), peak, results, loadavg, reported)
+    return Table(threads, str(np.dtype(dtype)), peak, results, loadavg, reported, others)
