@@ -26,8 +26,9 @@ namespace {
 #endif
 
 bool is_f64(const py::array& a) {
-  if (py::dtype::of<float>().is(a.dtype())) return false;
-  if (py::dtype::of<double>().is(a.dtype())) return true;
+  // Equivalence, not identity: a native '=f4' dtype object is not the canonical float32 one.
+  if (py::isinstance<py::array_t<float>>(a)) return false;
+  if (py::isinstance<py::array_t<double>>(a)) return true;
   throw py::type_error("fmaconv._core: expected float32 or float64, got dtype " +
                        std::string(py::str(a.dtype())));
 }

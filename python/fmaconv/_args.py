@@ -55,7 +55,7 @@ def as_float_array(fname: str, name: str, value) -> np.ndarray:
     if dt.kind != "f" or dt.itemsize not in (4, 8):
         raise TypeError(f"{fname}: {name} has dtype {dt}; only float32 and float64 are supported")
     if not dt.isnative:
-        a = a.astype(dt.newbyteorder("="))
+        a = a.astype(np.float32 if dt.itemsize == 4 else np.float64)
     return a
 
 

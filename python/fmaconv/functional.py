@@ -226,7 +226,7 @@ def pool_output_shape(input_shape, kernel_size, stride=None, padding=0, dilation
     fname = "pool_output_shape"
     xs = _shape_arg(fname, "input_shape", input_shape)
     if dims is None:
-        dims = len(kernel_size) if isinstance(kernel_size, (tuple, list)) and len(kernel_size) > 1 else len(xs) - 2
+        dims = len(kernel_size) if isinstance(kernel_size, (tuple, list)) else len(xs) - 2
     if not A._is_int(dims) or dims not in (1, 2, 3):
         raise ValueError(f"{fname}: dims must be 1, 2 or 3, got {dims!r} (input_shape {input_shape!r})")
     plan = A.pool_plan(fname, int(dims), xs, kernel_size, stride, padding, dilation, ceil_mode)
