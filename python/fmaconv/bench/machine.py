@@ -35,19 +35,40 @@ def load_average() -> tuple[float, float, float] | None:
         return None
 
 
-def other_runnable(duration: float = 0.2, samples: int = 20) -> float | None:
-    """Average number of runnable tasks besides this process over ``duration``
-    seconds (from /proc/loadavg): a direct gauge of CPU contention."""
-    vals = []
+def _busy_cpu_seconds() -> float | None:
+    """CPU seconds all CPUs spent busy since boot (incl. steal), from /proc/stat."""
     try:
-        for _ in range(samples):
-            with open("/proc/loadavg") as f:
-                running = int(f.read().split()[3].split("/")[0])
-            vals.append(max(0, running - 1))
-            time.sleep(duration / samples)
-    except (OSError, ValueError, IndexError):
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
         return None
-    return sum(vals) / len(vals)
+    # user nice system idle iowait irq softirq steal ...
+    busy = v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """Measures how many cores *other* processes (and the hypervisor, as steal
+    time) kept busy while the block ran: machine-wide busy CPU time minus this
+    process's own CPU time, per wall-clock second.  ``other_cores`` is None
+    where /proc/stat is unavailable or the block was too short to tell."""
+
+    def __enter__(self):
+        self._busy, self._own, self._wall = _busy_cpu_seconds(), _own(), time.perf_counter()
+        self.other_cores = None
+        return self
+
+    def __exit__(self, *exc):
+        busy, wall = _busy_cpu_seconds(), time.perf_counter() - self._wall
+        if busy is not None and self._busy is not None and wall >= 0.2:
+            other = (busy - self._busy) - (_own() - self._own)
+            self.other_cores = max(0.0, other / wall)
+        return False
+
+
+def _own() -> float:
+    t = os.times()
+    return t.user + t.system
 
 
 def info() -> dict:

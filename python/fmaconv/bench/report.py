@@ -8,6 +8,7 @@ from .peers import FMACONV, NUMPY, ORT, TORCH
 from .run import Table
 from .timing import TimingConfig
 
+NOISY_CORES = 0.25      # flag cases during which others used this much CPU
 RATIO_COLUMNS = ((TORCH, "vs torch"), (ORT, "vs ORT"), (NUMPY, "vs numpy"))
 
 
@@ -61,16 +62,11 @@ def header_lines(machine: dict, table: Table, cfg: TimingConfig) -> list[str]:
                                for key, name in ((TORCH, "torch"), (ORT, "onnxruntime"),
                                                  (NUMPY, "numpy"))])
     peak = fmt_num(table.peak_gflops, ".1f", " GFLOP/s")
-    warn = []
-    if table.other_runnable is not None and table.other_runnable >= 0.5:
-        warn = [f"WARNING: {table.other_runnable:.1f} other runnable tasks on {machine['cores']} "
-                f"cores before this table: timings (multi-thread especially) are unreliable"]
     return [
         f"== fmaconv bench: {table.dtype}, {t} thread{'s' * (t != 1)} ==",
         f"machine: {machine['cpu']}, {machine['cores']} cores ({machine['arch']}, "
         f"{machine['os']}), Python {machine['python']}, load average "
-        f"{'/'.join(map(str, table.loadavg or ['?']))}, other runnable tasks "
-        f"{fmt_num(table.other_runnable, '.1f')} (before this table)",
+        f"{'/'.join(map(str, table.loadavg or ['?']))} (before this table)",
         peers,
         f"measured FMA peak ({table.dtype}, {t} thread{'s' * (t != 1)}): {peak}",
         f"threads: fmaconv {_n(table.reported_threads.get(FMACONV))}, torch "
@@ -80,13 +76,14 @@ def header_lines(machine: dict, table: Table, cfg: TimingConfig) -> list[str]:
         f"timing: median per call, implementations interleaved in ~{cfg.burst_time * 1e3:g} ms "
         f"bursts, >= {cfg.repeat} runs and >= {cfg.min_time:g} s each after {cfg.warmup} "
         f"warm-up; vs X = X time / fmaconv time "
-        f"(>1: fmaconv faster); x copy = fmaconv time / np.copyto(input) time",
-    ] + warn
+        f"(>1: fmaconv faster); x copy = fmaconv time / np.copyto(input) time; "
+        f"busy = cores other processes kept busy meanwhile",
+    ]
 
 
 def format_table(machine: dict, table: Table, cfg: TimingConfig) -> str:
     headers = ["case", "shape", "fmaconv", "rate", "%peak", "x copy"] \
-        + [h for _, h in RATIO_COLUMNS] + ["ok"]
+        + [h for _, h in RATIO_COLUMNS] + ["ok", "busy"]
     right = [False, False] + [True] * (len(headers) - 2)
     rows = []
     for r in table.results:
@@ -94,7 +91,7 @@ def format_table(machine: dict, table: Table, cfg: TimingConfig) -> str:
                      fmt_num(r.rate, ".1f", " " + r.rate_unit),
                      fmt_num(r.pct_peak, ".1f", "%"), fmt_num(r.x_copy, ".2f", "x")]
                     + [fmt_num(r.ratio(impl), ".2f", "x") for impl, _ in RATIO_COLUMNS]
-                    + [r.ok])
+                    + [r.ok, fmt_num(r.other_cores, ".2f")])
     return "\n".join(header_lines(machine, table, cfg) + [""] + _grid(headers, rows, right)
                      + notes(table))
 
@@ -111,6 +108,12 @@ def notes(table: Table) -> list[str]:
     if other_ref:
         which = "all cases" if len(other_ref) == len(table.results) else ", ".join(other_ref)
         out.append(f"  ok column checked against the numpy baseline, not torch ({which})")
+    noisy = [r.case.name for r in table.results
+             if r.other_cores is not None and r.other_cores >= NOISY_CORES]
+    if noisy:
+        which = "all cases" if len(noisy) == len(table.results) else ", ".join(noisy)
+        out.append(f"  WARNING: other processes kept >= {NOISY_CORES} cores busy (column busy) "
+                   f"during {which}: timings unreliable, multi-thread ones especially")
     skipped = defaultdict(list)
     for r in table.results:
         for impl, why in r.skipped.items():

@@ -25,6 +25,7 @@ class CaseResult:
     skipped: dict[str, str] = field(default_factory=dict)      # impl -> reason
     checks: dict[str, str | None] = field(default_factory=dict)  # impl -> None (ok) / reason
     reference: str | None = None                               # impl checked against
+    other_cores: float | None = None       # cores other processes used meanwhile
 
     # ---- derived metrics (None when not applicable/available) ----------
     def time(self, impl: str) -> float | None:
@@ -86,7 +87,7 @@ class CaseResult:
             "rate": self.rate, "rate_unit": self.rate_unit,
             "pct_peak": self.pct_peak, "x_copy": self.x_copy,
             "ratios": {k: self.ratio(k) for k in (TORCH, ORT, NUMPY)},
-            "ok": self.ok, "reference": self.reference,
+            "ok": self.ok, "reference": self.reference, "other_cores": self.other_cores,
             "checks": {k: ("ok" if v is None else v) for k, v in self.checks.items()},
         }
 
@@ -145,13 +146,11 @@ class Table:
     results: list[CaseResult]
     loadavg: tuple | None = None           # machine load before the run
     reported_threads: dict = field(default_factory=dict)   # impl -> get_num_threads()
-    other_runnable: float | None = None    # other runnable tasks before the run
 
     def to_dict(self) -> dict:
         return {"threads": self.threads, "dtype": self.dtype,
                 "peak_gflops": self.peak_gflops, "loadavg": self.loadavg,
                 "reported_threads": self.reported_threads,
-                "other_runnable": self.other_runnable,
                 "results": [r.to_dict() for r in self.results]}
 
 
@@ -159,7 +158,7 @@ def run_suite(cases, threads: int, dtype: str, cfg: TimingConfig,
               progress=sys.stderr) -> Table:
     if progress is not None and not progress.isatty():
         progress = None
-    loadavg, others = machine.load_average(), machine.other_runnable()
+    loadavg = machine.load_average()
     peers.set_threads(threads)
     reported = peers.get_threads()
     peak = peers.peak_gflops(str(np.dtype(dtype)), threads)
@@ -168,7 +167,10 @@ def run_suite(cases, threads: int, dtype: str, cfg: TimingConfig,
         if progress:
             print(f"\r[{threads} thr] {i}/{len(cases)} {case.name:<28}", end="",
                   file=progress, flush=True)
-        results.append(run_case(case, threads, dtype, cfg, peak))
+        with machine.CpuMeter() as meter:
+            res = run_case(case, threads, dtype, cfg, peak)
+        res.other_cores = meter.other_cores
+        results.append(res)
     if progress:
         print("\r" + " " * 60 + "\r", end="", file=progress, flush=True)
-    return Table(threads, str(np.dtype(dtype)), peak, results, loadavg, reported, others)
+    return Table(threads, str(np.dtype(dtype)), peak, results, loadavg, reported)
