@@ -97,6 +97,7 @@ void conv_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) 
   const int64_t nco = split_for(base_tasks, mblocks);
   const int64_t mb_per = ceil_div(mblocks, nco);
 
+  const double macs = (double)s.N * (double)s.K * (double)P * (double)Kdim;
   parallel_for(base_tasks * nco, [&](int64_t task) {
     FlushDenormalsScope ftz;
     thread_local AlignedBuffer<T> panel;
@@ -158,7 +159,7 @@ void conv_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) 
         }
       }
     }
-  });
+  }, macs);
 }
 
 template <typename T>
@@ -197,7 +198,7 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
       }
       ks.dw_row(s, in_rows.data(), w_rows.data(), nr, b, yp + r * OW);
     }
-  });
+  }, (double)planes * (double)P * (double)taps);
 }
 
 }  // namespace

@@ -52,7 +52,7 @@ void pad_forward(int64_t planes, const int64_t in[3], const int64_t pads[6], Pad
         std::memcpy(dst + left, src, (size_t)W * sizeof(T));
         for (int64_t ow = left + W; ow < PW; ++ow) dst[ow] = src[mw[(size_t)ow]];
       }
-  });
+  }, (double)planes * (double)(PD * PH * PW));
 }
 
 template void pad_forward<float>(int64_t, const int64_t*, const int64_t*, PadMode, const float*, float*);

@@ -18,20 +18,16 @@ inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 // of whole planes, or row chunks when there are few planes.
 template <typename F>
 void for_each_row(int64_t planes, int64_t rows, int64_t work_per_row, const F& row_fn) {
-  const int64_t threads = get_num_threads();
-  // Small problems are not worth waking the pool.
-  if (threads == 1 || planes * rows * work_per_row < 32768) {
-    for (int64_t p = 0; p < planes; ++p)
-      for (int64_t r = 0; r < rows; ++r) row_fn(p, r);
-    return;
-  }
-  const int64_t want = 4 * threads;
+  const int64_t want = 4 * (int64_t)get_num_threads();
   const int64_t nrc = planes >= want ? 1 : min64(rows, ceil_div(want, planes));
   const int64_t per = ceil_div(rows, nrc);
-  parallel_for(planes * nrc, [&](int64_t task) {
-    const int64_t p = task / nrc, c = task % nrc;
-    for (int64_t r = c * per, r1 = min64(rows, r + per); r < r1; ++r) row_fn(p, r);
-  });
+  parallel_for(
+      planes * nrc,
+      [&](int64_t task) {
+        const int64_t p = task / nrc, c = task % nrc;
+        for (int64_t r = c * per, r1 = min64(rows, r + per); r < r1; ++r) row_fn(p, r);
+      },
+      (double)planes * (double)rows * (double)work_per_row);
 }
 
 // Window start of output o along one axis of a pooling shape.

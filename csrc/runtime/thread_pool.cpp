@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <memory>
@@ -20,6 +21,27 @@ namespace fmaconv {
 
 namespace {
 
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
+
+// Spins until pred() or `budget` passes; true if pred() held.
+template <typename Pred>
+bool spin_until(const Pred& pred, std::chrono::microseconds budget) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 1;; ++i) {
+    if (pred()) return true;
+    cpu_relax();
+    if ((i & 63) == 0 && std::chrono::steady_clock::now() - t0 > budget) return pred();
+  }
+}
+
+// Workers spin briefly after each job before sleeping on a condition variable, so
+// back-to-back calls (a network's layers) do not pay a futex wake-up each.
 class ThreadPool {
  public:
   explicit ThreadPool(int n_threads) { resize(n_threads); }
@@ -31,8 +53,11 @@ class ThreadPool {
     std::lock_guard<std::mutex> run_lock(run_mutex_);
     stop_workers();
     n_threads_.store(std::max(1, n_threads));
-    stopping_ = false;
-    for (int i = 1; i < size(); ++i) workers_.emplace_back([this] { worker_loop(); });
+    stopping_.store(false);
+    // The generation is read here, not in the new thread: a job posted before the thread
+    // first runs must still count as new to it.
+    const uint64_t gen = generation_.load();
+    for (int i = 1; i < size(); ++i) workers_.emplace_back([this, gen] { worker_loop(gen); });
   }
 
   void run(int64_t n_tasks, const std::function<void(int64_t)>& fn) {
@@ -43,18 +68,23 @@ class ThreadPool {
       return;
     }
     error_ = nullptr;
+    job_ = &fn;
+    n_tasks_ = n_tasks;
+    next_.store(0, std::memory_order_relaxed);
+    active_.store((int)workers_.size(), std::memory_order_relaxed);
+    bool wake;
     {
       std::lock_guard<std::mutex> lk(mutex_);
-      job_ = &fn;
-      n_tasks_ = n_tasks;
-      next_.store(0, std::memory_order_relaxed);
-      active_ = (int)workers_.size();
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
+      wake = sleepers_ > 0;
     }
-    cv_work_.notify_all();
+    if (wake) cv_work_.notify_all();
     drain();
-    std::unique_lock<std::mutex> lk(mutex_);
-    cv_done_.wait(lk, [this] { return active_ == 0; });
+    auto done = [this] { return active_.load(std::memory_order_acquire) == 0; };
+    if (!spin_until(done, std::chrono::microseconds(2000))) {
+      std::unique_lock<std::mutex> lk(mutex_);
+      cv_done_.wait(lk, done);
+    }
     job_ = nullptr;
     if (error_) std::rethrow_exception(error_);
   }
@@ -75,19 +105,21 @@ class ThreadPool {
     }
   }
 
-  void worker_loop() {
-    uint64_t seen = 0;
+  void worker_loop(uint64_t seen) {
     for (;;) {
-      {
+      auto ready = [&] { return stopping_.load() || generation_.load(std::memory_order_acquire) != seen; };
+      if (!spin_until(ready, std::chrono::microseconds(200))) {
         std::unique_lock<std::mutex> lk(mutex_);
-        cv_work_.wait(lk, [&] { return stopping_ || generation_ != seen; });
-        if (stopping_) return;
-        seen = generation_;
+        ++sleepers_;
+        cv_work_.wait(lk, ready);
+        --sleepers_;
       }
+      if (stopping_.load()) return;
+      seen = generation_.load(std::memory_order_acquire);
       drain();
-      {
+      if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lk(mutex_);
-        if (--active_ == 0) cv_done_.notify_one();
+        cv_done_.notify_one();
       }
     }
   }
@@ -95,7 +127,7 @@ class ThreadPool {
   void stop_workers() {
     {
       std::lock_guard<std::mutex> lk(mutex_);
-      stopping_ = true;
+      stopping_.store(true);
     }
     cv_work_.notify_all();
     for (auto& w : workers_) w.join();
@@ -109,9 +141,10 @@ class ThreadPool {
   const std::function<void(int64_t)>* job_ = nullptr;
   int64_t n_tasks_ = 0;
   std::atomic<int64_t> next_{0};
-  int active_ = 0;
-  uint64_t generation_ = 0;
-  bool stopping_ = false;
+  std::atomic<int> active_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stopping_{false};
+  int sleepers_ = 0;
   std::atomic<int> n_threads_{1};
   std::mutex error_mutex_;
   std::exception_ptr error_;
@@ -154,7 +187,13 @@ int default_num_threads() {
   return n ? (int)n : 1;
 }
 
-void parallel_for(int64_t n_tasks, const std::function<void(int64_t)>& fn) { pool().run(n_tasks, fn); }
+void parallel_for(int64_t n_tasks, const std::function<void(int64_t)>& fn, double work) {
+  if (work >= 0 && work < kMinParallelWork) {
+    for (int64_t t = 0; t < n_tasks; ++t) fn(t);
+    return;
+  }
+  pool().run(n_tasks, fn);
+}
 
 void set_num_threads(int n) { pool().resize(n); }
 

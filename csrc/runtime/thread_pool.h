@@ -6,9 +6,14 @@
 
 namespace fmaconv {
 
+// Below this much work (elementary operations, e.g. multiply-adds or loads) a job runs on
+// the calling thread: waking a worker costs more than it saves.
+constexpr double kMinParallelWork = 65536;
+
 // Runs fn(task) for every task in [0, n_tasks) on up to get_num_threads() threads.
 // Tasks are handed out dynamically; the first exception a task throws is rethrown here.
-void parallel_for(int64_t n_tasks, const std::function<void(int64_t)>& fn);
+// `work` estimates the whole job's cost (negative: unknown, always parallel).
+void parallel_for(int64_t n_tasks, const std::function<void(int64_t)>& fn, double work = -1);
 
 void set_num_threads(int n);
 int get_num_threads();
