@@ -7,7 +7,7 @@ import time
 
 from . import machine, report
 from .cases import SUITE, select
-from .run import run_suite
+from .run import WATCHDOG_S, run_suite
 from .timing import QUICK, TimingConfig
 
 
@@ -44,6 +44,9 @@ def parse_args(argv=None):
     p.add_argument("--json", metavar="PATH", help="write all results and machine info as JSON")
     p.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the speed ratios "
                                                   "vs PyTorch/ORT (needs matplotlib)")
+    p.add_argument("--watchdog", type=float, default=WATCHDOG_S, metavar="SECONDS",
+                   help="if one case (or the peak probe) runs longer, dump tracebacks and exit "
+                        f"instead of hanging (default {WATCHDOG_S:g}; 0 disables)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     return p.parse_args(argv)
 
@@ -69,7 +72,7 @@ def main(argv=None) -> int:
     tables = []
     t0 = time.perf_counter()
     for t in threads:
-        table = run_suite(cases, t, args.dtype, cfg)
+        table = run_suite(cases, t, args.dtype, cfg, watchdog=args.watchdog)
         tables.append(table)
         if len(tables) > 1:
             print()

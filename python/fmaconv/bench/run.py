@@ -2,6 +2,7 @@
 outputs once, time them interleaved, and derive the reported metrics."""
 from __future__ import annotations
 
+import faulthandler
 import sys
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ from .peers import COPY, FMACONV, IMPLS, NUMPY, ORT, TORCH
 from .timing import Stats, TimingConfig, measure
 
 RTOL, ATOL = 1e-3, 1e-4
+WATCHDOG_S = 300.0
 
 
 @dataclass
@@ -155,22 +157,36 @@ class Table:
 
 
 def run_suite(cases, threads: int, dtype: str, cfg: TimingConfig,
-              progress=sys.stderr) -> Table:
+              progress=sys.stderr, watchdog: float | None = WATCHDOG_S) -> Table:
+    """Run ``cases`` at ``threads`` threads.  If the peak probe or a single case
+    takes longer than ``watchdog`` seconds (a hung thread pool, say), dump every
+    thread's Python traceback to stderr and exit instead of hanging forever."""
     if progress is not None and not progress.isatty():
         progress = None
     loadavg = machine.load_average()
-    peers.set_threads(threads)
-    reported = peers.get_threads()
-    peak = peers.peak_gflops(str(np.dtype(dtype)), threads)
-    results = []
-    for i, case in enumerate(cases, 1):
-        if progress:
-            print(f"\r[{threads} thr] {i}/{len(cases)} {case.name:<28}", end="",
-                  file=progress, flush=True)
-        with machine.CpuMeter() as meter:
-            res = run_case(case, threads, dtype, cfg, peak)
-        res.other_cores = meter.other_cores
-        results.append(res)
+
+    def arm():
+        if watchdog:
+            faulthandler.dump_traceback_later(watchdog, exit=True)
+
+    try:
+        arm()
+        peers.set_threads(threads)
+        reported = peers.get_threads()
+        peak = peers.peak_gflops(str(np.dtype(dtype)), threads)
+        results = []
+        for i, case in enumerate(cases, 1):
+            if progress:
+                print(f"\r[{threads} thr] {i}/{len(cases)} {case.name:<28}", end="",
+                      file=progress, flush=True)
+            arm()
+            with machine.CpuMeter() as meter:
+                res = run_case(case, threads, dtype, cfg, peak)
+            res.other_cores = meter.other_cores
+            results.append(res)
+    finally:
+        if watchdog:
+            faulthandler.cancel_dump_traceback_later()
     if progress:
         print("\r" + " " * 60 + "\r", end="", file=progress, flush=True)
     return Table(threads, str(np.dtype(dtype)), peak, results, loadavg, reported)
