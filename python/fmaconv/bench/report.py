@@ -162,7 +162,7 @@ def write_plot(path: str, tables: list[Table]) -> str | None:
     ax.set_xlabel("speed-up of fmaconv (peer time / fmaconv time, >1: fmaconv faster)")
     ax.set_title(f"fmaconv vs PyTorch / ONNX Runtime ({tables[0].dtype})")
     if series:
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="best")
     else:
         ax.text(0.5, 0.5, "no ratios (fmaconv or peers missing)", transform=ax.transAxes,
                 ha="center")
