@@ -34,11 +34,13 @@ def _batch_shape(draw, C):
 
 
 @st.composite
-def conv_cases(draw, dims=(1, 2, 3), dtypes=(np.float32, np.float64), kinds=("normal", "normal", "normal", "ints", "ints", "special")):
+def conv_cases(draw, dims=(1, 2, 3), dtypes=(np.float32, np.float64),
+               kinds=("normal", "normal", "normal", "ints", "ints", "special"), big=False):
+    """big=True: more channels and wider rows (full SIMD register blocks plus tails)."""
     D = draw(st.sampled_from(dims))
     groups = draw(st.sampled_from([1, 1, 2, 3]))
-    cin = groups * draw(st.integers(1, 3))
-    cout = groups * draw(st.integers(1, 3))
+    cin = groups * draw(st.integers(1, 12 if big else 3))
+    cout = groups * draw(st.integers(1, 40 if big else 3))
     ks = [draw(st.integers(1, MAX_K[D])) for _ in range(D)]
     dil = [draw(st.integers(1, 2 if D == 3 else 3)) for _ in range(D)]
     mode = draw(st.sampled_from(PADDING_MODES))
@@ -68,7 +70,8 @@ def conv_cases(draw, dims=(1, 2, 3), dtypes=(np.float32, np.float64), kinds=("no
             lo = max(lo, big + 1)
         elif mode == "circular":
             lo = max(lo, big)
-        spatial.append(draw(st.integers(lo, lo + MAX_SPATIAL_SPAN[D])))
+        span = MAX_SPATIAL_SPAN[D] * (4 if big and a == D - 1 else 1)
+        spatial.append(draw(st.integers(lo, lo + span)))
     lead = _batch_shape(draw, cin)
     dtype = draw(st.sampled_from(dtypes))
     kind = draw(st.sampled_from(kinds))
@@ -87,7 +90,7 @@ def conv_cases(draw, dims=(1, 2, 3), dtypes=(np.float32, np.float64), kinds=("no
 
 @st.composite
 def max_pool_cases(draw, dims=(1, 2, 3), dtypes=(np.float32, np.float64),
-                   kinds=("normal", "ints", "special")):
+                   kinds=("normal", "ints", "special"), big=False):
     D = draw(st.sampled_from(dims))
     ks = [draw(st.integers(1, MAX_K[D])) for _ in range(D)]
     dil = [draw(st.integers(1, 2 if D == 3 else 3)) for _ in range(D)]
@@ -97,8 +100,9 @@ def max_pool_cases(draw, dims=(1, 2, 3), dtypes=(np.float32, np.float64),
     for a in range(D):
         e = dil[a] * (ks[a] - 1) + 1
         lo = max(1, e - 2 * pad[a])
-        spatial.append(draw(st.integers(lo, lo + MAX_SPATIAL_SPAN[D])))
-    C = draw(st.integers(1, 3))
+        span = MAX_SPATIAL_SPAN[D] * (4 if big and a == D - 1 else 1)
+        spatial.append(draw(st.integers(lo, lo + span)))
+    C = draw(st.integers(1, 20 if big else 3))
     lead = _batch_shape(draw, C)
     dtype = draw(st.sampled_from(dtypes))
     kind = draw(st.sampled_from(kinds))
@@ -113,7 +117,7 @@ def max_pool_cases(draw, dims=(1, 2, 3), dtypes=(np.float32, np.float64),
 
 
 @st.composite
-def avg_pool_cases(draw, dims=(1, 2, 3), dtypes=(np.float32, np.float64), kinds=("normal", "ints")):
+def avg_pool_cases(draw, dims=(1, 2, 3), dtypes=(np.float32, np.float64), kinds=("normal", "ints"), big=False):
     D = draw(st.sampled_from(dims))
     ks = [draw(st.integers(1, MAX_K[D])) for _ in range(D)]
     pad = [draw(st.integers(0, k // 2)) for k in ks]
@@ -123,8 +127,9 @@ def avg_pool_cases(draw, dims=(1, 2, 3), dtypes=(np.float32, np.float64), kinds=
         lo = max(1, ks[a] - 2 * pad[a])
         if D == 3:
             lo = max(lo, ks[a])  # PyTorch's avg_pool3d also requires input >= kernel on every axis
-        spatial.append(draw(st.integers(lo, lo + MAX_SPATIAL_SPAN[D])))
-    C = draw(st.integers(1, 3))
+        span = MAX_SPATIAL_SPAN[D] * (4 if big and a == D - 1 else 1)
+        spatial.append(draw(st.integers(lo, lo + span)))
+    C = draw(st.integers(1, 20 if big else 3))
     lead = _batch_shape(draw, C)
     dtype = draw(st.sampled_from(dtypes))
     kind = draw(st.sampled_from(kinds))

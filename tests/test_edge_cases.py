@@ -586,7 +586,7 @@ def test_pool_output_shape_dims_defaults():
     # an int kernel: dims = len(input_shape) - 2
     assert fmaconv.pool_output_shape((2, 3, 8, 8), 2) == (2, 3, 4, 4)
     assert fmaconv.pool_output_shape((2, 3, 8, 8, 8), 2) == (2, 3, 4, 4, 4)
-    assert fmaconv.pool_output_shape((2, 3, 8, 8), 2, dims=3) == (2, 4, 4, 4)  # unbatched 3-D
+    assert fmaconv.pool_output_shape((2, 3, 8, 8), 2, dims=3) == (2, 1, 4, 4)  # unbatched 3-D (C=2)
     # the spec's ceil_mode trap
     assert fmaconv.pool_output_shape((1, 1, 32), 1, 2, ceil_mode=True) == (1, 1, 16)
 

@@ -40,37 +40,43 @@ def check(case):
         _check_against(S.run_case(torch_ref, case), got, case, "torch")
 
 
-@settings(max_examples=n_examples(120))
+@settings(max_examples=n_examples(300))
 @given(S.conv_cases())
 def test_conv(case):
     check(case)
 
 
-@settings(max_examples=n_examples(40))
-@given(S.conv_cases(dims=(2,), kinds=("normal",)))
-def test_conv2d(case):
+@settings(max_examples=n_examples(60))
+@given(S.conv_cases(big=True))
+def test_conv_more_channels_wider_rows(case):
     check(case)
 
 
-@settings(max_examples=n_examples(120))
+@settings(max_examples=n_examples(300))
 @given(S.max_pool_cases())
 def test_max_pool(case):
     check(case)
 
 
-@settings(max_examples=n_examples(100))
+@settings(max_examples=n_examples(250))
 @given(S.avg_pool_cases())
 def test_avg_pool(case):
     check(case)
 
 
 @settings(max_examples=n_examples(60))
+@given(st.one_of(S.max_pool_cases(big=True), S.avg_pool_cases(big=True)))
+def test_pools_more_channels_wider_rows(case):
+    check(case)
+
+
+@settings(max_examples=n_examples(150))
 @given(S.adaptive_cases("avg"))
 def test_adaptive_avg_pool(case):
     check(case)
 
 
-@settings(max_examples=n_examples(60))
+@settings(max_examples=n_examples(150))
 @given(S.adaptive_cases("max"))
 def test_adaptive_max_pool(case):
     check(case)
@@ -109,7 +115,7 @@ def test_pool_output_shape_matches_reference(case):
 
 # --------------------------------------------------------------- layout invariance
 
-@settings(max_examples=n_examples(40))
+@settings(max_examples=n_examples(80))
 @given(st.one_of(S.conv_cases(kinds=("normal",)), S.max_pool_cases(), S.avg_pool_cases()),
        st.sampled_from(["fortran", "reversed", "strided", "readonly"]))
 def test_layout_does_not_change_result(case, layout):

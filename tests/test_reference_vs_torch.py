@@ -39,31 +39,31 @@ def _check(case):
     _compare(case, S.run_case(ref, case), S.run_case(torch_ref, case))
 
 
-@settings(max_examples=n_examples(60))
+@settings(max_examples=n_examples(150))
 @given(S.conv_cases())
 def test_conv_matches_torch(case):
     _check(case)
 
 
-@settings(max_examples=n_examples(60))
+@settings(max_examples=n_examples(150))
 @given(S.max_pool_cases())
 def test_max_pool_matches_torch(case):
     _check(case)
 
 
-@settings(max_examples=n_examples(60))
+@settings(max_examples=n_examples(150))
 @given(S.avg_pool_cases())
 def test_avg_pool_matches_torch(case):
     _check(case)
 
 
-@settings(max_examples=n_examples(40))
+@settings(max_examples=n_examples(100))
 @given(S.adaptive_cases("avg"))
 def test_adaptive_avg_pool_matches_torch(case):
     _check(case)
 
 
-@settings(max_examples=n_examples(40))
+@settings(max_examples=n_examples(100))
 @given(S.adaptive_cases("max"))
 def test_adaptive_max_pool_matches_torch(case):
     _check(case)
