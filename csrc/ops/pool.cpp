@@ -30,6 +30,10 @@ void for_each_row(int64_t planes, int64_t rows, int64_t work_per_row, const F& r
       (double)planes * (double)rows * (double)work_per_row);
 }
 
+// Taps [first_live, end_live) of a window starting at st (dilation d, k taps) fall in [0, n).
+inline int64_t first_live(int64_t st, int64_t d) { return st >= 0 ? 0 : ceil_div(-st, d); }
+inline int64_t end_live(int64_t st, int64_t d, int64_t k, int64_t n) { return max64(0, min64(k, ceil_div(n - st, d))); }
+
 // Window start of output o along one axis of a pooling shape.
 inline int64_t win_start(const PoolShape& s, int ax, int64_t o) { return o * s.s[ax] - s.p[ax]; }
 
@@ -43,18 +47,16 @@ void max_pool_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
   for_each_row(s.planes, s.out[0] * OH, OW * s.k[0] * s.k[1] * s.k[2], [&](int64_t p, int64_t r) {
     thread_local std::vector<const T*> rows;
     thread_local std::vector<int64_t> bases;
-    rows.resize((size_t)(s.k[0] * s.k[1]));
+    rows.resize((size_t)(min64(s.k[0], D) * min64(s.k[1], H)));  // live rows only
     bases.resize(rows.size());
     const int64_t od = r / OH, oh = r % OH;
     const T* xp = x + p * in_plane;
     const int64_t d0 = win_start(s, 0, od), h0 = win_start(s, 1, oh);
     int64_t n = 0;
-    for (int64_t jd = 0; jd < s.k[0]; ++jd) {
+    for (int64_t jd = first_live(d0, s.d[0]), jd1 = end_live(d0, s.d[0], s.k[0], D); jd < jd1; ++jd) {
       const int64_t id = d0 + jd * s.d[0];
-      if (id < 0 || id >= D) continue;
-      for (int64_t jh = 0; jh < s.k[1]; ++jh) {
+      for (int64_t jh = first_live(h0, s.d[1]), jh1 = end_live(h0, s.d[1], s.k[1], H); jh < jh1; ++jh) {
         const int64_t ih = h0 + jh * s.d[1];
-        if (ih < 0 || ih >= H) continue;
         bases[n] = (id * H + ih) * W;
         rows[n] = xp + bases[n];
         ++n;
@@ -82,7 +84,7 @@ void avg_pool_forward(const PoolShape& s, const T* x, T* y, bool count_include_p
   }
   for_each_row(s.planes, s.out[0] * OH, OW * s.k[0] * s.k[1] * s.k[2], [&](int64_t p, int64_t r) {
     thread_local std::vector<const T*> rows;
-    rows.resize((size_t)(s.k[0] * s.k[1]));
+    rows.resize((size_t)(min64(s.k[0], D) * min64(s.k[1], H)));  // live rows only
     const int64_t od = r / OH, oh = r % OH;
     const T* xp = x + p * in_plane;
     const int64_t d0 = win_start(s, 0, od), h0 = win_start(s, 1, oh);

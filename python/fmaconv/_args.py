@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 _MAX_ELEMENTS = 2**62  # beyond this no buffer can exist; reject before computing strides
+_INT32_MAX = 2**31 - 1
 
 
 def _is_int(v) -> bool:
@@ -237,6 +238,11 @@ def pool_plan(fname, dims, x_shape, kernel_size, stride, padding, dilation, ceil
     d = int_tuple(fname, "dilation", dilation, dims)
     check_min(fname, "dilation", dilation, d, 1)
     ceil_mode = check_bool(fname, "ceil_mode", ceil_mode)
+    # PyTorch's pooling kernels take these as C int: larger values are an overflow error there.
+    for name, value, vals in (("kernel_size", kernel_size, k), ("stride", stride, s), ("padding", padding, p),
+                              ("dilation", dilation, d)):
+        if any(v > _INT32_MAX for v in vals):
+            raise ValueError(f"{fname}: {name} must be below 2**31, got {value!r}")
     # PyTorch 2.13 compares with the raw kernel for every dimensionality and dilation.
     if any(pp > kk // 2 for pp, kk in zip(p, k)):
         raise ValueError(

@@ -109,6 +109,9 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 def _avg_pool(fname, dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     x = A.as_float_array(fname, "input", input)
     plan = A.pool_plan(fname, dims, x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    if dims == 3 and any(i < k for i, k in zip(x.shape[-3:], plan.kernel)):
+        # PyTorch's avg_pool3d (only) rejects an input smaller than the kernel, padding or not.
+        raise ValueError(f"{fname}: input shape {x.shape} is smaller than kernel_size={kernel_size!r}")
     count_include_pad = A.check_bool(fname, "count_include_pad", count_include_pad)
     if divisor_override is None:
         div = 0

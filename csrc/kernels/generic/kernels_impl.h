@@ -35,6 +35,13 @@ inline void valid_cols(int64_t off, int64_t s, int64_t W, int64_t OW, int64_t* l
   *hi = imax(h, *lo);
 }
 
+// Kernel taps [j0, j1) that land inside [0, W) for at least one output column: tap j reads
+// column o*s + j*d - p. Keeps huge padded kernels from looping over taps that read nothing.
+inline void live_taps(int64_t K, int64_t d, int64_t p, int64_t s, int64_t W, int64_t OW, int64_t* j0, int64_t* j1) {
+  *j0 = imax(0, ceil_div(p - (OW - 1) * s, d));
+  *j1 = imin(K, ceil_div(W + p, d));
+}
+
 template <typename T, int MR, int NR>
 void gemm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldb,
                   T* __restrict c, int64_t ldc, int mr_valid, int nr_valid, const T* __restrict bias,
@@ -121,9 +128,11 @@ void max_row(const PoolShape& s, const T* const* rows, const int64_t* row_base, 
   for (int64_t ow = 0; ow < OW; ++ow) y[ow] = ninf;
   if (idx)
     for (int64_t ow = 0; ow < OW; ++ow) idx[ow] = first_base + first_tap(ow * sw - pw, dw);
+  int64_t j0, j1;
+  live_taps(KW, dw, pw, sw, W, OW, &j0, &j1);
   for (int64_t r = 0; r < n_rows; ++r) {
     const T* __restrict x = rows[r];
-    for (int64_t jw = 0; jw < KW; ++jw) {
+    for (int64_t jw = j0; jw < j1; ++jw) {
       const int64_t off = jw * dw - pw;
       int64_t lo, hi;
       valid_cols(off, sw, W, OW, &lo, &hi);
@@ -150,9 +159,11 @@ template <typename T>
 void sum_row(const PoolShape& s, const T* const* rows, int64_t n_rows, T* __restrict y) {
   const int64_t OW = s.out[2], KW = s.k[2], sw = s.s[2], pw = s.p[2], W = s.in[2];
   for (int64_t ow = 0; ow < OW; ++ow) y[ow] = T(0);
+  int64_t j0, j1;
+  live_taps(KW, 1, pw, sw, W, OW, &j0, &j1);
   for (int64_t r = 0; r < n_rows; ++r) {
     const T* __restrict x = rows[r];
-    for (int64_t jw = 0; jw < KW; ++jw) {
+    for (int64_t jw = j0; jw < j1; ++jw) {
       const int64_t off = jw - pw;
       int64_t lo, hi;
       valid_cols(off, sw, W, OW, &lo, &hi);
