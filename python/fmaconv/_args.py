@@ -67,7 +67,38 @@ def same_dtype(fname: str, name: str, a: np.ndarray, x: np.ndarray) -> None:
 
 def contiguous(a: np.ndarray) -> np.ndarray:
     """C-contiguous and aligned; copies only when the array is not already."""
+    flags = a.flags
+    if flags.c_contiguous and flags.aligned:
+        return a
     return np.require(a, dtype=a.dtype, requirements=["C", "A"])
+
+
+# Plans are pure functions of their arguments; repeated calls (a network's layers) reuse them.
+# Keys carry each value's type so that 1, 1.0, True and np.int64(1) never share an entry.
+_PLANS: dict = {}
+_PLANS_MAX = 512
+
+
+def _typed(v):
+    t = type(v)
+    if t is tuple or t is list:
+        return (t, tuple(v), tuple(map(type, v)))
+    return (t, v)
+
+
+def cached_plan(builder, *args):
+    """builder(*args), memoised on a typed key; unhashable arguments bypass the cache."""
+    try:
+        key = (builder, *map(_typed, args))
+        plan = _PLANS.get(key)
+    except TypeError:
+        return builder(*args)
+    if plan is None:
+        plan = builder(*args)
+        if len(_PLANS) >= _PLANS_MAX:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return plan
 
 
 def check_size(fname: str, shape) -> None:

@@ -35,7 +35,7 @@ def _conv(fname, dims, input, weight, bias, stride, padding, dilation, groups, p
     x = A.as_float_array(fname, "input", input)
     w = A.as_float_array(fname, "weight", weight)
     A.same_dtype(fname, "weight", w, x)
-    plan = A.conv_plan(fname, dims, x.shape, w.shape, stride, padding, dilation, groups, padding_mode)
+    plan = A.cached_plan(A.conv_plan, fname, dims, x.shape, w.shape, stride, padding, dilation, groups, padding_mode)
     b = None
     if bias is not None:
         b = A.as_float_array(fname, "bias", bias)
@@ -78,7 +78,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
 def _max_pool(fname, dims, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     x = A.as_float_array(fname, "input", input)
-    plan = A.pool_plan(fname, dims, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    plan = A.cached_plan(A.pool_plan, fname, dims, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     return_indices = A.check_bool(fname, "return_indices", return_indices)
     x5 = A.to5d(A.contiguous(x if plan.batched else x[None]), dims)
     r = _core.max_pool(x5, A.pad3(plan.kernel, 1), A.pad3(plan.stride, 1), A.pad3(plan.padding, 0),
@@ -108,7 +108,7 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 def _avg_pool(fname, dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     x = A.as_float_array(fname, "input", input)
-    plan = A.pool_plan(fname, dims, x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    plan = A.cached_plan(A.pool_plan, fname, dims, x.shape, kernel_size, stride, padding, 1, ceil_mode)
     if dims == 3 and any(i < k for i, k in zip(x.shape[-3:], plan.kernel)):
         # PyTorch's avg_pool3d (only) rejects an input smaller than the kernel, padding or not.
         raise ValueError(f"{fname}: input shape {x.shape} is smaller than kernel_size={kernel_size!r}")
