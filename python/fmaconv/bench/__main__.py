@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 
@@ -62,10 +63,9 @@ def main(argv=None) -> int:
         print(f"no case matches --filter {args.filter!r} (see --list)", file=sys.stderr)
         return 2
     base = QUICK if args.quick else TimingConfig()
-    cfg = TimingConfig(repeat=max(1, args.repeat if args.repeat is not None else base.repeat),
-                       min_time=args.min_time if args.min_time is not None else base.min_time,
-                       warmup=base.warmup, max_runs=base.max_runs,
-                       burst_time=base.burst_time)
+    cfg = dataclasses.replace(
+        base, repeat=max(1, args.repeat if args.repeat is not None else base.repeat),
+        min_time=args.min_time if args.min_time is not None else base.min_time)
     threads = args.threads or sorted({1, machine.cores()})
 
     info = machine.info()

@@ -239,15 +239,16 @@ def fmaconv_config() -> dict | None:
         return {"version": getattr(fc, "__version__", "?"), "error": str(e)}
 
 
-def peak_gflops(dtype: str, threads: int) -> float | None:
-    """Measured FMA peak of this machine at ``threads`` threads, or None."""
+def peak_gflops(dtype: str, threads: int, tries: int = 3) -> float | None:
+    """Measured FMA peak of this machine at ``threads`` threads (best of
+    ``tries`` probes, as a busy machine only ever lowers it), or None."""
     fc = fmaconv_module()
     core = getattr(fc, "_core", None) if fc is not None else None
     fn = getattr(core, "peak_gflops", None)
     if fn is None:
         return None
     try:
-        return float(fn(dtype=str(dtype), threads=threads))
+        return max(float(fn(dtype=str(dtype), threads=threads)) for _ in range(tries))
     except Exception:
         return None
 

@@ -71,13 +71,14 @@ def header_lines(machine: dict, table: Table, cfg: TimingConfig) -> list[str]:
         f"measured FMA peak ({table.dtype}, {t} thread{'s' * (t != 1)}): {peak}",
         f"threads: fmaconv {_n(table.reported_threads.get(FMACONV))}, torch "
         f"{_n(table.reported_threads.get(TORCH))} (get_num_threads), ORT intra_op {t} inter_op 1 "
-        f"sequential; numpy's BLAS "
-        f"threads are NOT controlled (library default); np.copyto is single-threaded",
-        f"timing: median per call, implementations interleaved in ~{cfg.burst_time * 1e3:g} ms "
-        f"bursts, >= {cfg.repeat} runs and >= {cfg.min_time:g} s each after {cfg.warmup} "
-        f"warm-up; vs X = X time / fmaconv time "
-        f"(>1: fmaconv faster); x copy = fmaconv time / np.copyto(input) time; "
-        f"busy = cores other processes kept busy meanwhile",
+        f"sequential; numpy's BLAS threads are NOT controlled (library default); np.copyto "
+        f"is single-threaded",
+        f"timing: median per call, >= {cfg.repeat} runs and >= {cfg.min_time:g} s each after "
+        f"{cfg.warmup} warm-up; fmaconv/torch/ORT/copy interleaved in ~{cfg.burst_time * 1e3:g} "
+        f"ms bursts {cfg.settle * 1e3:g} ms apart, numpy timed separately afterwards",
+        "columns: vs X = X time / fmaconv time (>1: fmaconv faster); x copy = fmaconv time / "
+        "np.copyto(input) time; ok = fmaconv output allclose to torch's (rtol 1e-3, atol 1e-4); "
+        "busy = cores other processes kept busy meanwhile",
     ]
 
 
@@ -130,7 +131,8 @@ def write_json(path: str, machine: dict, tables: list[Table], cfg: TimingConfig,
     doc = {"machine": machine,
            "timing": {"repeat": cfg.repeat, "min_time": cfg.min_time,
                       "warmup": cfg.warmup, "max_runs": cfg.max_runs,
-                      "burst_time": cfg.burst_time},
+                      "burst_time": cfg.burst_time, "settle": cfg.settle,
+                      "cooldown": cfg.cooldown},
            "argv": argv, "tables": [t.to_dict() for t in tables]}
     with open(path, "w") as f:
         json.dump(doc, f, indent=1, default=str)
