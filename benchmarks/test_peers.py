@@ -4,7 +4,6 @@ same thing as torch, also for options the fixed suite does not exercise.
 
 Run:  python -m pytest benchmarks -k peers
 """
-import numpy as np
 import pytest
 
 peers = pytest.importorskip("fmaconv.bench.peers", reason="fmaconv.bench not importable")
