@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <climits>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -42,9 +43,11 @@ void check_array(const py::array& a, const char* name, bool f64, py::ssize_t ndi
     throw py::value_error(std::string("fmaconv._core: ") + name + " must be C-contiguous and aligned");
 }
 
-void check_positive(const I3& v, const char* name, int64_t min) {
+// Geometry parameters stay in int32 range (as the Python layer enforces), so index
+// arithmetic in int64 cannot overflow; sizes may use the full int64 range.
+void check_positive(const I3& v, const char* name, int64_t min, int64_t max = INT32_MAX) {
   for (int64_t e : v)
-    if (e < min) throw py::value_error(std::string("fmaconv._core: bad ") + name);
+    if (e < min || e > max) throw py::value_error(std::string("fmaconv._core: bad ") + name);
 }
 
 template <typename T>
@@ -75,7 +78,7 @@ py::array conv(const py::array& x, const py::array& w, const py::object& bias, c
   check_positive(stride, "stride", 1);
   check_positive(dil, "dilation", 1);
   check_positive(pad, "padding", 0);
-  check_positive(out, "output size", 0);
+  check_positive(out, "output size", 0, INT64_MAX);
   ConvShape s{};
   s.N = x.shape(0);
   s.C = x.shape(1);
@@ -119,7 +122,8 @@ py::array pad(const py::array& x, const std::array<int64_t, 6>& pads, int mode) 
   if (mode < 1 || mode > 3) throw py::value_error("fmaconv._core: bad padding mode");
   I3 in{x.shape(2), x.shape(3), x.shape(4)}, outs;
   for (int i = 0; i < 3; ++i) {
-    if (pads[2 * i] < 0 || pads[2 * i + 1] < 0) throw py::value_error("fmaconv._core: bad padding");
+    if (pads[2 * i] < 0 || pads[2 * i + 1] < 0 || pads[2 * i] > INT32_MAX || pads[2 * i + 1] > INT32_MAX)
+      throw py::value_error("fmaconv._core: bad padding");
     if (in[i] == 0 && (pads[2 * i] || pads[2 * i + 1])) throw py::value_error("fmaconv._core: cannot pad an empty axis");
     outs[i] = in[i] + pads[2 * i] + pads[2 * i + 1];
   }
@@ -146,7 +150,7 @@ py::object max_pool(const py::array& x, const I3& k, const I3& s, const I3& p, c
   check_positive(s, "stride", 1);
   check_positive(d, "dilation", 1);
   check_positive(p, "padding", 0);
-  check_positive(out, "output size", 0);
+  check_positive(out, "output size", 0, INT64_MAX);
   const PoolShape ps = pool_shape(x, k, s, p, d, out);
   auto run = [&](auto tag) -> py::object {
     using T = decltype(tag);
@@ -173,7 +177,7 @@ py::array avg_pool(const py::array& x, const I3& k, const I3& s, const I3& p, co
   check_positive(k, "kernel_size", 1);
   check_positive(s, "stride", 1);
   check_positive(p, "padding", 0);
-  check_positive(out, "output size", 0);
+  check_positive(out, "output size", 0, INT64_MAX);
   const PoolShape ps = pool_shape(x, k, s, p, I3{1, 1, 1}, out);
   auto run = [&](auto tag) -> py::array {
     using T = decltype(tag);
@@ -192,7 +196,7 @@ py::array avg_pool(const py::array& x, const I3& k, const I3& s, const I3& p, co
 py::object adaptive_pool(const py::array& x, const I3& out, bool is_max, bool return_indices) {
   const bool f64 = is_f64(x);
   check_array(x, "input", f64);
-  check_positive(out, "output_size", 1);
+  check_positive(out, "output_size", 1, INT64_MAX);
   for (int i = 0; i < 3; ++i)
     if (x.shape(2 + i) < 1) throw py::value_error("fmaconv._core: empty spatial axis");
   const PoolShape ps = pool_shape(x, I3{1, 1, 1}, I3{1, 1, 1}, I3{0, 0, 0}, I3{1, 1, 1}, out);
@@ -248,7 +252,8 @@ PYBIND11_MODULE(_core, m) {
         [](const py::array& x, const I3& out, bool ri) { return adaptive_pool(x, out, true, ri); }, py::arg("x"),
         py::arg("out"), py::arg("return_indices"));
   m.def("set_num_threads", [](int n) {
-    if (n < 1) throw py::value_error("set_num_threads: n must be >= 1, got " + std::to_string(n));
+    if (n < 1 || n > 4096)
+      throw py::value_error("set_num_threads: n must be between 1 and 4096, got " + std::to_string(n));
     py::gil_scoped_release nogil;
     fmaconv::set_num_threads(n);
   });

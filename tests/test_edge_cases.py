@@ -383,6 +383,31 @@ def test_adaptive_output_size_zero_gives_empty_like_torch():
     assert v.shape == (1, 2, 0, 3) and i.shape == (1, 2, 0, 3)
 
 
+def test_conv_without_input_channels_has_no_output_channels_like_torch():
+    # PyTorch 2.13 returns (N, 0, *out) when C_in == 0, whatever weight.shape[0] is
+    x = np.zeros((2, 0, 5, 5), np.float32)
+    w = np.ones((3, 0, 3, 3), np.float32)
+    assert fmaconv.conv2d(x, w, np.ones(3, np.float32)).shape == (2, 0, 3, 3)
+    assert fmaconv.conv1d(np.zeros((2, 0, 5)), np.ones((3, 0, 3)), stride=2, padding=1).shape == (2, 0, 3)
+    assert fmaconv.conv_output_shape((2, 0, 5, 5), (3, 0, 3, 3)) == (2, 0, 3, 3)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_huge_kernel_with_large_stride_is_exact(dtype):
+    # Windows of ~2**31 taps, nearly all padding: only the few live taps may be visited (this
+    # used to loop over ~2**30 taps per output). Expected values from the spec's formulas by hand.
+    x = np.arange(1.0, 16.0).reshape(1, 1, 3, 5).astype(dtype)
+    K, S, P = 2**31 - 1, 2**30, 2**30 - 1
+    got = fmaconv.avg_pool2d(x, (1, K), (1, S), (0, P), ceil_mode=True)
+    # o=0: window [-P, 2**30) counts K cells, covers all 5 columns; o=1: [1, 2**30 + 4) counts 2**30 + 3
+    exp = np.stack([x[0, 0].sum(axis=1) / K, x[0, 0, :, 1:].sum(axis=1) / (2**30 + 3)], axis=1)
+    assert_result(got, exp.reshape(1, 1, 3, 2).astype(dtype), dtype)
+    v, i = fmaconv.max_pool2d(x, (1, 2**30 + 1), (1, 2**29), (0, 2**29), return_indices=True)
+    # one window covering every column: the row maximum, at column 4
+    np.testing.assert_array_equal(v, x[..., 4:5])
+    np.testing.assert_array_equal(i, np.array([4, 9, 14]).reshape(1, 1, 3, 1))
+
+
 # =========================================================== threads
 
 def _workload(rng):
@@ -457,6 +482,26 @@ def test_concurrent_calls_from_python_threads(rng):
             if not _same(got, expected[j]):
                 errors.append(j)
     assert not errors, f"concurrent calls gave different results for workloads {sorted(set(errors))}"
+
+
+def test_forked_child_keeps_thread_count(restore_threads):
+    import multiprocessing as mp
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    fmaconv.set_num_threads(1)
+    fmaconv.conv2d(np.ones((1, 4, 16, 16), np.float32), np.ones((4, 4, 3, 3), np.float32))  # pool in use
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_report_threads_and_conv, args=(q,))
+    p.start()
+    got = q.get(timeout=60)
+    p.join(timeout=60)
+    assert got == (1, 4 * 9.0)
+
+
+def _report_threads_and_conv(q):
+    y = fmaconv.conv2d(np.ones((1, 4, 8, 8), np.float32), np.ones((1, 4, 3, 3), np.float32))
+    q.put((fmaconv.get_num_threads(), float(y.max())))
 
 
 def test_set_num_threads_roundtrip(restore_threads, capsys):

@@ -403,6 +403,66 @@ def test_pool_int_list_input_is_a_dtype_error():
     expect(TypeError, lambda: fmaconv.max_pool1d([[1, 2, 3, 4]], 2), "int")
 
 
+# ======================================================================== limits and PyTorch quirks
+
+@pytest.mark.parametrize("name", ["stride", "padding", "dilation"])
+def test_conv_geometry_beyond_int32(name):
+    # PyTorch's own pooling limit, applied to conv too: int64 index arithmetic can't overflow
+    expect(ValueError, lambda: fmaconv.conv1d(z(1, 1, 5), z(1, 1, 1), **{name: 2**63 - 1}), name, str(2**63 - 1))
+    expect(ValueError, lambda: fmaconv.conv1d(z(1, 1, 5), z(1, 1, 1), **{name: 2**31}), name, str(2**31))
+
+
+@pytest.mark.parametrize("name", ["kernel_size", "stride", "padding", "dilation"])
+def test_pool_geometry_beyond_int32(name):
+    args = {"kernel_size": 2, name: 2**31}
+    if name == "padding":
+        args["kernel_size"] = 2**31 - 1
+    expect(ValueError, lambda: fmaconv.max_pool1d(z(1, 1, 5), **args), name, str(2**31))
+
+
+def test_conv_weight_without_output_channels():
+    expect(ValueError, lambda: fmaconv.conv2d(z(1, 2, 5, 5), z(0, 2, 3, 3)), "weight", "(0, 2, 3, 3)")
+
+
+@pytest.mark.parametrize("mode", ["replicate", "circular", "reflect"])
+def test_conv_padding_mode_on_empty_axis(mode):
+    # no input channels makes a zero-size spatial axis legal; a non-zero padding mode can't pad it
+    expect(ValueError, lambda: fmaconv.conv2d(z(1, 0, 0, 4), z(2, 0, 1, 1), padding=1, padding_mode=mode),
+           "padding_mode", repr(mode))
+
+
+def test_avg_pool_divisor_override_beyond_int64():
+    expect(ValueError, lambda: fmaconv.avg_pool1d(z(1, 1, 4), 2, divisor_override=2**63), "divisor_override",
+           str(2**63))
+
+
+@pytest.mark.parametrize("n", [0, 4097, 2**40])
+def test_set_num_threads_out_of_range(n):
+    expect(ValueError, lambda: fmaconv.set_num_threads(n), "n", str(n))
+
+
+@pytest.mark.parametrize("fns", [AAVG, AMAX], ids=["avg", "max"])
+def test_adaptive_output_size_none_rules(fns):
+    # as PyTorch 2.13: None alone is a type error; None entries only in 2-D/3-D; no 1-element expansion
+    expect(TypeError, lambda: fns[2](xin(2), None), "output_size", "None")
+    expect(TypeError, lambda: fns[1](xin(1), (None,)), "output_size", "(None,)")
+    expect(ValueError, lambda: fns[2](xin(2), (3,)), "output_size", "(3,)")
+
+
+def test_core_rejects_out_of_range_geometry():
+    # a direct caller of the private core gets an exception, never a crash
+    from fmaconv import _core
+    x = z(1, 1, 1, 1, 1)
+    with pytest.raises(ValueError):
+        _core.max_pool(x, [1, 2, 1], [1, 1, 1], [0, 2**63 - 1, 0], [1, 3, 1], [1, 1, 1], False)
+    with pytest.raises(ValueError):
+        _core.avg_pool(x, [1, 1, 2**40], [1, 1, 1], [0, 0, 0], [1, 1, 1], True, 0)
+    with pytest.raises(ValueError):
+        _core.conv(x, z(1, 1, 1, 1, 1), None, [1, 1, 2**62], [0, 0, 0], [1, 1, 1], 1, [1, 1, 1])
+    with pytest.raises(ValueError):
+        _core.pad(x, [0, 0, 0, 0, 2**40, 0], 2)
+
+
 # ======================================================================== shape helpers
 
 def test_conv_output_shape_errors():

@@ -10,14 +10,13 @@
 #include "runtime/buffer.h"
 #include "runtime/dispatch.h"
 #include "runtime/fpenv.h"
+#include "runtime/intmath.h"
 #include "runtime/thread_pool.h"
 
 namespace fmaconv {
 
 namespace {
 
-inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
-inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 // Enough tasks to balance two cores on a noisy machine without splitting work too finely.
 int64_t split_for(int64_t tasks, int64_t max_split) {

@@ -4,15 +4,13 @@
 
 #include "ops/ops.h"
 #include "runtime/dispatch.h"
+#include "runtime/intmath.h"
 #include "runtime/thread_pool.h"
 
 namespace fmaconv {
 
 namespace {
 
-inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
-inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 // Runs row_fn(plane, row) for all planes x output rows (od, oh flattened), split into tasks
 // of whole planes, or row chunks when there are few planes.

@@ -52,12 +52,17 @@ class ThreadPool {
   void resize(int n_threads) {
     std::lock_guard<std::mutex> run_lock(run_mutex_);
     stop_workers();
-    n_threads_.store(std::max(1, n_threads));
     stopping_.store(false);
     // The generation is read here, not in the new thread: a job posted before the thread
     // first runs must still count as new to it.
     const uint64_t gen = generation_.load();
-    for (int i = 1; i < size(); ++i) workers_.emplace_back([this, gen] { worker_loop(gen); });
+    try {
+      for (int i = 1; i < std::max(1, n_threads); ++i) workers_.emplace_back([this, gen] { worker_loop(gen); });
+    } catch (...) {  // could not start them all: the count stays true to what runs
+      n_threads_.store((int)workers_.size() + 1);
+      throw;
+    }
+    n_threads_.store((int)workers_.size() + 1);
   }
 
   void run(int64_t n_tasks, const std::function<void(int64_t)>& fn) {
@@ -155,6 +160,9 @@ class ThreadPool {
 std::mutex* g_pool_mutex = new std::mutex;
 ThreadPool* g_pool = nullptr;
 
+// The count the user asked for, so a forked child's new pool keeps it.
+std::atomic<int> g_requested{0};
+
 void forget_pool_in_child() {
   g_pool_mutex = new std::mutex;
   g_pool = nullptr;
@@ -169,7 +177,10 @@ ThreadPool& pool() {
   }();
   (void)registered;
   std::lock_guard<std::mutex> lk(*g_pool_mutex);
-  if (!g_pool) g_pool = new ThreadPool(default_num_threads());
+  if (!g_pool) {
+    const int n = g_requested.load();
+    g_pool = new ThreadPool(n > 0 ? n : default_num_threads());
+  }
   return *g_pool;
 }
 
@@ -195,7 +206,10 @@ void parallel_for(int64_t n_tasks, const std::function<void(int64_t)>& fn, doubl
   pool().run(n_tasks, fn);
 }
 
-void set_num_threads(int n) { pool().resize(n); }
+void set_num_threads(int n) {
+  g_requested.store(n);
+  pool().resize(n);
+}
 
 int get_num_threads() { return pool().size(); }
 

@@ -37,8 +37,8 @@ def set_num_threads(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int) and not hasattr(n, "__index__"):
         raise TypeError(f"set_num_threads: n must be an int, got {n!r}")
     n = int(n)
-    if n < 1:
-        raise ValueError(f"set_num_threads: n must be >= 1, got {n!r}")
+    if not 1 <= n <= 4096:
+        raise ValueError(f"set_num_threads: n must be between 1 and 4096, got {n!r}")
     _core.set_num_threads(n)
 
 

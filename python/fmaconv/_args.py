@@ -40,6 +40,12 @@ def check_min(fname: str, name: str, value, values: tuple[int, ...], lo: int) ->
         raise ValueError(f"{fname}: {name} must be {what}, got {value!r}")
 
 
+def check_int32(fname: str, name: str, value, values: tuple[int, ...]) -> None:
+    """Geometry parameters stay in C int range (PyTorch's pooling limit; enough for any real shape)."""
+    if any(v > _INT32_MAX for v in values):
+        raise ValueError(f"{fname}: {name} must be below 2**31, got {value!r}")
+
+
 def check_bool(fname: str, name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{fname}: {name} must be a bool, got {value!r}")
@@ -173,10 +179,14 @@ def conv_plan(fname, dims, x_shape, w_shape, stride, padding, dilation, groups, 
     if any(k <= 0 for k in kernel):
         raise ValueError(f"{fname}: kernel size must be positive, got weight shape {w_shape}")
 
+    if k_out == 0:
+        raise ValueError(f"{fname}: weight must have at least one output channel, got shape {w_shape}")
     st = int_tuple(fname, "stride", stride, dims)
     check_min(fname, "stride", stride, st, 1)
+    check_int32(fname, "stride", stride, st)
     dl = int_tuple(fname, "dilation", dilation, dims)
     check_min(fname, "dilation", dilation, dl, 1)
+    check_int32(fname, "dilation", dilation, dl)
     if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
         raise ValueError(f"{fname}: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
 
@@ -194,6 +204,7 @@ def conv_plan(fname, dims, x_shape, w_shape, stride, padding, dilation, groups, 
     else:
         pl = pr = int_tuple(fname, "padding", padding, dims)
         check_min(fname, "padding", padding, pl, 0)
+        check_int32(fname, "padding", padding, pl)
 
     spatial = xb[2:]
     if n > 0 and c > 0 and any(s == 0 for s in spatial):
@@ -201,6 +212,8 @@ def conv_plan(fname, dims, x_shape, w_shape, stride, padding, dilation, groups, 
 
     mode_pads = None
     if padding_mode != "zeros" and any(pl + pr):
+        if any(i == 0 for i in spatial):
+            raise ValueError(f"{fname}: padding_mode={padding_mode!r} cannot pad an empty axis, got input shape {x_shape}")
         for i, l, r in zip(spatial, pl, pr):
             if padding_mode == "reflect" and (l >= i or r >= i):
                 raise ValueError(
@@ -227,7 +240,8 @@ def conv_plan(fname, dims, x_shape, w_shape, stride, padding, dilation, groups, 
                 f"{w_shape}, padding={padding!r}, dilation={dilation!r})"
             )
         out.append((i + l + r - e) // s + 1)
-    out_shape = (n, k_out) + tuple(out)
+    # PyTorch 2.13 returns no output channels at all when there are no input channels.
+    out_shape = (n, k_out if c > 0 else 0) + tuple(out)
     check_size(fname, out_shape)
     return ConvPlan(batched, out_shape, st, dl, pl, pr, mode_pads, groups)
 
@@ -269,11 +283,9 @@ def pool_plan(fname, dims, x_shape, kernel_size, stride, padding, dilation, ceil
     d = int_tuple(fname, "dilation", dilation, dims)
     check_min(fname, "dilation", dilation, d, 1)
     ceil_mode = check_bool(fname, "ceil_mode", ceil_mode)
-    # PyTorch's pooling kernels take these as C int: larger values are an overflow error there.
     for name, value, vals in (("kernel_size", kernel_size, k), ("stride", stride, s), ("padding", padding, p),
                               ("dilation", dilation, d)):
-        if any(v > _INT32_MAX for v in vals):
-            raise ValueError(f"{fname}: {name} must be below 2**31, got {value!r}")
+        check_int32(fname, name, value, vals)
     # PyTorch 2.13 compares with the raw kernel for every dimensionality and dilation.
     if any(pp > kk // 2 for pp, kk in zip(p, k)):
         raise ValueError(
@@ -296,20 +308,18 @@ def pool_plan(fname, dims, x_shape, kernel_size, stride, padding, dilation, ceil
 
 
 def adaptive_output(fname: str, output_size, dims: int, spatial: tuple[int, ...]) -> tuple[int, ...]:
-    """output_size as ints; None entries keep the input size of that axis."""
-    if output_size is None or _is_int(output_size):
+    """output_size as ints; None entries (2-D and 3-D only, as in PyTorch) keep that axis."""
+    if _is_int(output_size):
         items = [output_size] * dims
     elif isinstance(output_size, (tuple, list)):
         items = list(output_size)
-        if len(items) == 1:
-            items = items * dims
         if len(items) != dims:
             raise ValueError(f"{fname}: output_size must be an int or a sequence of {dims} ints, got {output_size!r}")
     else:
-        raise TypeError(f"{fname}: output_size must be an int, None or a sequence of {dims} ints, got {output_size!r}")
+        raise TypeError(f"{fname}: output_size must be an int or a sequence of {dims} ints, got {output_size!r}")
     out = []
     for v, i in zip(items, spatial):
-        if v is None:
+        if v is None and dims > 1:
             out.append(i)
         elif _is_int(v):
             out.append(operator.index(v))

@@ -43,6 +43,8 @@ def _conv(fname, dims, input, weight, bias, stride, padding, dilation, groups, p
         if b.shape != (w.shape[0],):
             raise ValueError(f"{fname}: bias must be 1-D with {w.shape[0]} elements (out channels), got shape {b.shape}")
         b = A.contiguous(b)
+    if 0 in plan.out_shape:
+        return _finish(np.zeros(plan.out_shape, dtype=x.dtype), plan.out_shape, plan.batched)
     if not plan.batched:
         x = x[None]
     x5 = A.to5d(A.contiguous(x), dims)
@@ -117,8 +119,8 @@ def _avg_pool(fname, dims, input, kernel_size, stride, padding, ceil_mode, count
         div = 0
     elif A._is_int(divisor_override):
         div = int(divisor_override)
-        if div == 0:
-            raise ValueError(f"{fname}: divisor_override must be non-zero, got {divisor_override!r}")
+        if div == 0 or not -2**63 <= div < 2**63:
+            raise ValueError(f"{fname}: divisor_override must be a non-zero int64, got {divisor_override!r}")
     else:
         raise TypeError(f"{fname}: divisor_override must be an int or None, got {divisor_override!r}")
     x5 = A.to5d(A.contiguous(x if plan.batched else x[None]), dims)

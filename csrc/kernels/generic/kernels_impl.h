@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "runtime/dispatch.h"
+#include "runtime/intmath.h"
 
 #if !defined(__GNUC__)
 #error "fmaconv kernels use GCC/Clang vector extensions"
@@ -22,24 +23,20 @@ namespace {
 constexpr int VB = FMACONV_VEC_BYTES;
 
 
-inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
-// ceil(a / b) for b > 0 and any sign of a.
-inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
 // Output columns [lo, hi) whose tap ow*s + off lands inside [0, W).
 inline void valid_cols(int64_t off, int64_t s, int64_t W, int64_t OW, int64_t* lo, int64_t* hi) {
-  int64_t l = imax(0, ceil_div(-off, s));
-  int64_t h = imin(OW, ceil_div(W - off, s));
-  *lo = imin(l, OW);
-  *hi = imax(h, *lo);
+  int64_t l = max64(0, ceil_div(-off, s));
+  int64_t h = min64(OW, ceil_div(W - off, s));
+  *lo = min64(l, OW);
+  *hi = max64(h, *lo);
 }
 
 // Kernel taps [j0, j1) that land inside [0, W) for at least one output column: tap j reads
 // column o*s + j*d - p. Keeps huge padded kernels from looping over taps that read nothing.
 inline void live_taps(int64_t K, int64_t d, int64_t p, int64_t s, int64_t W, int64_t OW, int64_t* j0, int64_t* j1) {
-  *j0 = imax(0, ceil_div(p - (OW - 1) * s, d));
-  *j1 = imin(K, ceil_div(W + p, d));
+  *j0 = max64(0, ceil_div(p - (OW - 1) * s, d));
+  *j1 = min64(K, ceil_div(W + p, d));
 }
 
 template <typename T, int MR, int NR>
@@ -130,6 +127,20 @@ void max_row(const PoolShape& s, const T* const* rows, const int64_t* row_base, 
     for (int64_t ow = 0; ow < OW; ++ow) idx[ow] = first_base + first_tap(ow * sw - pw, dw);
   int64_t j0, j1;
   live_taps(KW, dw, pw, sw, W, OW, &j0, &j1);
+  if (j1 - j0 > W) {  // huge kernel, large stride: visit only each column's own taps (same order)
+    for (int64_t r = 0; r < n_rows; ++r)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t st = ow * sw - pw;
+        for (int64_t jw = max64(j0, ceil_div(-st, dw)), je = min64(j1, ceil_div(W - st, dw)); jw < je; ++jw) {
+          const T v = rows[r][st + jw * dw];
+          if ((v > y[ow]) | (v != v)) {
+            y[ow] = v;
+            if (idx) idx[ow] = row_base[r] + st + jw * dw;
+          }
+        }
+      }
+    return;
+  }
   for (int64_t r = 0; r < n_rows; ++r) {
     const T* __restrict x = rows[r];
     for (int64_t jw = j0; jw < j1; ++jw) {
@@ -161,6 +172,14 @@ void sum_row(const PoolShape& s, const T* const* rows, int64_t n_rows, T* __rest
   for (int64_t ow = 0; ow < OW; ++ow) y[ow] = T(0);
   int64_t j0, j1;
   live_taps(KW, 1, pw, sw, W, OW, &j0, &j1);
+  if (j1 - j0 > W) {  // huge kernel, large stride: visit only each column's own taps (same order)
+    for (int64_t r = 0; r < n_rows; ++r)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t st = ow * sw - pw;
+        for (int64_t jw = max64(j0, -st), je = min64(j1, W - st); jw < je; ++jw) y[ow] += rows[r][st + jw];
+      }
+    return;
+  }
   for (int64_t r = 0; r < n_rows; ++r) {
     const T* __restrict x = rows[r];
     for (int64_t jw = j0; jw < j1; ++jw) {
