@@ -1,6 +1,7 @@
 // 64-byte aligned scratch that never value-initialises (packing overwrites it).
 #pragma once
 #include <cstddef>
+#include <cstdlib>
 #include <new>
 
 namespace fmaconv {
@@ -18,7 +19,10 @@ class AlignedBuffer {
   void resize(size_t n) {
     if (n <= cap_) return;
     release();
-    p_ = static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64)));
+    // posix_memalign rather than aligned operator new: the latter needs macOS >= 10.13.
+    void* p = nullptr;
+    if (posix_memalign(&p, 64, n * sizeof(T) > 0 ? n * sizeof(T) : 64) != 0) throw std::bad_alloc();
+    p_ = static_cast<T*>(p);
     cap_ = n;
   }
   T* data() { return p_; }
@@ -26,7 +30,7 @@ class AlignedBuffer {
 
  private:
   void release() {
-    if (p_) ::operator delete(p_, std::align_val_t(64));
+    std::free(p_);
     p_ = nullptr;
     cap_ = 0;
   }
