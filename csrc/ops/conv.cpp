@@ -18,9 +18,10 @@ namespace fmaconv {
 namespace {
 
 
-// Enough tasks to balance two cores on a noisy machine without splitting work too finely.
-int64_t split_for(int64_t tasks, int64_t max_split) {
-  const int64_t want = 4 * (int64_t)get_num_threads();
+// Splits of the output channels when there are fewer position tiles than 2 per thread: each
+// split packs the same input panel again, so split no more than needed.
+int64_t channel_splits(int64_t tasks, int64_t max_split) {
+  const int64_t want = 2 * (int64_t)get_num_threads();
   if (get_num_threads() == 1 || tasks >= want) return 1;
   return clamp64(ceil_div(want, tasks), 1, max_split);
 }
@@ -88,12 +89,16 @@ void conv_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) 
   const int64_t kc_max = clamp64(24576 / (NR * (int64_t)sizeof(T)), 64, 512);
   const int64_t nkb = Kdim > 0 ? ceil_div(Kdim, kc_max) : 1;
   const int64_t KC = Kdim > 0 ? ceil_div(Kdim, nkb) : 0;
-  const int64_t NC = NR * (NR >= 256 ? 1 : 256 / NR);
+  int64_t NC = NR * (NR >= 256 ? 1 : 256 / NR);
+  const int64_t threads = get_num_threads();
+  if (threads > 1 && s.N * G * ceil_div(P, NC) < 2 * threads)  // few tiles: smaller ones first
+    NC = max64(NR, ceil_div(ceil_div(P, 2 * threads), NR) * NR);
+  // (NC does not change any output's summation order, so results stay thread-count independent.)
   const int64_t ntiles = ceil_div(P, NC);
   const bool direct = taps == 1 && s.in[0] == s.out[0] && s.in[1] == s.out[1] && s.in[2] == s.out[2] &&
                       s.s[0] == 1 && s.s[1] == 1 && s.s[2] == 1 && s.p[0] == 0 && s.p[1] == 0 && s.p[2] == 0;
   const int64_t base_tasks = s.N * G * ntiles;
-  const int64_t nco = split_for(base_tasks, mblocks);
+  const int64_t nco = channel_splits(base_tasks, mblocks);
   const int64_t mb_per = ceil_div(mblocks, nco);
 
   const double macs = (double)s.N * (double)s.K * (double)P * (double)Kdim;
@@ -167,21 +172,16 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
   const int64_t Kg = s.Kg(), taps = s.taps(), in_plane = s.in_plane(), P = s.out_plane();
   const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
   const int64_t rows = OD * OH, planes = s.N * s.K;
-  const int64_t nrc = split_for(planes, rows);
-  const int64_t rows_per = ceil_div(rows, nrc);
-  parallel_for(planes * nrc, [&](int64_t task) {
+  parallel_range(planes * rows, (double)(OW * taps), [&](int64_t begin, int64_t end) {
     FlushDenormalsScope ftz;
     thread_local std::vector<const T*> in_rows, w_rows;
-    const int64_t plane = task / nrc, chunk = task % nrc;
-    const int64_t n = plane / s.K, co = plane % s.K;
-    const T* xp = x + (n * s.C + co / Kg) * in_plane;
-    const T* wc = w + co * taps;
-    const T b = bias ? bias[co] : T(0);
-    T* yp = y + plane * P;
     in_rows.resize((size_t)(s.k[0] * s.k[1]));
     w_rows.resize(in_rows.size());
-    const int64_t r1 = (chunk + 1) * rows_per < rows ? (chunk + 1) * rows_per : rows;
-    for (int64_t r = chunk * rows_per; r < r1; ++r) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t plane = i / rows, r = i % rows;
+      const int64_t n = plane / s.K, co = plane % s.K;
+      const T* xp = x + (n * s.C + co / Kg) * in_plane;
+      const T* wc = w + co * taps;
       const int64_t od = r / OH, oh = r % OH;
       int64_t nr = 0;
       for (int64_t jd = 0; jd < s.k[0]; ++jd) {
@@ -195,9 +195,9 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
           ++nr;
         }
       }
-      ks.dw_row(s, in_rows.data(), w_rows.data(), nr, b, yp + r * OW);
+      ks.dw_row(s, in_rows.data(), w_rows.data(), nr, bias ? bias[co] : T(0), y + plane * P + r * OW);
     }
-  }, (double)planes * (double)P * (double)taps);
+  });
 }
 
 }  // namespace

@@ -12,20 +12,13 @@ namespace fmaconv {
 namespace {
 
 
-// Runs row_fn(plane, row) for all planes x output rows (od, oh flattened), split into tasks
-// of whole planes, or row chunks when there are few planes.
+// Runs row_fn(plane, row) for all planes x output rows (od, oh flattened), as contiguous
+// ranges of that flattened index, so tasks hold whole planes or row chunks as the shape needs.
 template <typename F>
 void for_each_row(int64_t planes, int64_t rows, int64_t work_per_row, const F& row_fn) {
-  const int64_t want = 4 * (int64_t)get_num_threads();
-  const int64_t nrc = planes >= want ? 1 : min64(rows, ceil_div(want, planes));
-  const int64_t per = ceil_div(rows, nrc);
-  parallel_for(
-      planes * nrc,
-      [&](int64_t task) {
-        const int64_t p = task / nrc, c = task % nrc;
-        for (int64_t r = c * per, r1 = min64(rows, r + per); r < r1; ++r) row_fn(p, r);
-      },
-      (double)planes * (double)rows * (double)work_per_row);
+  parallel_range(planes * rows, (double)work_per_row, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) row_fn(i / rows, i % rows);
+  });
 }
 
 // Taps [first_live, end_live) of a window starting at st (dilation d, k taps) fall in [0, n).

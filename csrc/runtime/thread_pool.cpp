@@ -206,6 +206,22 @@ void parallel_for(int64_t n_tasks, const std::function<void(int64_t)>& fn, doubl
   pool().run(n_tasks, fn);
 }
 
+void parallel_range(int64_t n_items, double work_per_item, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n_items <= 0) return;
+  const double total = (double)n_items * (work_per_item > 0 ? work_per_item : 1.0);
+  const int64_t threads = get_num_threads();
+  int64_t n_tasks = 1;
+  if (threads > 1 && total >= kMinParallelWork) {
+    const int64_t by_work = (int64_t)(total / (kMinParallelWork / 4));  // tasks of >= 16K operations
+    n_tasks = std::max<int64_t>(1, std::min<int64_t>({n_items, 8 * threads, by_work}));
+  }
+  if (n_tasks == 1) {
+    fn(0, n_items);
+    return;
+  }
+  parallel_for(n_tasks, [&](int64_t t) { fn(t * n_items / n_tasks, (t + 1) * n_items / n_tasks); });
+}
+
 void set_num_threads(int n) {
   g_requested.store(n);
   pool().resize(n);

@@ -15,6 +15,11 @@ constexpr double kMinParallelWork = 65536;
 // `work` estimates the whole job's cost (negative: unknown, always parallel).
 void parallel_for(int64_t n_tasks, const std::function<void(int64_t)>& fn, double work = -1);
 
+// Runs fn(begin, end) over [0, n_items) split into contiguous ranges: enough ranges to balance
+// the threads, none much smaller than kMinParallelWork (so cheap items are not handed out one
+// by one through a shared counter). work_per_item estimates one item's cost.
+void parallel_range(int64_t n_items, double work_per_item, const std::function<void(int64_t, int64_t)>& fn);
+
 void set_num_threads(int n);
 int get_num_threads();
 int default_num_threads();
