@@ -56,6 +56,24 @@ py::array_t<T> new_array(int64_t n, int64_t c, const I3& sp) {
                                                  (py::ssize_t)sp[1], (py::ssize_t)sp[2]});
 }
 
+// Allocates the (N, C, *out) result (and int64 indices if asked), runs compute(x, y, idx)
+// without the GIL, and returns y or (y, idx). compute is skipped when there is nothing to do.
+template <typename T, typename F>
+py::object pooled(const py::array& x, const I3& out, bool with_indices, bool work, const F& compute) {
+  auto y = new_array<T>(x.shape(0), x.shape(1), out);
+  py::array_t<int64_t> idx;
+  if (with_indices) idx = new_array<int64_t>(x.shape(0), x.shape(1), out);
+  const T* xp = static_cast<const T*>(x.data());
+  T* yp = y.mutable_data();
+  int64_t* ip = with_indices ? idx.mutable_data() : nullptr;
+  if (work) {
+    py::gil_scoped_release nogil;
+    compute(xp, yp, ip);
+  }
+  if (with_indices) return py::make_tuple(y, idx);
+  return std::move(y);
+}
+
 PoolShape pool_shape(const py::array& x, const I3& k, const I3& s, const I3& p, const I3& d, const I3& out) {
   PoolShape ps{};
   ps.planes = x.shape(0) * x.shape(1);
@@ -152,26 +170,17 @@ py::object max_pool(const py::array& x, const I3& k, const I3& s, const I3& p, c
   check_positive(p, "padding", 0);
   check_positive(out, "output size", 0, INT64_MAX);
   const PoolShape ps = pool_shape(x, k, s, p, d, out);
-  auto run = [&](auto tag) -> py::object {
+  const bool work = ps.planes > 0 && ps.out_plane() > 0;
+  auto run = [&](auto tag) {
     using T = decltype(tag);
-    auto y = new_array<T>(x.shape(0), x.shape(1), out);
-    py::array_t<int64_t> idx;
-    if (return_indices) idx = new_array<int64_t>(x.shape(0), x.shape(1), out);
-    const T* xp = static_cast<const T*>(x.data());
-    T* yp = y.mutable_data();
-    int64_t* ip = return_indices ? idx.mutable_data() : nullptr;
-    if (ps.planes > 0 && ps.out_plane() > 0) {
-      py::gil_scoped_release nogil;
-      fmaconv::max_pool_forward<T>(ps, xp, yp, ip);
-    }
-    if (return_indices) return py::make_tuple(y, idx);
-    return std::move(y);
+    return pooled<T>(x, out, return_indices, work,
+                     [&](const T* xp, T* yp, int64_t* ip) { fmaconv::max_pool_forward<T>(ps, xp, yp, ip); });
   };
   return f64 ? run(double{}) : run(float{});
 }
 
-py::array avg_pool(const py::array& x, const I3& k, const I3& s, const I3& p, const I3& out, bool count_include_pad,
-                   int64_t divisor_override) {
+py::object avg_pool(const py::array& x, const I3& k, const I3& s, const I3& p, const I3& out, bool count_include_pad,
+                    int64_t divisor_override) {
   const bool f64 = is_f64(x);
   check_array(x, "input", f64);
   check_positive(k, "kernel_size", 1);
@@ -179,16 +188,12 @@ py::array avg_pool(const py::array& x, const I3& k, const I3& s, const I3& p, co
   check_positive(p, "padding", 0);
   check_positive(out, "output size", 0, INT64_MAX);
   const PoolShape ps = pool_shape(x, k, s, p, I3{1, 1, 1}, out);
-  auto run = [&](auto tag) -> py::array {
+  const bool work = ps.planes > 0 && ps.out_plane() > 0;
+  auto run = [&](auto tag) {
     using T = decltype(tag);
-    auto y = new_array<T>(x.shape(0), x.shape(1), out);
-    const T* xp = static_cast<const T*>(x.data());
-    T* yp = y.mutable_data();
-    if (ps.planes > 0 && ps.out_plane() > 0) {
-      py::gil_scoped_release nogil;
+    return pooled<T>(x, out, false, work, [&](const T* xp, T* yp, int64_t*) {
       fmaconv::avg_pool_forward<T>(ps, xp, yp, count_include_pad, divisor_override);
-    }
-    return y;
+    });
   };
   return f64 ? run(double{}) : run(float{});
 }
@@ -200,23 +205,14 @@ py::object adaptive_pool(const py::array& x, const I3& out, bool is_max, bool re
   for (int i = 0; i < 3; ++i)
     if (x.shape(2 + i) < 1) throw py::value_error("fmaconv._core: empty spatial axis");
   const PoolShape ps = pool_shape(x, I3{1, 1, 1}, I3{1, 1, 1}, I3{0, 0, 0}, I3{1, 1, 1}, out);
-  auto run = [&](auto tag) -> py::object {
+  auto run = [&](auto tag) {
     using T = decltype(tag);
-    auto y = new_array<T>(x.shape(0), x.shape(1), out);
-    py::array_t<int64_t> idx;
-    if (return_indices) idx = new_array<int64_t>(x.shape(0), x.shape(1), out);
-    const T* xp = static_cast<const T*>(x.data());
-    T* yp = y.mutable_data();
-    int64_t* ip = return_indices ? idx.mutable_data() : nullptr;
-    if (ps.planes > 0) {
-      py::gil_scoped_release nogil;
+    return pooled<T>(x, out, return_indices, ps.planes > 0, [&](const T* xp, T* yp, int64_t* ip) {
       if (is_max)
         fmaconv::adaptive_max_pool_forward<T>(ps, xp, yp, ip);
       else
         fmaconv::adaptive_avg_pool_forward<T>(ps, xp, yp);
-    }
-    if (return_indices) return py::make_tuple(y, idx);
-    return std::move(y);
+    });
   };
   return f64 ? run(double{}) : run(float{});
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os as _os
 import platform as _platform
 
-from . import _core
+from . import _core, functional
 from .functional import (
     adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d,
     adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d,
@@ -21,15 +21,7 @@ from .functional import (
 
 __version__ = _core.__version__
 
-__all__ = [
-    "conv1d", "conv2d", "conv3d",
-    "max_pool1d", "max_pool2d", "max_pool3d",
-    "avg_pool1d", "avg_pool2d", "avg_pool3d",
-    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
-    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
-    "conv_output_shape", "pool_output_shape",
-    "set_num_threads", "get_num_threads", "show_config",
-]
+__all__ = [*functional.__all__, "set_num_threads", "get_num_threads", "show_config"]
 
 
 def set_num_threads(n: int) -> None:
