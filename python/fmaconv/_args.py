@@ -144,8 +144,7 @@ class ConvPlan:
     out_shape: tuple[int, ...]  # batched (N, K, *out)
     stride: tuple[int, ...]
     dilation: tuple[int, ...]
-    pad_l: tuple[int, ...]  # padding applied by the kernel (zeros)
-    pad_r: tuple[int, ...]
+    pad_l: tuple[int, ...]  # leading zero padding (the trailing one follows from out_shape)
     mode_pads: tuple[int, ...] | None  # (l, r) per axis applied first by a non-zero padding_mode
     groups: int
 
@@ -243,7 +242,7 @@ def conv_plan(fname, dims, x_shape, w_shape, stride, padding, dilation, groups, 
     # PyTorch 2.13 returns no output channels at all when there are no input channels.
     out_shape = (n, k_out if c > 0 else 0) + tuple(out)
     check_size(fname, out_shape)
-    return ConvPlan(batched, out_shape, st, dl, pl, pr, mode_pads, groups)
+    return ConvPlan(batched, out_shape, st, dl, pl, mode_pads, groups)
 
 
 # ----------------------------------------------------------------------------- pooling
