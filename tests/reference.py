@@ -1,4 +1,4 @@
-"""Plain-NumPy reference for fmaconv, written from /work/shared/spec/semantics.md.
+"""Plain-NumPy reference for fmaconv, written from docs/semantics.md (the spec sheet).
 
 Independent of fmaconv and of PyTorch.  Slow but obviously correct: explicit loops over
 output positions / kernel taps, with only the innermost sums vectorised by NumPy.
