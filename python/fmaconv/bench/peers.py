@@ -53,13 +53,35 @@ def ort_modules():
 
 
 # ---- threads ------------------------------------------------------------
+_blas_limits = None  # keeps threadpoolctl's limit in force
+
+
 def set_threads(threads: int) -> None:
-    """Set the thread count of fmaconv and torch (ORT takes it per session)."""
+    """Set the thread count of fmaconv, torch and NumPy's BLAS (through threadpoolctl, when
+    installed); ORT takes it per session."""
+    global _blas_limits
+    try:  # first: it also reaches torch's own BLAS, which torch.set_num_threads then sets again
+        from threadpoolctl import threadpool_limits
+        if _blas_limits is not None:
+            _blas_limits.restore_original_limits()
+        _blas_limits = threadpool_limits(limits=threads, user_api="blas")
+    except ImportError:
+        pass
     fc, torch = fmaconv_module(), torch_module()
     if fc is not None:
         fc.set_num_threads(threads)
     if torch is not None:
         torch.set_num_threads(threads)
+
+
+def blas_threads() -> int | None:
+    """NumPy's BLAS thread count, if threadpoolctl can tell."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    counts = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+    return max(counts) if counts else None
 
 
 def get_threads() -> dict:

@@ -27,6 +27,10 @@ def fmt_num(v: float | None, fmt: str, suffix: str = "") -> str:
     return "-" if v is None else format(v, fmt) + suffix
 
 
+def _blas(n) -> str:
+    return f"{n} (threadpoolctl)" if n else "threads NOT controlled (install threadpoolctl)"
+
+
 def _n(v) -> str:
     return "-" if v is None else str(v)
 
@@ -71,7 +75,7 @@ def header_lines(machine: dict, table: Table, cfg: TimingConfig) -> list[str]:
         f"measured FMA peak ({table.dtype}, {t} thread{'s' * (t != 1)}): {peak}",
         f"threads: fmaconv {_n(table.reported_threads.get(FMACONV))}, torch "
         f"{_n(table.reported_threads.get(TORCH))} (get_num_threads), ORT intra_op {t} inter_op 1 "
-        f"sequential; numpy's BLAS threads are NOT controlled (library default); np.copyto "
+        f"sequential; numpy BLAS {_blas(table.reported_threads.get('numpy_blas'))}; np.copyto "
         f"is single-threaded",
         f"timing: median per call, >= {cfg.repeat} runs and >= {cfg.min_time:g} s each after "
         f"{cfg.warmup} warm-up; fmaconv/torch/ORT/copy interleaved in ~{cfg.burst_time * 1e3:g} "

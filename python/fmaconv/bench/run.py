@@ -181,7 +181,7 @@ def run_suite(cases, threads: int, dtype: str, cfg: TimingConfig,
     try:
         arm()
         peers.set_threads(threads)
-        reported = peers.get_threads()
+        reported = {**peers.get_threads(), "numpy_blas": peers.blas_threads()}
         peak = peers.peak_gflops(str(np.dtype(dtype)), threads)
         results = []
         for i, case in enumerate(cases, 1):

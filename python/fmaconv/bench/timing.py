@@ -54,8 +54,10 @@ class TimingConfig:
     cooldown: float = 0.2      # idle seconds after timing a long-spinning implementation
 
 
+# Quick keeps the full settle time: with less, other libraries' spinning pools still hold the
+# second core and 2-thread timings come out several times too slow.
 QUICK = TimingConfig(repeat=3, min_time=0.02, warmup=0, max_runs=1000, burst_time=0.01,
-                     settle=0.005, cooldown=0.02)
+                     settle=0.06, cooldown=0.2)
 
 
 def measure(fns: Mapping[str, Callable[[], object]], cfg: TimingConfig) -> dict[str, Stats]:
