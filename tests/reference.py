@@ -240,6 +240,13 @@ def _scan_max(planes, taps, init_index, sizes):
 
 
 @_quiet
+def _max_result(vals, idxs, shape, unbatched, return_indices):
+    vals, idxs = vals.reshape(shape), idxs.reshape(shape)
+    if unbatched:
+        vals, idxs = vals[0], idxs[0]
+    return (vals, idxs) if return_indices else vals
+
+
 def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
              return_indices=False, dims=None):
     x = _as_f64(x)
@@ -273,11 +280,7 @@ def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False
         v, ix = _scan_max(planes, taps, _flat(first, sp), sp)
         vals[(slice(None),) + o] = v
         idxs[(slice(None),) + o] = ix
-    vals = vals.reshape((N, C) + out_sp)
-    idxs = idxs.reshape((N, C) + out_sp)
-    if unbatched:
-        vals, idxs = vals[0], idxs[0]
-    return (vals, idxs) if return_indices else vals
+    return _max_result(vals, idxs, (N, C) + out_sp, unbatched, return_indices)
 
 
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -400,11 +403,7 @@ def adaptive_max_pool(x, output_size, return_indices=False, dims=None):
         v, ix = _scan_max(planes, taps, _flat(taps[0], sp), sp)
         vals[(slice(None),) + o] = v
         idxs[(slice(None),) + o] = ix
-    vals = vals.reshape((N, C) + out_sp)
-    idxs = idxs.reshape((N, C) + out_sp)
-    if unbatched:
-        vals, idxs = vals[0], idxs[0]
-    return (vals, idxs) if return_indices else vals
+    return _max_result(vals, idxs, (N, C) + out_sp, unbatched, return_indices)
 
 
 def adaptive_avg_pool1d(x, output_size):

@@ -88,6 +88,20 @@ def conv_cases(draw, dims=(1, 2, 3), dtypes=(np.float32, np.float64),
     return dict(op=f"conv{D}d", x=x, w=w, b=b, kwargs=kwargs, exact=False)
 
 
+def _pool_input_and_kernel(draw, ks, stride, spatial, big, dtypes, kinds):
+    """The input array and the kernel_size/stride keywords shared by the pooling strategies."""
+    C = draw(st.integers(1, 20 if big else 3))
+    lead = _batch_shape(draw, C)
+    dtype = draw(st.sampled_from(dtypes))
+    kind = draw(st.sampled_from(kinds))
+    seed = draw(st.integers(0, 2**32 - 1))
+    x = random_array(np.random.default_rng(seed), lead + tuple(spatial), dtype, kind)
+    kwargs = dict(kernel_size=_maybe_int(draw, ks))
+    if stride is not None or draw(st.booleans()):
+        kwargs["stride"] = None if stride is None else _maybe_int(draw, stride)
+    return x, kwargs
+
+
 @st.composite
 def max_pool_cases(draw, dims=(1, 2, 3), dtypes=(np.float32, np.float64),
                    kinds=("normal", "ints", "special"), big=False):
@@ -102,15 +116,7 @@ def max_pool_cases(draw, dims=(1, 2, 3), dtypes=(np.float32, np.float64),
         lo = max(1, e - 2 * pad[a])
         span = MAX_SPATIAL_SPAN[D] * (4 if big and a == D - 1 else 1)
         spatial.append(draw(st.integers(lo, lo + span)))
-    C = draw(st.integers(1, 20 if big else 3))
-    lead = _batch_shape(draw, C)
-    dtype = draw(st.sampled_from(dtypes))
-    kind = draw(st.sampled_from(kinds))
-    seed = draw(st.integers(0, 2**32 - 1))
-    x = random_array(np.random.default_rng(seed), lead + tuple(spatial), dtype, kind)
-    kwargs = dict(kernel_size=_maybe_int(draw, ks))
-    if stride is not None or draw(st.booleans()):
-        kwargs["stride"] = None if stride is None else _maybe_int(draw, stride)
+    x, kwargs = _pool_input_and_kernel(draw, ks, stride, spatial, big, dtypes, kinds)
     kwargs.update(padding=_maybe_int(draw, pad), dilation=_maybe_int(draw, dil),
                   ceil_mode=draw(st.booleans()), return_indices=draw(st.booleans()))
     return dict(op=f"max_pool{D}d", x=x, kwargs=kwargs, exact=True)
@@ -129,15 +135,7 @@ def avg_pool_cases(draw, dims=(1, 2, 3), dtypes=(np.float32, np.float64), kinds=
             lo = max(lo, ks[a])  # PyTorch's avg_pool3d also requires input >= kernel on every axis
         span = MAX_SPATIAL_SPAN[D] * (4 if big and a == D - 1 else 1)
         spatial.append(draw(st.integers(lo, lo + span)))
-    C = draw(st.integers(1, 20 if big else 3))
-    lead = _batch_shape(draw, C)
-    dtype = draw(st.sampled_from(dtypes))
-    kind = draw(st.sampled_from(kinds))
-    seed = draw(st.integers(0, 2**32 - 1))
-    x = random_array(np.random.default_rng(seed), lead + tuple(spatial), dtype, kind)
-    kwargs = dict(kernel_size=_maybe_int(draw, ks))
-    if stride is not None or draw(st.booleans()):
-        kwargs["stride"] = None if stride is None else _maybe_int(draw, stride)
+    x, kwargs = _pool_input_and_kernel(draw, ks, stride, spatial, big, dtypes, kinds)
     kwargs.update(padding=_maybe_int(draw, pad), ceil_mode=draw(st.booleans()),
                   count_include_pad=draw(st.booleans()))
     if draw(st.booleans()):
