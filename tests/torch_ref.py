@@ -104,10 +104,6 @@ def adaptive_avg_pool(x, output_size, dims=None):
     torch = _torch()
     F = torch.nn.functional
     fn = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}[dims]
-    if dims == 1 and not isinstance(output_size, (int, np.integer)):
-        output_size = tuple(output_size)
-        if output_size[0] is None:
-            output_size = (np.shape(x)[-1],)
     return _np(fn(_t(x), output_size))
 
 
@@ -115,10 +111,6 @@ def adaptive_max_pool(x, output_size, return_indices=False, dims=None):
     torch = _torch()
     F = torch.nn.functional
     fn = {1: F.adaptive_max_pool1d, 2: F.adaptive_max_pool2d, 3: F.adaptive_max_pool3d}[dims]
-    if dims == 1 and not isinstance(output_size, (int, np.integer)):
-        output_size = tuple(output_size)
-        if output_size[0] is None:
-            output_size = (np.shape(x)[-1],)
     r = fn(_t(x), output_size, return_indices=return_indices)
     if return_indices:
         return _np(r[0]), _np(r[1])
