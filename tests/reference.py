@@ -240,6 +240,18 @@ def _scan_max(planes, taps, init_index, sizes):
 
 
 @_quiet
+def _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, D):
+    """float64 batched input, per-axis kernel/stride/padding/dilation tuples and output sizes."""
+    x, unbatched = _batched(_as_f64(x), D)
+    k = ntuple(kernel_size, D)
+    s = k if stride is None else ntuple(stride, D)
+    p = ntuple(padding, D)
+    d = ntuple(dilation, D)
+    out_sp = tuple(pool_out_size(i, kk, ss, pp, dd, ceil_mode)
+                   for i, kk, ss, pp, dd in zip(x.shape[2:], k, s, p, d))
+    return x, unbatched, k, s, p, d, out_sp
+
+
 def _max_result(vals, idxs, shape, unbatched, return_indices):
     vals, idxs = vals.reshape(shape), idxs.reshape(shape)
     if unbatched:
@@ -249,17 +261,10 @@ def _max_result(vals, idxs, shape, unbatched, return_indices):
 
 def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
              return_indices=False, dims=None):
-    x = _as_f64(x)
+    x, unbatched, k, s, p, d, out_sp = _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, dims)
     D = dims
-    k = ntuple(kernel_size, D)
-    s = k if stride is None else ntuple(stride, D)
-    p = ntuple(padding, D)
-    d = ntuple(dilation, D)
-    x, unbatched = _batched(x, D)
     N, C = x.shape[:2]
     sp = x.shape[2:]
-    out_sp = tuple(pool_out_size(i, kk, ss, pp, dd, ceil_mode)
-                   for i, kk, ss, pp, dd in zip(sp, k, s, p, d))
     assert all(o >= 1 for o in out_sp), out_sp
     planes = x.reshape((N * C,) + sp)
     vals = np.empty((N * C,) + out_sp)
@@ -300,16 +305,10 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 @_quiet
 def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
              divisor_override=None, dims=None):
-    x = _as_f64(x)
+    x, unbatched, k, s, p, _, out_sp = _pool_setup(x, kernel_size, stride, padding, 1, ceil_mode, dims)
     D = dims
-    k = ntuple(kernel_size, D)
-    s = k if stride is None else ntuple(stride, D)
-    p = ntuple(padding, D)
-    x, unbatched = _batched(x, D)
     N, C = x.shape[:2]
     sp = x.shape[2:]
-    out_sp = tuple(pool_out_size(i, kk, ss, pp, 1, ceil_mode)
-                   for i, kk, ss, pp in zip(sp, k, s, p))
     assert all(o >= 1 for o in out_sp), out_sp
     y = np.empty((N, C) + out_sp)
     for o in np.ndindex(*out_sp):
