@@ -160,16 +160,22 @@ py::array pad(const py::array& x, const std::array<int64_t, 6>& pads, int mode) 
   return f64 ? run(double{}) : run(float{});
 }
 
-py::object max_pool(const py::array& x, const I3& k, const I3& s, const I3& p, const I3& d, const I3& out,
-                    bool return_indices) {
-  const bool f64 = is_f64(x);
+// The window pooling ops' checks, then their shape.
+PoolShape checked_pool_shape(const py::array& x, bool f64, const I3& k, const I3& s, const I3& p, const I3& d,
+                             const I3& out) {
   check_array(x, "input", f64);
   check_positive(k, "kernel_size", 1);
   check_positive(s, "stride", 1);
   check_positive(d, "dilation", 1);
   check_positive(p, "padding", 0);
   check_positive(out, "output size", 0, INT64_MAX);
-  const PoolShape ps = pool_shape(x, k, s, p, d, out);
+  return pool_shape(x, k, s, p, d, out);
+}
+
+py::object max_pool(const py::array& x, const I3& k, const I3& s, const I3& p, const I3& d, const I3& out,
+                    bool return_indices) {
+  const bool f64 = is_f64(x);
+  const PoolShape ps = checked_pool_shape(x, f64, k, s, p, d, out);
   const bool work = ps.planes > 0 && ps.out_plane() > 0;
   auto run = [&](auto tag) {
     using T = decltype(tag);
@@ -182,12 +188,7 @@ py::object max_pool(const py::array& x, const I3& k, const I3& s, const I3& p, c
 py::object avg_pool(const py::array& x, const I3& k, const I3& s, const I3& p, const I3& out, bool count_include_pad,
                     int64_t divisor_override) {
   const bool f64 = is_f64(x);
-  check_array(x, "input", f64);
-  check_positive(k, "kernel_size", 1);
-  check_positive(s, "stride", 1);
-  check_positive(p, "padding", 0);
-  check_positive(out, "output size", 0, INT64_MAX);
-  const PoolShape ps = pool_shape(x, k, s, p, I3{1, 1, 1}, out);
+  const PoolShape ps = checked_pool_shape(x, f64, k, s, p, I3{1, 1, 1}, out);
   const bool work = ps.planes > 0 && ps.out_plane() > 0;
   auto run = [&](auto tag) {
     using T = decltype(tag);
