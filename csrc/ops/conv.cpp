@@ -1,11 +1,12 @@
 // Convolution operator: weights packed per call, then one of two algorithms:
-// - Cin/groups == 1 (depthwise and channel multipliers): direct row kernel on NCHW;
+// - Cin/groups == 1 (depthwise and channel multipliers): conv_depthwise.cpp;
 // - otherwise implicit GEMM: per tile of output positions, an im2col panel of at most
 //   KC x NC elements is packed (never the whole im2col matrix) and multiplied by the packed
 //   weights with the ISA's register-tiled microkernel. 1x1/stride-1/no-pad reads the input directly.
 #include <chrono>
 #include <vector>
 
+#include "ops/conv_internal.h"
 #include "ops/ops.h"
 #include "runtime/buffer.h"
 #include "runtime/dispatch.h"
@@ -67,7 +68,7 @@ void pack_panel(const ConvShape& s, const T* xg, int64_t k0, int64_t kc, const s
 
 template <typename T>
 void conv_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) {
-  const KernelSet<T>& ks = kernel_set<T>(kernels());
+  const GemmKernels<T>& ks = kernel_set<T>(kernels()).gemm;
   const int64_t MR = ks.mr, NR = ks.nr;
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), taps = s.taps();
   const int64_t Kdim = Cg * taps, P = s.out_plane(), in_plane = s.in_plane();
@@ -166,40 +167,6 @@ void conv_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) 
   }, macs);
 }
 
-template <typename T>
-void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) {
-  const KernelSet<T>& ks = kernel_set<T>(kernels());
-  const int64_t Kg = s.Kg(), taps = s.taps(), in_plane = s.in_plane(), P = s.out_plane();
-  const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
-  const int64_t rows = OD * OH, planes = s.N * s.K;
-  parallel_range(planes * rows, (double)(OW * taps), [&](int64_t begin, int64_t end) {
-    FlushDenormalsScope ftz;
-    thread_local std::vector<const T*> in_rows, w_rows;
-    in_rows.resize((size_t)(s.k[0] * s.k[1]));
-    w_rows.resize(in_rows.size());
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t plane = i / rows, r = i % rows;
-      const int64_t n = plane / s.K, co = plane % s.K;
-      const T* xp = x + (n * s.C + co / Kg) * in_plane;
-      const T* wc = w + co * taps;
-      const int64_t od = r / OH, oh = r % OH;
-      int64_t nr = 0;
-      for (int64_t jd = 0; jd < s.k[0]; ++jd) {
-        const int64_t id = od * s.s[0] - s.p[0] + jd * s.d[0];
-        if (id < 0 || id >= D) continue;
-        for (int64_t jh = 0; jh < s.k[1]; ++jh) {
-          const int64_t ih = oh * s.s[1] - s.p[1] + jh * s.d[1];
-          if (ih < 0 || ih >= H) continue;
-          in_rows[nr] = xp + (id * H + ih) * W;
-          w_rows[nr] = wc + (jd * s.k[1] + jh) * s.k[2];
-          ++nr;
-        }
-      }
-      ks.dw_row(s, in_rows.data(), w_rows.data(), nr, bias ? bias[co] : T(0), y + plane * P + r * OW);
-    }
-  });
-}
-
 }  // namespace
 
 template <typename T>
@@ -216,7 +183,7 @@ template void conv_forward<double>(const ConvShape&, const double*, const double
 
 double peak_gflops(bool f64, int threads) {
   const KernelTable& kt = kernels();
-  auto probe = f64 ? kt.f64.fma_probe : kt.f32.fma_probe;
+  auto probe = f64 ? kt.f64.gemm.fma_probe : kt.f32.gemm.fma_probe;
   const int64_t iters = 2000000;
   const int saved = get_num_threads();
   if (threads > 0 && threads != saved) set_num_threads(threads);

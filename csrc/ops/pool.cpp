@@ -32,7 +32,7 @@ inline int64_t win_start(const PoolShape& s, int ax, int64_t o) { return o * s.s
 
 template <typename T>
 void max_pool_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
-  const KernelSet<T>& ks = kernel_set<T>(kernels());
+  const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
   const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2];
   const int64_t in_plane = s.in_plane(), out_plane = s.out_plane();
   for_each_row(s.planes, s.out[0] * OH, OW * s.k[0] * s.k[1] * s.k[2], [&](int64_t p, int64_t r) {
@@ -63,7 +63,7 @@ void max_pool_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
 
 template <typename T>
 void avg_pool_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override) {
-  const KernelSet<T>& ks = kernel_set<T>(kernels());
+  const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
   const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2];
   const int64_t in_plane = s.in_plane(), out_plane = s.out_plane();
   // Per-column divisor factors do not depend on the row: compute once.
@@ -106,7 +106,7 @@ template <typename T>
 void adaptive_avg_pool_forward(const PoolShape& s, const T* x, T* y) {
   const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
   if (s.out_plane() == 1) {  // global pooling: PyTorch takes the mean of the plane here too
-    const KernelSet<T>& ks = kernel_set<T>(kernels());
+    const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
     const int64_t n = s.in_plane();
     for_each_row(s.planes, 1, n, [&](int64_t p, int64_t) { y[p] = ks.reduce_sum(x + p * n, n) / (T)n; });
     return;

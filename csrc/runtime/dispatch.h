@@ -2,34 +2,20 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/api/depthwise.h"
+#include "kernels/api/gemm.h"
+#include "kernels/api/pool.h"
 #include "ops/shapes.h"
 #include "runtime/cpu.h"
 
 namespace fmaconv {
 
+// Each family's entries are declared in kernels/api/<family>.h and built per ISA folder.
 template <typename T>
 struct KernelSet {
-  // Register tile of the GEMM microkernel: MR output channels x NR output positions.
-  int mr, nr;
-  // C[0:mr_valid, 0:nr_valid] (+)= A[kc x MR packed] * B[kc rows, stride ldb, NR wide].
-  // A and B are zero-padded to the full tile. first: C = bias + AB (bias may be null), else C += AB.
-  void (*gemm)(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, int mr_valid,
-               int nr_valid, const T* bias, bool first);
-  // One output row of a Cin/groups == 1 convolution: y[0:ow] = bias + sum of taps over the
-  // valid input rows `rows[0:n_rows]` (each with its kernel-row weights `w_rows`).
-  void (*dw_row)(const ConvShape& s, const T* const* rows, const T* const* w_rows, int64_t n_rows,
-                 T bias, T* y);
-  // One output row of max pooling over the valid input rows (in scan order); idx may be null.
-  // row_base[r] is the flat in-plane offset of row r, for the indices; first_base that of the
-  // window's first tap row (PyTorch's initial argmax, used when no tap beats -inf).
-  void (*max_row)(const PoolShape& s, const T* const* rows, const int64_t* row_base, int64_t n_rows,
-                  int64_t first_base, T* y, int64_t* idx);
-  // One output row of sum pooling (the caller divides).
-  void (*sum_row)(const PoolShape& s, const T* const* rows, int64_t n_rows, T* y);
-  // Sum of n contiguous elements (global average pooling), in a vector-friendly order.
-  T (*reduce_sum)(const T* x, int64_t n);
-  // FMA throughput probe: runs `iters` rounds of independent vector FMAs; returns the flop count.
-  double (*fma_probe)(int64_t iters);
+  GemmKernels<T> gemm;
+  DwKernels<T> dw;
+  PoolKernels<T> pool;
 };
 
 struct KernelTable {

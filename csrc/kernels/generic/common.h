@@ -1,0 +1,20 @@
+// Part of the generic kernels: included by kernels_impl.h inside
+// namespace fmaconv::FMACONV_KNS::{anonymous}, after common.h. Do not include elsewhere.
+#pragma once
+
+constexpr int VB = FMACONV_VEC_BYTES;
+
+// Output columns [lo, hi) whose tap ow*s + off lands inside [0, W).
+inline void valid_cols(int64_t off, int64_t s, int64_t W, int64_t OW, int64_t* lo, int64_t* hi) {
+  int64_t l = max64(0, ceil_div(-off, s));
+  int64_t h = min64(OW, ceil_div(W - off, s));
+  *lo = min64(l, OW);
+  *hi = max64(h, *lo);
+}
+
+// Kernel taps [j0, j1) that land inside [0, W) for at least one output column: tap j reads
+// column o*s + j*d - p. Keeps huge padded kernels from looping over taps that read nothing.
+inline void live_taps(int64_t K, int64_t d, int64_t p, int64_t s, int64_t W, int64_t OW, int64_t* j0, int64_t* j1) {
+  *j0 = max64(0, ceil_div(p - (OW - 1) * s, d));
+  *j1 = min64(K, ceil_div(W + p, d));
+}

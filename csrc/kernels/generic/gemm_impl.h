@@ -1,0 +1,80 @@
+// Part of the generic kernels: included by kernels_impl.h inside
+// namespace fmaconv::FMACONV_KNS::{anonymous}, after common.h. Do not include elsewhere.
+#pragma once
+
+template <typename T, int MR, int NR>
+void gemm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldb,
+                  T* __restrict c, int64_t ldc, int mr_valid, int nr_valid, const T* __restrict bias,
+                  bool first) {
+  constexpr int VL = VB / (int)sizeof(T);
+  constexpr int NV = NR / VL;
+  static_assert(NR % VL == 0, "NR must be a multiple of the vector length");
+  typedef T V __attribute__((vector_size(VB)));
+  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+
+  for (int64_t k = 0; k < kc; ++k) {
+    V bv[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) bv[v] = *(const VU*)(b + k * ldb + v * VL);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      V av = V{} + a[k * MR + i];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[i][v] += av * bv[v];
+    }
+  }
+
+  if (mr_valid == MR && nr_valid == NR) {
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      T* crow = c + i * ldc;
+      V base = V{} + (bias ? bias[i] : T(0));
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        V prev = first ? base : *(const VU*)(crow + v * VL);
+        *(VU*)(crow + v * VL) = acc[i][v] + prev;
+      }
+    }
+    return;
+  }
+  T tmp[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) *(VU*)(&tmp[i][v * VL]) = acc[i][v];
+  for (int i = 0; i < mr_valid; ++i) {
+    T* crow = c + i * ldc;
+    T base = bias ? bias[i] : T(0);
+    for (int j = 0; j < nr_valid; ++j) crow[j] = tmp[i][j] + (first ? base : crow[j]);
+  }
+}
+
+template <typename T>
+double fma_probe(int64_t iters) {
+  constexpr int VL = VB / (int)sizeof(T);
+  typedef T V __attribute__((vector_size(VB)));
+  // 12 independent chains (named, so they stay in registers): covers FMA latency x issue width.
+  // A float recurrence cannot be folded without -ffast-math, so no barrier is needed.
+  const V m = V{} + T(0.999999), c = V{} + T(1e-6);
+  // Start values avoid the fixed point 1 = 1 * m + c, which constant propagation would fold.
+  V a0 = V{} + T(2), a1 = V{} + T(3), a2 = V{} + T(4), a3 = V{} + T(5), a4 = V{} + T(6), a5 = V{} + T(7);
+  V a6 = V{} + T(8), a7 = V{} + T(9), a8 = V{} + T(10), a9 = V{} + T(11), a10 = V{} + T(12), a11 = V{} + T(13);
+  for (int64_t it = 0; it < iters; ++it) {
+    a0 = a0 * m + c; a1 = a1 * m + c; a2 = a2 * m + c; a3 = a3 * m + c;
+    a4 = a4 * m + c; a5 = a5 * m + c; a6 = a6 * m + c; a7 = a7 * m + c;
+    a8 = a8 * m + c; a9 = a9 * m + c; a10 = a10 * m + c; a11 = a11 * m + c;
+  }
+  V sum = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + ((a8 + a9) + (a10 + a11));
+  volatile T sink = sum[0];
+  (void)sink;
+  return 2.0 * (double)iters * 12 * VL;
+}
+
+template <typename T, int MR, int NR>
+constexpr GemmKernels<T> make_gemm_kernels() {
+  return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, &fma_probe<T>};
+}
