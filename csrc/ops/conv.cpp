@@ -67,7 +67,7 @@ void pack_panel(const ConvShape& s, const T* xg, int64_t k0, int64_t kc, const s
 }
 
 template <typename T>
-void conv_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) {
+void conv_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, PackedWeights<T>* packed) {
   const GemmKernels<T>& ks = kernel_set<T>(kernels()).gemm;
   const int64_t MR = ks.mr, NR = ks.nr;
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), taps = s.taps();
@@ -75,16 +75,17 @@ void conv_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) 
   const int64_t mblocks = ceil_div(Kg, MR);
 
   // Weights as [group][MR-block][k][MR], zero rows past Kg.
-  AlignedBuffer<T> apack((size_t)(G * mblocks * Kdim * MR));
-  for (int64_t g = 0; g < G; ++g)
-    for (int64_t mb = 0; mb < mblocks; ++mb) {
-      T* dst = apack.data() + (g * mblocks + mb) * Kdim * MR;
-      for (int64_t i = 0; i < MR; ++i) {
-        const int64_t co = mb * MR + i;
-        const T* src = w + (g * Kg + co) * Kdim;
-        for (int64_t k = 0; k < Kdim; ++k) dst[k * MR + i] = co < Kg ? src[k] : T(0);
+  const T* apack = packed->get(pack_key(kPackGemm, (uint32_t)MR), (size_t)(G * mblocks * Kdim * MR), [&](T* a) {
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t mb = 0; mb < mblocks; ++mb) {
+        T* dst = a + (g * mblocks + mb) * Kdim * MR;
+        for (int64_t i = 0; i < MR; ++i) {
+          const int64_t co = mb * MR + i;
+          const T* src = w + (g * Kg + co) * Kdim;
+          for (int64_t k = 0; k < Kdim; ++k) dst[k * MR + i] = co < Kg ? src[k] : T(0);
+        }
       }
-    }
+  });
 
   // KC x NR slice of the panel sized for L1, KC x NC panel for L2.
   const int64_t kc_max = clamp64(24576 / (NR * (int64_t)sizeof(T)), 64, 512);
@@ -159,7 +160,7 @@ void conv_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) 
         }
         for (int64_t mb = mb0; mb < mb1; ++mb) {
           const int mrv = (int)(Kg - mb * MR < MR ? Kg - mb * MR : MR);
-          ks.gemm(kc, apack.data() + ((g * mblocks + mb) * Kdim + k0) * MR, Bs, ldbs, yg + mb * MR * P + p0 + j0,
+          ks.gemm(kc, apack + ((g * mblocks + mb) * Kdim + k0) * MR, Bs, ldbs, yg + mb * MR * P + p0 + j0,
                   P, mrv, nrv, bg ? bg + mb * MR : nullptr, kb == 0);
         }
       }
@@ -170,16 +171,20 @@ void conv_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) 
 }  // namespace
 
 template <typename T>
-void conv_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) {
+void conv_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, PackedWeights<T>* packed) {
   if (s.N == 0 || s.K == 0 || s.out_plane() == 0) return;
+  PackedWeights<T> local;
+  if (!packed) packed = &local;
   if (s.Cg() == 1)
-    conv_depthwise(s, x, w, bias, y);
+    conv_depthwise(s, x, w, bias, y, packed);
   else
-    conv_gemm(s, x, w, bias, y);
+    conv_gemm(s, x, w, bias, y, packed);
 }
 
-template void conv_forward<float>(const ConvShape&, const float*, const float*, const float*, float*);
-template void conv_forward<double>(const ConvShape&, const double*, const double*, const double*, double*);
+template void conv_forward<float>(const ConvShape&, const float*, const float*, const float*, float*,
+                                  PackedWeights<float>*);
+template void conv_forward<double>(const ConvShape&, const double*, const double*, const double*, double*,
+                                   PackedWeights<double>*);
 
 double peak_gflops(bool f64, int threads) {
   const KernelTable& kt = kernels();

@@ -10,7 +10,7 @@
 namespace fmaconv {
 
 template <typename T>
-void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) {
+void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, PackedWeights<T>*) {
   const DwKernels<T>& ks = kernel_set<T>(kernels()).dw;
   const int64_t Kg = s.Kg(), taps = s.taps(), in_plane = s.in_plane(), P = s.out_plane();
   const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
@@ -43,7 +43,9 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
   });
 }
 
-template void conv_depthwise<float>(const ConvShape&, const float*, const float*, const float*, float*);
-template void conv_depthwise<double>(const ConvShape&, const double*, const double*, const double*, double*);
+template void conv_depthwise<float>(const ConvShape&, const float*, const float*, const float*, float*,
+                                    PackedWeights<float>*);
+template void conv_depthwise<double>(const ConvShape&, const double*, const double*, const double*, double*,
+                                     PackedWeights<double>*);
 
 }  // namespace fmaconv

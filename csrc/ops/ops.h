@@ -3,13 +3,16 @@
 #pragma once
 #include <cstdint>
 
+#include "ops/packed_weights.h"
 #include "ops/shapes.h"
 
 namespace fmaconv {
 
 // x: (N, C, D, H, W), w: (K, C/groups, kd, kh, kw), bias: (K,) or null, y: (N, K, OD, OH, OW).
+// packed: layouts of these same weights kept from earlier calls (null: pack for this call only).
 template <typename T>
-void conv_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y);
+void conv_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y,
+                  PackedWeights<T>* packed = nullptr);
 
 // idx may be null.
 template <typename T>
