@@ -4,6 +4,8 @@
 //   KC x NC elements is packed (never the whole im2col matrix) and multiplied by the packed
 //   weights with the ISA's register-tiled microkernel. 1x1/stride-1/no-pad reads the input directly.
 #include <chrono>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "ops/conv_internal.h"
@@ -175,10 +177,13 @@ void conv_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* 
   if (s.N == 0 || s.K == 0 || s.out_plane() == 0) return;
   PackedWeights<T> local;
   if (!packed) packed = &local;
+  static const char* algo = std::getenv("FMACONV_CONV_ALGO");  // testing hook: gemm | direct
   if (s.Cg() == 1)
     conv_depthwise(s, x, w, bias, y, packed);
-  else
+  else if (algo && std::string(algo) == "gemm")
     conv_gemm(s, x, w, bias, y, packed);
+  else
+    conv_direct(s, x, w, bias, y, packed);
 }
 
 template void conv_forward<float>(const ConvShape&, const float*, const float*, const float*, float*,

@@ -12,6 +12,10 @@ namespace fmaconv {
 template <typename T>
 void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, PackedWeights<T>* packed);
 
+// Any groups, stride, dilation, zero padding: tiles over a padded, phase-split input copy.
+template <typename T>
+void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, PackedWeights<T>* packed);
+
 // Layout keys of PackedWeights (pack_key's algorithm field), one per algorithm file.
 enum PackAlgorithm : uint32_t { kPackGemm = 1, kPackDepthwise = 2, kPackDirect = 3 };
 

@@ -24,7 +24,7 @@ void gemm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b, int6
     for (int v = 0; v < NV; ++v) bv[v] = *(const VU*)(b + k * ldb + v * VL);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      V av = V{} + a[k * MR + i];
+      V av = a[k * MR + i] - V{};  // x - 0 is exact for every x: compiles to one broadcast load
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[i][v] += av * bv[v];
     }
@@ -53,6 +53,39 @@ void gemm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b, int6
   }
 }
 
+template <typename T, int MR, int NV>
+void conv_tile(int64_t kc, const T* __restrict a, const T* __restrict b, const int64_t* __restrict boff,
+               const T* __restrict bias, T* __restrict tile) {
+  constexpr int VL = VB / (int)sizeof(T);
+  typedef T V __attribute__((vector_size(VB)));
+  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+  typedef T VA __attribute__((vector_size(VB), may_alias));
+
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) {
+    const V base = (bias ? bias[i] : T(0)) - V{};
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) acc[i][v] = base;
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const T* bk = b + boff[k];
+    V bv[NV];
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) bv[v] = *(const VU*)(bk + v * VL);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const V av = a[k * MR + i] - V{};
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) acc[i][v] += av * bv[v];
+    }
+  }
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) *(VA*)(tile + i * NV * VL + v * VL) = acc[i][v];
+}
+
 template <typename T>
 double fma_probe(int64_t iters) {
   constexpr int VL = VB / (int)sizeof(T);
@@ -74,7 +107,20 @@ double fma_probe(int64_t iters) {
   return 2.0 * (double)iters * 12 * VL;
 }
 
+template <typename T, int MR, int NV>
+constexpr ConvTile<T> tile_of() {
+  return ConvTile<T>{MR, NV * (VB / (int)sizeof(T)), &conv_tile<T, MR, NV>};
+}
+
+// Direct-conv tiles (MR x NV vectors) per register file: 32 vector registers hold 24
+// accumulators, 16 hold 12.
 template <typename T, int MR, int NR>
 constexpr GemmKernels<T> make_gemm_kernels() {
-  return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, &fma_probe<T>};
+#if FMACONV_VEC_REGS >= 32
+  return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 3,
+                        {tile_of<T, 8, 3>(), tile_of<T, 6, 4>(), tile_of<T, 4, 6>(), {}}, &fma_probe<T>};
+#else
+  return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 2, {tile_of<T, 6, 2>(), tile_of<T, 4, 3>(), {}, {}},
+                        &fma_probe<T>};
+#endif
 }

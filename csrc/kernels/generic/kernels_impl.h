@@ -2,6 +2,7 @@
 // The including file defines, before including this header:
 //   FMACONV_KNS          namespace for this copy (keeps the copies apart: no ODR clashes)
 //   FMACONV_VEC_BYTES    vector width the code is written for (16, 32 or 64)
+//   FMACONV_VEC_REGS     vector registers of the ISA (16 or 32): sizes the conv tiles
 //   FMACONV_MR_F32 / FMACONV_NR_F32 / FMACONV_MR_F64 / FMACONV_NR_F64   GEMM register tile
 //   FMACONV_ISA_ENUM     the Isa value; FMACONV_TABLE_FN  the exported table function name
 // Everything here has internal linkage, and no std:: templates are instantiated, so code

@@ -6,6 +6,7 @@
 #define FMACONV_NR_F32 12
 #define FMACONV_MR_F64 8
 #define FMACONV_NR_F64 6
+#define FMACONV_VEC_REGS 32
 #define FMACONV_ISA_ENUM Isa::neon
 #define FMACONV_TABLE_FN kernel_table_neon
 #include "kernels/generic/kernels_impl.h"

@@ -6,6 +6,7 @@
 #define FMACONV_NR_F32 8
 #define FMACONV_MR_F64 4
 #define FMACONV_NR_F64 4
+#define FMACONV_VEC_REGS 16
 #define FMACONV_ISA_ENUM Isa::scalar
 #define FMACONV_TABLE_FN kernel_table_scalar
 #include "kernels/generic/kernels_impl.h"

@@ -1,0 +1,212 @@
+// Direct convolution without im2col: the input (zero-padded, and split into stride phases
+// along H and W when strided) is laid out so that, for one output depth, output position
+// q = oh * Wq + ow reads tap k at buf[base + boff[k] + q]: every tap is a contiguous run over
+// q. A tile kernel then holds MR output channels x NR positions in registers over the whole
+// reduction, reading the weights as broadcasts and the input as unaligned vectors. Columns
+// ow in [OW, Wq) of the grid are computed and dropped (the cost of this layout).
+#include <vector>
+
+#include "ops/conv_internal.h"
+#include "runtime/buffer.h"
+#include "runtime/dispatch.h"
+#include "runtime/fpenv.h"
+#include "runtime/intmath.h"
+#include "runtime/thread_pool.h"
+
+namespace fmaconv {
+
+namespace {
+
+struct DirectGeometry {
+  bool copy;                 // false: read x in place (no padding, unit H/W stride)
+  int64_t Dp, Hp, Wp;        // padded input sizes
+  int64_t Hq, Wq;            // one stride phase's sizes
+  int64_t PS, DS, CS;        // strides of a phase, a depth slice and a channel in the buffer
+  int64_t Lq;                // grid positions per output depth that hold outputs
+};
+
+DirectGeometry direct_geometry(const ConvShape& s) {
+  DirectGeometry g{};
+  int64_t need[3], padded[3];
+  for (int a = 0; a < 3; ++a) need[a] = (s.out[a] - 1) * s.s[a] + (s.k[a] - 1) * s.d[a] + 1;  // span of the windows
+  // ('same' padding can pad the far end only: p is the leading padding.)
+  g.copy = s.p[0] || s.p[1] || s.p[2] || s.s[1] > 1 || s.s[2] > 1 || need[0] > s.in[0] || need[1] > s.in[1] ||
+           need[2] > s.in[2];
+  for (int a = 0; a < 3; ++a) padded[a] = g.copy ? max64(need[a], s.in[a] + s.p[a]) : s.in[a];
+  g.Dp = padded[0];
+  g.Hp = padded[1];
+  g.Wp = padded[2];
+  g.Hq = ceil_div(g.Hp, s.s[1]);
+  g.Wq = ceil_div(g.Wp, s.s[2]);
+  g.PS = g.Hq * g.Wq;
+  g.DS = s.s[1] * s.s[2] * g.PS;
+  g.CS = g.Dp * g.DS;
+  g.Lq = (s.out[1] - 1) * g.Wq + s.out[2];
+  return g;
+}
+
+// One image group's channels into the padded, phase-split layout (zeros outside the input).
+template <typename T>
+void fill_padded(const ConvShape& s, const DirectGeometry& g, const T* xc, T* dst) {
+  const int64_t sh = s.s[1], sw = s.s[2], H = s.in[1], W = s.in[2];
+  for (int64_t dp = 0; dp < g.Dp; ++dp) {
+    T* slice = dst + dp * g.DS;
+    const int64_t id = dp - s.p[0];
+    if (id < 0 || id >= s.in[0]) {
+      for (int64_t i = 0; i < g.DS; ++i) slice[i] = T(0);
+      continue;
+    }
+    for (int64_t phh = 0; phh < sh; ++phh)
+      for (int64_t phw = 0; phw < sw; ++phw) {
+        T* ph = slice + (phh * sw + phw) * g.PS;
+        for (int64_t r = 0; r < g.Hq; ++r) {
+          T* out = ph + r * g.Wq;
+          const int64_t ih = r * sh + phh - s.p[1];
+          if (ih < 0 || ih >= H) {
+            for (int64_t c = 0; c < g.Wq; ++c) out[c] = T(0);
+            continue;
+          }
+          const T* row = xc + (id * H + ih) * W;
+          // column c holds padded column c * sw + phw, i.e. input column c * sw + phw - pw
+          const int64_t off = phw - s.p[2];
+          const int64_t lo = clamp64(ceil_div(-off, sw), 0, g.Wq), hi = clamp64(ceil_div(W - off, sw), lo, g.Wq);
+          for (int64_t c = 0; c < lo; ++c) out[c] = T(0);
+          if (sw == 1) {
+            for (int64_t c = lo; c < hi; ++c) out[c] = row[c + off];
+          } else {
+            for (int64_t c = lo; c < hi; ++c) out[c] = row[c * sw + off];
+          }
+          for (int64_t c = hi; c < g.Wq; ++c) out[c] = T(0);
+        }
+      }
+  }
+}
+
+// Index of the best tile kernel for Kg output channels: least padding waste, then preference order.
+template <typename T>
+int pick_tile(const GemmKernels<T>& ks, int64_t Kg) {
+  int best = 0;
+  double best_eff = 0;
+  for (int i = 0; i < ks.n_tiles; ++i) {
+    const int64_t mr = ks.tiles[i].mr;
+    const double eff = (double)Kg / (double)(ceil_div(Kg, mr) * mr);
+    if (eff > best_eff + 1e-9) {
+      best_eff = eff;
+      best = i;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+template <typename T>
+void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, PackedWeights<T>* packed) {
+  const GemmKernels<T>& ks = kernel_set<T>(kernels()).gemm;
+  const ConvTile<T> tile = ks.tiles[pick_tile(ks, s.Kg())];
+  const int64_t MR = tile.mr, NR = tile.nr;
+  const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), taps = s.taps(), Kdim = Cg * taps;
+  const int64_t OD = s.out[0], OH = s.out[1], OW = s.out[2], P = s.out_plane(), in_plane = s.in_plane();
+  const int64_t mblocks = ceil_div(Kg, MR);
+  const DirectGeometry g = direct_geometry(s);
+
+  const T* apack = packed->get(pack_key(kPackDirect, (uint32_t)MR), (size_t)(G * mblocks * Kdim * MR), [&](T* a) {
+    for (int64_t gi = 0; gi < G; ++gi)
+      for (int64_t mb = 0; mb < mblocks; ++mb) {
+        T* dst = a + (gi * mblocks + mb) * Kdim * MR;
+        for (int64_t i = 0; i < MR; ++i) {
+          const int64_t co = mb * MR + i;
+          const T* src = w + (gi * Kg + co) * Kdim;
+          for (int64_t k = 0; k < Kdim; ++k) dst[k * MR + i] = co < Kg ? src[k] : T(0);
+        }
+      }
+  });
+
+  // Tap offsets, in the weights' (ci, jd, jh, jw) order.
+  std::vector<int64_t> boff((size_t)Kdim), edge_off((size_t)Kdim);
+  for (int64_t k = 0; k < Kdim; ++k) {
+    const int64_t ci = k / taps, r = k % taps;
+    const int64_t jd = r / (s.k[1] * s.k[2]), jh = (r / s.k[2]) % s.k[1], jw = r % s.k[2];
+    const int64_t hh = jh * s.d[1], ww = jw * s.d[2];
+    boff[(size_t)k] = ci * g.CS + jd * s.d[0] * g.DS + ((hh % s.s[1]) * s.s[2] + ww % s.s[2]) * g.PS +
+                      (hh / s.s[1]) * g.Wq + ww / s.s[2];
+    edge_off[(size_t)k] = k * NR;
+  }
+
+  // The padded copy of every image group, with NR elements of slack so full tiles never read past it.
+  const int64_t group_len = g.copy ? Cg * g.CS : 0;
+  AlignedBuffer<T> xbuf;
+  if (g.copy) {
+    xbuf.resize((size_t)(s.N * G * group_len + NR));
+    for (int64_t i = 0; i < NR; ++i) xbuf.data()[s.N * G * group_len + i] = T(0);
+    parallel_range(s.N * G * Cg, (double)g.CS, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) fill_padded(s, g, x + i * in_plane, xbuf.data() + i * g.CS);
+    });
+  }
+  const T* src = g.copy ? xbuf.data() : x;
+  const int64_t src_group = g.copy ? group_len : Cg * in_plane;
+  const int64_t src_len = s.N * G * src_group;
+
+  const int64_t ntiles = ceil_div(g.Lq, NR);
+  const int64_t base_tasks = s.N * G * OD * ntiles;
+  // Few tiles for the threads: split the output channels too (each split reads the same input).
+  const int64_t threads = get_num_threads();
+  const int64_t nco = threads > 1 && base_tasks < 4 * threads ? clamp64(ceil_div(4 * threads, base_tasks), 1, mblocks) : 1;
+  const int64_t mb_per = ceil_div(mblocks, nco);
+  const double macs = (double)s.N * (double)s.K * (double)P * (double)Kdim;
+
+  parallel_for(base_tasks * nco, [&](int64_t task) {
+    FlushDenormalsScope ftz;
+    alignas(64) T out[8 * 256 / sizeof(T) * 4];  // MR x NR tile (at most 8 x 96 f32 / 8 x 48 f64)
+    thread_local AlignedBuffer<T> edge;
+    const int64_t co_chunk = task % nco;
+    int64_t t = task / nco;
+    const int64_t qt = t % ntiles;
+    t /= ntiles;
+    const int64_t od = t % OD;
+    t /= OD;
+    const int64_t gi = t % G, n = t / G;
+    const int64_t mb0 = co_chunk * mb_per, mb1 = min64(mb0 + mb_per, mblocks);
+    if (mb0 >= mb1) return;
+    const int64_t q0 = qt * NR, nrv = min64(NR, g.Lq - q0);
+    const int64_t base = (n * G + gi) * src_group + od * s.s[0] * g.DS + q0;
+    const T* b = src + base;
+    const int64_t* offs = boff.data();
+    if (base + boff[(size_t)Kdim - 1] + NR > src_len + (g.copy ? NR : 0)) {
+      // Only the very last tile of x read in place can run past its end: copy what it reads.
+      edge.resize((size_t)(Kdim * NR));
+      for (int64_t k = 0; k < Kdim; ++k)
+        for (int64_t j = 0; j < NR; ++j)
+          edge.data()[k * NR + j] = j < nrv ? b[boff[(size_t)k] + j] : T(0);
+      b = edge.data();
+      offs = edge_off.data();
+    }
+    T* yg = y + (n * s.K + gi * Kg) * P + od * OH * OW;
+    for (int64_t mb = mb0; mb < mb1; ++mb) {
+      const int64_t mrv = min64(MR, Kg - mb * MR);
+      tile.fn(Kdim, apack + (gi * mblocks + mb) * Kdim * MR, b, offs, bias ? bias + gi * Kg + mb * MR : nullptr, out);
+      // Scatter the tile's grid positions that are outputs (ow < OW).
+      for (int64_t q = q0; q < q0 + nrv;) {
+        const int64_t oh = q / g.Wq, ow = q % g.Wq;
+        if (ow >= OW) {
+          q += g.Wq - ow;
+          continue;
+        }
+        const int64_t len = min64(OW - ow, q0 + nrv - q);
+        for (int64_t i = 0; i < mrv; ++i) {
+          const T* from = out + i * NR + (q - q0);
+          T* to = yg + (mb * MR + i) * P + oh * OW + ow;
+          for (int64_t j = 0; j < len; ++j) to[j] = from[j];
+        }
+        q += len;
+      }
+    }
+  }, macs);
+}
+
+template void conv_direct<float>(const ConvShape&, const float*, const float*, const float*, float*,
+                                 PackedWeights<float>*);
+template void conv_direct<double>(const ConvShape&, const double*, const double*, const double*, double*,
+                                  PackedWeights<double>*);
+
+}  // namespace fmaconv
