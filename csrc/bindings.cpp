@@ -276,6 +276,7 @@ PYBIND11_MODULE(_core, m) {
     d["isa_available"] = avail;
     d["isa_warning"] = fmaconv::isa_override_warning();
     d["threads"] = fmaconv::get_num_threads();
+    d["conv_tiles"] = fmaconv::conv_tile_names();
     return d;
   });
 }

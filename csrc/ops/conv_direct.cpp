@@ -4,6 +4,8 @@
 // q. A tile kernel then holds MR output channels x NR positions in registers over the whole
 // reduction, reading the weights as broadcasts and the input as unaligned vectors. Columns
 // ow in [OW, Wq) of the grid are computed and dropped (the cost of this layout).
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "ops/conv_internal.h"
@@ -16,6 +18,9 @@
 namespace fmaconv {
 
 namespace {
+
+// Largest tile any kernel set writes (8 x 96 float / 8 x 48 double, 14 x 32 float), in elements.
+constexpr int64_t kTileElems = 8 * 96;
 
 struct DirectGeometry {
   bool copy;                 // false: read x in place (no padding, unit H/W stride)
@@ -82,14 +87,31 @@ void fill_padded(const ConvShape& s, const DirectGeometry& g, const T* xc, T* ds
   }
 }
 
-// Index of the best tile kernel for Kg output channels: least padding waste, then preference order.
+// Testing hook: FMACONV_CONV_TILE=i forces tile kernel i of the selected set (see conv_tile_names).
+int forced_tile() {
+  const char* e = std::getenv("FMACONV_CONV_TILE");
+  return e && *e ? std::atoi(e) : -1;
+}
+
+// Share of the computed lanes that are outputs, for one tile kernel on this shape.
 template <typename T>
-int pick_tile(const GemmKernels<T>& ks, int64_t Kg) {
+double tile_efficiency(const ConvTile<T>& t, const ConvShape& s, const DirectGeometry& g) {
+  const int64_t Kg = s.Kg(), OH = s.out[1], OW = s.out[2];
+  const double channels = (double)Kg / (double)(ceil_div(Kg, (int64_t)t.mr) * t.mr);
+  if (t.channels_in_vector) return channels * (double)OW / (double)(ceil_div(OW, (int64_t)t.nr) * t.nr);
+  return channels * (double)(OH * OW) / (double)(ceil_div(g.Lq, (int64_t)t.nr) * t.nr);
+}
+
+// The tile kernel with the least waste; positions-in-vector kernels (listed first, cheaper to
+// store) win ties, and channels-in-vector ones must beat them by 2%.
+template <typename T>
+int pick_tile(const GemmKernels<T>& ks, const ConvShape& s, const DirectGeometry& g) {
+  static const int forced = forced_tile();
+  if (forced >= 0 && forced < ks.n_tiles) return forced;
   int best = 0;
   double best_eff = 0;
   for (int i = 0; i < ks.n_tiles; ++i) {
-    const int64_t mr = ks.tiles[i].mr;
-    const double eff = (double)Kg / (double)(ceil_div(Kg, mr) * mr);
+    const double eff = tile_efficiency(ks.tiles[i], s, g) * (ks.tiles[i].channels_in_vector ? 0.98 : 1.0);
     if (eff > best_eff + 1e-9) {
       best_eff = eff;
       best = i;
@@ -103,13 +125,15 @@ int pick_tile(const GemmKernels<T>& ks, int64_t Kg) {
 template <typename T>
 void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, PackedWeights<T>* packed) {
   const GemmKernels<T>& ks = kernel_set<T>(kernels()).gemm;
-  const ConvTile<T> tile = ks.tiles[pick_tile(ks, s.Kg())];
+  const DirectGeometry g = direct_geometry(s);
+  const ConvTile<T> tile = ks.tiles[pick_tile(ks, s, g)];
+  const bool cv = tile.channels_in_vector;
   const int64_t MR = tile.mr, NR = tile.nr;
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), taps = s.taps(), Kdim = Cg * taps;
   const int64_t OD = s.out[0], OH = s.out[1], OW = s.out[2], P = s.out_plane(), in_plane = s.in_plane();
   const int64_t mblocks = ceil_div(Kg, MR);
-  const DirectGeometry g = direct_geometry(s);
 
+  // Weights as [group][MR-block][k][MR], zero past Kg (both tile kinds read MR per k).
   const T* apack = packed->get(pack_key(kPackDirect, (uint32_t)MR), (size_t)(G * mblocks * Kdim * MR), [&](T* a) {
     for (int64_t gi = 0; gi < G; ++gi)
       for (int64_t mb = 0; mb < mblocks; ++mb) {
@@ -121,6 +145,13 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
         }
       }
   });
+  // The kernels read MR bias entries per block: pad them.
+  std::vector<T> bias_pad;
+  if (bias) {
+    bias_pad.assign((size_t)(G * mblocks * MR), T(0));
+    for (int64_t gi = 0; gi < G; ++gi)
+      for (int64_t co = 0; co < Kg; ++co) bias_pad[(size_t)(gi * mblocks * MR + co)] = bias[gi * Kg + co];
+  }
 
   // Tap offsets, in the weights' (ci, jd, jh, jw) order.
   std::vector<int64_t> boff((size_t)Kdim), edge_off((size_t)Kdim);
@@ -145,9 +176,11 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
   }
   const T* src = g.copy ? xbuf.data() : x;
   const int64_t src_group = g.copy ? group_len : Cg * in_plane;
-  const int64_t src_len = s.N * G * src_group;
+  const int64_t src_end = s.N * G * src_group + (g.copy ? NR : 0);
 
-  const int64_t ntiles = ceil_div(g.Lq, NR);
+  // Tiles per output depth: runs of NR grid positions, or (channels in vector) NR columns of one row.
+  const int64_t per_row = ceil_div(OW, NR);
+  const int64_t ntiles = cv ? OH * per_row : ceil_div(g.Lq, NR);
   const int64_t base_tasks = s.N * G * OD * ntiles;
   // Few tiles for the threads: split the output channels too (each split reads the same input).
   const int64_t threads = get_num_threads();
@@ -157,34 +190,49 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
 
   parallel_for(base_tasks * nco, [&](int64_t task) {
     FlushDenormalsScope ftz;
-    alignas(64) T out[8 * 256 / sizeof(T) * 4];  // MR x NR tile (at most 8 x 96 f32 / 8 x 48 f64)
+    alignas(64) T out[kTileElems];
     thread_local AlignedBuffer<T> edge;
     const int64_t co_chunk = task % nco;
     int64_t t = task / nco;
-    const int64_t qt = t % ntiles;
+    const int64_t tl = t % ntiles;
     t /= ntiles;
     const int64_t od = t % OD;
     t /= OD;
     const int64_t gi = t % G, n = t / G;
     const int64_t mb0 = co_chunk * mb_per, mb1 = min64(mb0 + mb_per, mblocks);
     if (mb0 >= mb1) return;
-    const int64_t q0 = qt * NR, nrv = min64(NR, g.Lq - q0);
+    int64_t q0, nrv;
+    if (cv) {
+      const int64_t oh = tl / per_row, ow0 = (tl % per_row) * NR;
+      q0 = oh * g.Wq + ow0;
+      nrv = min64(NR, OW - ow0);
+    } else {
+      q0 = tl * NR;
+      nrv = min64(NR, g.Lq - q0);
+    }
     const int64_t base = (n * G + gi) * src_group + od * s.s[0] * g.DS + q0;
     const T* b = src + base;
     const int64_t* offs = boff.data();
-    if (base + boff[(size_t)Kdim - 1] + NR > src_len + (g.copy ? NR : 0)) {
+    if (base + boff[(size_t)Kdim - 1] + NR > src_end) {
       // Only the very last tile of x read in place can run past its end: copy what it reads.
       edge.resize((size_t)(Kdim * NR));
       for (int64_t k = 0; k < Kdim; ++k)
-        for (int64_t j = 0; j < NR; ++j)
-          edge.data()[k * NR + j] = j < nrv ? b[boff[(size_t)k] + j] : T(0);
+        for (int64_t j = 0; j < NR; ++j) edge.data()[k * NR + j] = j < nrv ? b[boff[(size_t)k] + j] : T(0);
       b = edge.data();
       offs = edge_off.data();
     }
     T* yg = y + (n * s.K + gi * Kg) * P + od * OH * OW;
     for (int64_t mb = mb0; mb < mb1; ++mb) {
       const int64_t mrv = min64(MR, Kg - mb * MR);
-      tile.fn(Kdim, apack + (gi * mblocks + mb) * Kdim * MR, b, offs, bias ? bias + gi * Kg + mb * MR : nullptr, out);
+      tile.fn(Kdim, apack + (gi * mblocks + mb) * Kdim * MR, b, offs,
+              bias ? bias_pad.data() + (gi * mblocks + mb) * MR : nullptr, out);
+      T* yb = yg + mb * MR * P;
+      if (cv) {  // out is positions x channels: one row segment per channel
+        T* to = yb + (q0 / g.Wq) * OW + q0 % g.Wq;
+        for (int64_t i = 0; i < mrv; ++i)
+          for (int64_t j = 0; j < nrv; ++j) to[i * P + j] = out[j * MR + i];
+        continue;
+      }
       // Scatter the tile's grid positions that are outputs (ow < OW).
       for (int64_t q = q0; q < q0 + nrv;) {
         const int64_t oh = q / g.Wq, ow = q % g.Wq;
@@ -195,13 +243,24 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
         const int64_t len = min64(OW - ow, q0 + nrv - q);
         for (int64_t i = 0; i < mrv; ++i) {
           const T* from = out + i * NR + (q - q0);
-          T* to = yg + (mb * MR + i) * P + oh * OW + ow;
+          T* to = yb + i * P + oh * OW + ow;
           for (int64_t j = 0; j < len; ++j) to[j] = from[j];
         }
         q += len;
       }
     }
   }, macs);
+}
+
+std::vector<std::string> conv_tile_names() {
+  std::vector<std::string> names;
+  const GemmKernels<float>& ks = kernels().f32.gemm;
+  for (int i = 0; i < ks.n_tiles; ++i) {
+    const ConvTile<float>& t = ks.tiles[i];
+    names.push_back(std::to_string(t.mr) + " channels x " + std::to_string(t.nr) + " positions, " +
+                    (t.channels_in_vector ? "channels" : "positions") + " in vector");
+  }
+  return names;
 }
 
 template void conv_direct<float>(const ConvShape&, const float*, const float*, const float*, float*,

@@ -2,6 +2,8 @@
 // the Python layer validated them; bindings.cpp checks buffer shapes against the shapes here.
 #pragma once
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "ops/packed_weights.h"
 #include "ops/shapes.h"
@@ -32,6 +34,9 @@ enum class PadMode { reflect = 1, replicate = 2, circular = 3 };
 // pads: (front, back, top, bottom, left, right); y has the padded spatial sizes.
 template <typename T>
 void pad_forward(int64_t planes, const int64_t in[3], const int64_t pads[6], PadMode mode, const T* x, T* y);
+
+// The direct convolution's float32 tile kernels of the selected set, by index (FMACONV_CONV_TILE).
+std::vector<std::string> conv_tile_names();
 
 // Measured FMA throughput (GFLOP/s) of the selected kernel set with `threads` threads.
 double peak_gflops(bool f64, int threads);

@@ -4,19 +4,23 @@
 
 namespace fmaconv {
 
-// The direct-convolution tile kernel: acc[MR][NR] = bias + sum over k < kc of
-// a[k*MR + i] * b[boff[k] + j], written to tile (MR x NR, row-major, 64-byte aligned).
-// b + boff[k] + j must be readable for every j < NR (callers keep slack past their buffers).
+// The direct-convolution tile kernels: for MR output channels i and NR grid positions j,
+//   acc[i][j] = bias[i] + sum over k < kc of a[k*MR + i] * b[boff[k] + j]
+// (b + boff[k] + j readable for every j < NR: callers keep slack past their buffers).
+// Positions in vector (channels_in_vector false): positions j are vector lanes, weights are
+// broadcast; tile is MR x NR row-major. Channels in vector: channels i are lanes, inputs are
+// broadcast; tile is NR x MR row-major and bias (if any) has MR entries. tile is 64-byte aligned.
 template <typename T>
 using ConvTileFn = void (*)(int64_t kc, const T* a, const T* b, const int64_t* boff, const T* bias, T* tile);
 
 template <typename T>
 struct ConvTile {
   int mr, nr;
+  bool channels_in_vector;
   ConvTileFn<T> fn;
 };
 
-constexpr int kMaxConvTiles = 4;
+constexpr int kMaxConvTiles = 6;
 
 template <typename T>
 struct GemmKernels {

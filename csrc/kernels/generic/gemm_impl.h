@@ -86,6 +86,39 @@ void conv_tile(int64_t kc, const T* __restrict a, const T* __restrict b, const i
     for (int v = 0; v < NV; ++v) *(VA*)(tile + i * NV * VL + v * VL) = acc[i][v];
 }
 
+template <typename T, int NP, int NVC>
+void conv_tile_cv(int64_t kc, const T* __restrict a, const T* __restrict b, const int64_t* __restrict boff,
+                  const T* __restrict bias, T* __restrict tile) {
+  constexpr int VL = VB / (int)sizeof(T);
+  typedef T V __attribute__((vector_size(VB)));
+  typedef T VA __attribute__((vector_size(VB), may_alias));
+  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+
+  V acc[NP][NVC];
+#pragma GCC unroll 16
+  for (int v = 0; v < NVC; ++v) {
+    const V base = bias ? *(const VU*)(bias + v * VL) : V{};
+#pragma GCC unroll 32
+    for (int j = 0; j < NP; ++j) acc[j][v] = base;
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const T* bk = b + boff[k];
+    V wv[NVC];
+#pragma GCC unroll 16
+    for (int v = 0; v < NVC; ++v) wv[v] = *(const VA*)(a + (k * NVC + v) * VL);
+#pragma GCC unroll 32
+    for (int j = 0; j < NP; ++j) {
+      const V xv = bk[j] - V{};
+#pragma GCC unroll 16
+      for (int v = 0; v < NVC; ++v) acc[j][v] += xv * wv[v];
+    }
+  }
+#pragma GCC unroll 32
+  for (int j = 0; j < NP; ++j)
+#pragma GCC unroll 16
+    for (int v = 0; v < NVC; ++v) *(VA*)(tile + (j * NVC + v) * VL) = acc[j][v];
+}
+
 template <typename T>
 double fma_probe(int64_t iters) {
   constexpr int VL = VB / (int)sizeof(T);
@@ -109,7 +142,11 @@ double fma_probe(int64_t iters) {
 
 template <typename T, int MR, int NV>
 constexpr ConvTile<T> tile_of() {
-  return ConvTile<T>{MR, NV * (VB / (int)sizeof(T)), &conv_tile<T, MR, NV>};
+  return ConvTile<T>{MR, NV * (VB / (int)sizeof(T)), false, &conv_tile<T, MR, NV>};
+}
+template <typename T, int NP, int NVC>
+constexpr ConvTile<T> cv_tile_of() {
+  return ConvTile<T>{NVC * (VB / (int)sizeof(T)), NP, true, &conv_tile_cv<T, NP, NVC>};
 }
 
 // Direct-conv tiles (MR x NV vectors) per register file: 32 vector registers hold 24
@@ -117,10 +154,12 @@ constexpr ConvTile<T> tile_of() {
 template <typename T, int MR, int NR>
 constexpr GemmKernels<T> make_gemm_kernels() {
 #if FMACONV_VEC_REGS >= 32
-  return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 3,
-                        {tile_of<T, 8, 3>(), tile_of<T, 6, 4>(), tile_of<T, 4, 6>(), {}}, &fma_probe<T>};
-#else
-  return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 2, {tile_of<T, 6, 2>(), tile_of<T, 4, 3>(), {}, {}},
+  return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 5,
+                        {tile_of<T, 8, 3>(), tile_of<T, 6, 4>(), tile_of<T, 4, 6>(), cv_tile_of<T, 14, 2>(),
+                         cv_tile_of<T, 7, 4>(), {}},
                         &fma_probe<T>};
+#else
+  return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 3,
+                        {tile_of<T, 6, 2>(), tile_of<T, 4, 3>(), cv_tile_of<T, 6, 2>(), {}, {}, {}}, &fma_probe<T>};
 #endif
 }
