@@ -1,6 +1,7 @@
-// Convolution operator: weights packed per call, then one of two algorithms:
+// Convolution operator: one of three algorithms per shape:
 // - Cin/groups == 1 (depthwise and channel multipliers): conv_depthwise.cpp;
-// - otherwise implicit GEMM: per tile of output positions, an im2col panel of at most
+// - direct tiles over a padded input (conv_direct.cpp), unless its layout wastes most lanes;
+// - then implicit GEMM: per tile of output positions, an im2col panel of at most
 //   KC x NC elements is packed (never the whole im2col matrix) and multiplied by the packed
 //   weights with the ISA's register-tiled microkernel. 1x1/stride-1/no-pad reads the input directly.
 #include <chrono>
@@ -177,11 +178,12 @@ void conv_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* 
   if (s.N == 0 || s.K == 0 || s.out_plane() == 0) return;
   PackedWeights<T> local;
   if (!packed) packed = &local;
-  static const char* algo = std::getenv("FMACONV_CONV_ALGO");  // testing hook: gemm | direct
+  static const char* env = std::getenv("FMACONV_CONV_ALGO");  // testing hook: gemm | direct
+  static const std::string algo = env ? env : "";
   if (s.Cg() == 1)
     conv_depthwise(s, x, w, bias, y, packed);
-  else if (algo && std::string(algo) == "gemm")
-    conv_gemm(s, x, w, bias, y, packed);
+  else if (algo == "gemm" || (algo != "direct" && direct_efficiency<T>(s) < 0.5))
+    conv_gemm(s, x, w, bias, y, packed);  // the direct layout would waste most lanes (e.g. wide dilation)
   else
     conv_direct(s, x, w, bias, y, packed);
 }

@@ -103,7 +103,7 @@ double tile_efficiency(const ConvTile<T>& t, const ConvShape& s, const DirectGeo
 }
 
 // The tile kernel with the least waste; positions-in-vector kernels (listed first, cheaper to
-// store) win ties, and channels-in-vector ones must beat them by 2%.
+// store) win ties, and channels-in-vector ones (their stores transpose) must beat them by 10%.
 template <typename T>
 int pick_tile(const GemmKernels<T>& ks, const ConvShape& s, const DirectGeometry& g) {
   static const int forced = forced_tile();
@@ -111,7 +111,7 @@ int pick_tile(const GemmKernels<T>& ks, const ConvShape& s, const DirectGeometry
   int best = 0;
   double best_eff = 0;
   for (int i = 0; i < ks.n_tiles; ++i) {
-    const double eff = tile_efficiency(ks.tiles[i], s, g) * (ks.tiles[i].channels_in_vector ? 0.98 : 1.0);
+    const double eff = tile_efficiency(ks.tiles[i], s, g) * (ks.tiles[i].channels_in_vector ? 0.9 : 1.0);
     if (eff > best_eff + 1e-9) {
       best_eff = eff;
       best = i;
@@ -181,9 +181,15 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
   // Tiles per output depth: runs of NR grid positions, or (channels in vector) NR columns of one row.
   const int64_t per_row = ceil_div(OW, NR);
   const int64_t ntiles = cv ? OH * per_row : ceil_div(g.Lq, NR);
-  const int64_t base_tasks = s.N * G * OD * ntiles;
-  // Few tiles for the threads: split the output channels too (each split reads the same input).
+  // A task takes a run of tiles (~384 positions) so each block of channels writes long runs
+  // of output rows; shorter runs when there are too few to balance the threads (16 per thread).
   const int64_t threads = get_num_threads();
+  const int64_t outer = s.N * G * OD;
+  int64_t per_task = max64(1, 384 / NR);
+  while (threads > 1 && per_task > 1 && outer * ceil_div(ntiles, per_task) < 16 * threads) per_task = ceil_div(per_task, 2);
+  const int64_t chunks = ceil_div(ntiles, per_task);
+  const int64_t base_tasks = outer * chunks;
+  // Still few tasks: split the output channels too (each split reads the same input).
   const int64_t nco = threads > 1 && base_tasks < 4 * threads ? clamp64(ceil_div(4 * threads, base_tasks), 1, mblocks) : 1;
   const int64_t mb_per = ceil_div(mblocks, nco);
   const double macs = (double)s.N * (double)s.K * (double)P * (double)Kdim;
@@ -194,63 +200,75 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
     thread_local AlignedBuffer<T> edge;
     const int64_t co_chunk = task % nco;
     int64_t t = task / nco;
-    const int64_t tl = t % ntiles;
-    t /= ntiles;
+    const int64_t chunk = t % chunks;
+    t /= chunks;
     const int64_t od = t % OD;
     t /= OD;
     const int64_t gi = t % G, n = t / G;
     const int64_t mb0 = co_chunk * mb_per, mb1 = min64(mb0 + mb_per, mblocks);
-    if (mb0 >= mb1) return;
-    int64_t q0, nrv;
-    if (cv) {
-      const int64_t oh = tl / per_row, ow0 = (tl % per_row) * NR;
-      q0 = oh * g.Wq + ow0;
-      nrv = min64(NR, OW - ow0);
-    } else {
-      q0 = tl * NR;
-      nrv = min64(NR, g.Lq - q0);
-    }
-    const int64_t base = (n * G + gi) * src_group + od * s.s[0] * g.DS + q0;
-    const T* b = src + base;
-    const int64_t* offs = boff.data();
-    if (base + boff[(size_t)Kdim - 1] + NR > src_end) {
-      // Only the very last tile of x read in place can run past its end: copy what it reads.
-      edge.resize((size_t)(Kdim * NR));
-      for (int64_t k = 0; k < Kdim; ++k)
-        for (int64_t j = 0; j < NR; ++j) edge.data()[k * NR + j] = j < nrv ? b[boff[(size_t)k] + j] : T(0);
-      b = edge.data();
-      offs = edge_off.data();
-    }
+    const int64_t tl0 = chunk * per_task, tl1 = min64(tl0 + per_task, ntiles);
     T* yg = y + (n * s.K + gi * Kg) * P + od * OH * OW;
+    const int64_t group_base = (n * G + gi) * src_group + od * s.s[0] * g.DS;
     for (int64_t mb = mb0; mb < mb1; ++mb) {
       const int64_t mrv = min64(MR, Kg - mb * MR);
-      tile.fn(Kdim, apack + (gi * mblocks + mb) * Kdim * MR, b, offs,
-              bias ? bias_pad.data() + (gi * mblocks + mb) * MR : nullptr, out);
+      const T* a = apack + (gi * mblocks + mb) * Kdim * MR;
+      const T* bb = bias ? bias_pad.data() + (gi * mblocks + mb) * MR : nullptr;
       T* yb = yg + mb * MR * P;
-      if (cv) {  // out is positions x channels: one row segment per channel
-        T* to = yb + (q0 / g.Wq) * OW + q0 % g.Wq;
-        for (int64_t i = 0; i < mrv; ++i)
-          for (int64_t j = 0; j < nrv; ++j) to[i * P + j] = out[j * MR + i];
-        continue;
-      }
-      // Scatter the tile's grid positions that are outputs (ow < OW).
-      for (int64_t q = q0; q < q0 + nrv;) {
-        const int64_t oh = q / g.Wq, ow = q % g.Wq;
-        if (ow >= OW) {
-          q += g.Wq - ow;
+      for (int64_t tl = tl0; tl < tl1; ++tl) {
+        int64_t q0, nrv;
+        if (cv) {
+          const int64_t oh = tl / per_row, ow0 = (tl % per_row) * NR;
+          q0 = oh * g.Wq + ow0;
+          nrv = min64(NR, OW - ow0);
+        } else {
+          q0 = tl * NR;
+          nrv = min64(NR, g.Lq - q0);
+        }
+        const T* b = src + group_base + q0;
+        const int64_t* offs = boff.data();
+        if (group_base + q0 + boff[(size_t)Kdim - 1] + NR > src_end) {
+          // Only the very last tile of x read in place can run past its end: copy what it reads.
+          edge.resize((size_t)(Kdim * NR));
+          for (int64_t k = 0; k < Kdim; ++k)
+            for (int64_t j = 0; j < NR; ++j) edge.data()[k * NR + j] = j < nrv ? b[boff[(size_t)k] + j] : T(0);
+          b = edge.data();
+          offs = edge_off.data();
+        }
+        tile.fn(Kdim, a, b, offs, bb, out);
+        if (cv) {  // out is positions x channels: one row segment per channel
+          T* to = yb + (q0 / g.Wq) * OW + q0 % g.Wq;
+          for (int64_t i = 0; i < mrv; ++i)
+            for (int64_t j = 0; j < nrv; ++j) to[i * P + j] = out[j * MR + i];
           continue;
         }
-        const int64_t len = min64(OW - ow, q0 + nrv - q);
-        for (int64_t i = 0; i < mrv; ++i) {
-          const T* from = out + i * NR + (q - q0);
-          T* to = yb + i * P + oh * OW + ow;
-          for (int64_t j = 0; j < len; ++j) to[j] = from[j];
+        // Scatter the tile's grid positions that are outputs (ow < OW).
+        for (int64_t q = q0; q < q0 + nrv;) {
+          const int64_t oh = q / g.Wq, ow = q % g.Wq;
+          if (ow >= OW) {
+            q += g.Wq - ow;
+            continue;
+          }
+          const int64_t len = min64(OW - ow, q0 + nrv - q);
+          for (int64_t i = 0; i < mrv; ++i) {
+            const T* from = out + i * NR + (q - q0);
+            T* to = yb + i * P + oh * OW + ow;
+            for (int64_t j = 0; j < len; ++j) to[j] = from[j];
+          }
+          q += len;
         }
-        q += len;
       }
     }
   }, macs);
 }
+
+template <typename T>
+double direct_efficiency(const ConvShape& s) {
+  const GemmKernels<T>& ks = kernel_set<T>(kernels()).gemm;
+  const DirectGeometry g = direct_geometry(s);
+  return tile_efficiency(ks.tiles[pick_tile(ks, s, g)], s, g);
+}
+template double direct_efficiency<float>(const ConvShape&);
+template double direct_efficiency<double>(const ConvShape&);
 
 std::vector<std::string> conv_tile_names() {
   std::vector<std::string> names;

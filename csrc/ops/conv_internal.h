@@ -16,6 +16,10 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
 template <typename T>
 void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, PackedWeights<T>* packed);
 
+// Share of the direct algorithm's computed lanes that are outputs (1: no waste).
+template <typename T>
+double direct_efficiency(const ConvShape& s);
+
 // Layout keys of PackedWeights (pack_key's algorithm field), one per algorithm file.
 enum PackAlgorithm : uint32_t { kPackGemm = 1, kPackDepthwise = 2, kPackDirect = 3 };
 
