@@ -164,57 +164,30 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
     edge_off[(size_t)k] = k * NR;
   }
 
-  // The padded copy of every image group, with NR elements of slack so full tiles never read past it.
-  const int64_t group_len = g.copy ? Cg * g.CS : 0;
-  AlignedBuffer<T> xbuf;
-  if (g.copy) {
-    xbuf.resize((size_t)(s.N * G * group_len + NR));
-    for (int64_t i = 0; i < NR; ++i) xbuf.data()[s.N * G * group_len + i] = T(0);
-    parallel_range(s.N * G * Cg, (double)g.CS, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) fill_padded(s, g, x + i * in_plane, xbuf.data() + i * g.CS);
-    });
-  }
-  const T* src = g.copy ? xbuf.data() : x;
-  const int64_t src_group = g.copy ? group_len : Cg * in_plane;
-  const int64_t src_end = s.N * G * src_group + (g.copy ? NR : 0);
-
   // Tiles per output depth: runs of NR grid positions, or (channels in vector) NR columns of one row.
   const int64_t per_row = ceil_div(OW, NR);
   const int64_t ntiles = cv ? OH * per_row : ceil_div(g.Lq, NR);
-  // A task takes a run of tiles (~384 positions) so each block of channels writes long runs
-  // of output rows; shorter runs when there are too few to balance the threads (16 per thread).
-  const int64_t threads = get_num_threads();
-  const int64_t outer = s.N * G * OD;
-  int64_t per_task = max64(1, 384 / NR);
-  while (threads > 1 && per_task > 1 && outer * ceil_div(ntiles, per_task) < 16 * threads) per_task = ceil_div(per_task, 2);
-  const int64_t chunks = ceil_div(ntiles, per_task);
-  const int64_t base_tasks = outer * chunks;
-  // Still few tasks: split the output channels too (each split reads the same input).
-  const int64_t nco = threads > 1 && base_tasks < 4 * threads ? clamp64(ceil_div(4 * threads, base_tasks), 1, mblocks) : 1;
-  const int64_t mb_per = ceil_div(mblocks, nco);
+  const int64_t group_len = g.copy ? Cg * g.CS : Cg * in_plane;  // one image group in the source
   const double macs = (double)s.N * (double)s.K * (double)P * (double)Kdim;
+  const int64_t threads = get_num_threads();
+  const int64_t run_tiles = max64(1, 384 / NR);  // ~384 positions
 
-  parallel_for(base_tasks * nco, [&](int64_t task) {
-    FlushDenormalsScope ftz;
+  // Tiles [tl0, tl1) of output depth od of image group (n, gi), output-channel blocks [mb0, mb1).
+  // src is the group's source (padded copy or x itself); reads must stay below src_end.
+  auto run = [&](int64_t n, int64_t gi, int64_t od, int64_t tl0, int64_t tl1, int64_t mb0, int64_t mb1,
+                 const T* src, const T* src_end) {
     alignas(64) T out[kTileElems];
     thread_local AlignedBuffer<T> edge;
-    const int64_t co_chunk = task % nco;
-    int64_t t = task / nco;
-    const int64_t chunk = t % chunks;
-    t /= chunks;
-    const int64_t od = t % OD;
-    t /= OD;
-    const int64_t gi = t % G, n = t / G;
-    const int64_t mb0 = co_chunk * mb_per, mb1 = min64(mb0 + mb_per, mblocks);
-    const int64_t tl0 = chunk * per_task, tl1 = min64(tl0 + per_task, ntiles);
     T* yg = y + (n * s.K + gi * Kg) * P + od * OH * OW;
-    const int64_t group_base = (n * G + gi) * src_group + od * s.s[0] * g.DS;
+    const T* od_src = src + od * s.s[0] * g.DS;
+    // Runs of run_tiles tiles: their input stays in cache while every channel block reads it.
+    for (int64_t r0 = tl0; r0 < tl1; r0 += run_tiles)
     for (int64_t mb = mb0; mb < mb1; ++mb) {
       const int64_t mrv = min64(MR, Kg - mb * MR);
       const T* a = apack + (gi * mblocks + mb) * Kdim * MR;
       const T* bb = bias ? bias_pad.data() + (gi * mblocks + mb) * MR : nullptr;
       T* yb = yg + mb * MR * P;
-      for (int64_t tl = tl0; tl < tl1; ++tl) {
+      for (int64_t tl = r0; tl < min64(r0 + run_tiles, tl1); ++tl) {
         int64_t q0, nrv;
         if (cv) {
           const int64_t oh = tl / per_row, ow0 = (tl % per_row) * NR;
@@ -224,9 +197,9 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
           q0 = tl * NR;
           nrv = min64(NR, g.Lq - q0);
         }
-        const T* b = src + group_base + q0;
+        const T* b = od_src + q0;
         const int64_t* offs = boff.data();
-        if (group_base + q0 + boff[(size_t)Kdim - 1] + NR > src_end) {
+        if (src_end - b < boff[(size_t)Kdim - 1] + NR) {
           // Only the very last tile of x read in place can run past its end: copy what it reads.
           edge.resize((size_t)(Kdim * NR));
           for (int64_t k = 0; k < Kdim; ++k)
@@ -258,6 +231,56 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
         }
       }
     }
+  };
+
+  if (g.copy && s.N * G >= 2 * threads) {
+    // Enough image groups for the threads: each task pads one group into a buffer of its own
+    // and consumes it while it is still in cache.
+    parallel_for(s.N * G, [&](int64_t t) {
+      FlushDenormalsScope ftz;
+      thread_local AlignedBuffer<T> buf;
+      buf.resize((size_t)(group_len + NR));
+      const int64_t n = t / G, gi = t % G;
+      for (int64_t c = 0; c < Cg; ++c) fill_padded(s, g, x + ((n * s.C) + gi * Cg + c) * in_plane, buf.data() + c * g.CS);
+      for (int64_t i = 0; i < NR; ++i) buf.data()[group_len + i] = T(0);
+      for (int64_t od = 0; od < OD; ++od) run(n, gi, od, 0, ntiles, 0, mblocks, buf.data(), buf.data() + group_len + NR);
+    }, macs);
+    return;
+  }
+
+  // Otherwise pad every group first (if needed), then split tiles (and channels) over the threads.
+  AlignedBuffer<T> xbuf;
+  if (g.copy) {
+    xbuf.resize((size_t)(s.N * G * group_len + NR));
+    for (int64_t i = 0; i < NR; ++i) xbuf.data()[s.N * G * group_len + i] = T(0);
+    parallel_range(s.N * G * Cg, (double)g.CS, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) fill_padded(s, g, x + i * in_plane, xbuf.data() + i * g.CS);
+    });
+  }
+  const T* src = g.copy ? xbuf.data() : x;
+  const T* src_end = src + s.N * G * group_len + (g.copy ? NR : 0);
+  // A task takes a run of tiles (~384 positions) so each block of channels writes long runs
+  // of output rows; shorter runs when there are too few to balance the threads (16 per thread).
+  const int64_t outer = s.N * G * OD;
+  int64_t per_task = run_tiles;
+  while (threads > 1 && per_task > 1 && outer * ceil_div(ntiles, per_task) < 16 * threads) per_task = ceil_div(per_task, 2);
+  const int64_t chunks = ceil_div(ntiles, per_task);
+  const int64_t base_tasks = outer * chunks;
+  // Still few tasks: split the output channels too (each split reads the same input).
+  const int64_t nco = threads > 1 && base_tasks < 4 * threads ? clamp64(ceil_div(4 * threads, base_tasks), 1, mblocks) : 1;
+  const int64_t mb_per = ceil_div(mblocks, nco);
+  parallel_for(base_tasks * nco, [&](int64_t task) {
+    FlushDenormalsScope ftz;
+    const int64_t co_chunk = task % nco;
+    int64_t t = task / nco;
+    const int64_t chunk = t % chunks;
+    t /= chunks;
+    const int64_t od = t % OD;
+    t /= OD;
+    const int64_t gi = t % G, n = t / G;
+    const int64_t mb0 = co_chunk * mb_per, mb1 = min64(mb0 + mb_per, mblocks);
+    const int64_t tl0 = chunk * per_task, tl1 = min64(tl0 + per_task, ntiles);
+    if (mb0 < mb1) run(n, gi, od, tl0, tl1, mb0, mb1, src + (n * G + gi) * group_len, src_end);
   }, macs);
 }
 
