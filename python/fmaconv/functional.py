@@ -31,7 +31,12 @@ def _finish(y: np.ndarray, out_shape: tuple[int, ...], batched: bool) -> np.ndar
 
 # ----------------------------------------------------------------------------- convolution
 
-def _conv(fname, dims, input, weight, bias, stride, padding, dilation, groups, padding_mode):
+_conv_fast = _core.conv_fast  # the common case in C++ (see _core.conv_fast); None: run _conv
+
+
+def _conv(fname, dims, input, weight, bias, stride, padding, dilation, groups, padding_mode, packed=None):
+    """The general path: every argument type, every check and error. ``packed`` (a
+    ``_core.PackedConv`` holding ``weight`` and ``bias``) runs the core with its packed weights."""
     x = A.as_float_array(fname, "input", input)
     w = A.as_float_array(fname, "weight", weight)
     A.same_dtype(fname, "weight", w, x)
@@ -52,8 +57,12 @@ def _conv(fname, dims, input, weight, bias, stride, padding, dilation, groups, p
     if plan.mode_pads is not None:
         pads = (0, 0) * (3 - dims) + plan.mode_pads
         x5 = _core.pad(x5, pads, _PAD_MODE_CODE[padding_mode])
-    y = _core.conv(x5, w5, b, A.pad3(plan.stride, 1), A.pad3(plan.pad_l, 0), A.pad3(plan.dilation, 1),
-                   plan.groups, A.pad3(plan.out_shape[2:], 1))
+    if packed is None:
+        y = _core.conv(x5, w5, b, A.pad3(plan.stride, 1), A.pad3(plan.pad_l, 0), A.pad3(plan.dilation, 1),
+                       plan.groups, A.pad3(plan.out_shape[2:], 1))
+    else:
+        y = packed.conv(x5, A.pad3(plan.stride, 1), A.pad3(plan.pad_l, 0), A.pad3(plan.dilation, 1),
+                        plan.groups, A.pad3(plan.out_shape[2:], 1))
     return _finish(y, plan.out_shape, plan.batched)
 
 
@@ -63,17 +72,26 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     ``padding`` is an int, a 1-tuple, ``'valid'`` or ``'same'``; ``padding_mode`` is one of
     ``'zeros'``, ``'reflect'``, ``'replicate'``, ``'circular'``. Returns ``(N, C_out, L_out)``.
     """
-    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    y = _conv_fast(1, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    if y is None:
+        y = _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return y
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
     """2-D convolution of ``(N, C_in, H, W)`` by ``(C_out, C_in/groups, kH, kW)``; see :func:`conv1d`."""
-    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    y = _conv_fast(2, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    if y is None:
+        y = _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return y
 
 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
     """3-D convolution of ``(N, C_in, D, H, W)`` by ``(C_out, C_in/groups, kD, kH, kW)``; see :func:`conv1d`."""
-    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    y = _conv_fast(3, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    if y is None:
+        y = _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return y
 
 
 # ----------------------------------------------------------------------------- pooling
