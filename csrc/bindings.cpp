@@ -12,6 +12,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "ops/ops.h"
 #include "runtime/cpu.h"
@@ -371,10 +372,235 @@ PyObject* conv_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   return conv(g, args[1], args[2], args[3], nullptr, nullptr);
 }
 
+// ----------------------------------------------------------------------------- pooling fast path
+
+bool exact_bool(PyObject* o, bool& v) {
+  if (o != Py_True && o != Py_False) return false;
+  v = o == Py_True;
+  return true;
+}
+
+// x's planes and spatial sizes (3 axes) if x is a plain array of rank dims + 1 or dims + 2
+// with no empty axis.
+bool pool_input(int dims, PyObject* x, PoolShape& ps, bool& batched, py::ssize_t lead[2]) {
+  const int xn = ndim(x);
+  if (xn != dims + 2 && xn != dims + 1) return false;
+  batched = xn == dims + 2;
+  const py::ssize_t* xd = dims_of(x);
+  lead[0] = batched ? xd[0] : 1;
+  lead[1] = xd[batched ? 1 : 0];
+  if (lead[0] <= 0 || lead[1] <= 0) return false;
+  ps = PoolShape{};
+  ps.planes = lead[0] * lead[1];  // no overflow: both are sizes of one existing array
+  for (int i = 0; i < 3; ++i) {
+    ps.in[i] = ps.out[i] = ps.k[i] = ps.s[i] = ps.d[i] = 1;
+    ps.p[i] = 0;
+  }
+  const py::ssize_t* sp = xd + (batched ? 2 : 1);
+  for (int j = 0; j < dims; ++j) {
+    if (sp[j] <= 0) return false;
+    ps.in[3 - dims + j] = sp[j];
+  }
+  return true;
+}
+
+// pool_plan's window and output sizes for the common argument forms (else false).
+bool pool_window(int dims, PyObject* kernel, PyObject* stride, PyObject* padding, PyObject* dilation,
+                 PyObject* ceil, PoolShape& ps) {
+  bool ceil_mode;
+  I3 k, s, p, d;
+  if (!exact_bool(ceil, ceil_mode) || !geometry(kernel, dims, 1, 1, k) || !geometry(padding, dims, 0, 0, p) ||
+      !geometry(dilation, dims, 1, 1, d))
+    return false;
+  if (stride == Py_None || (PyTuple_CheckExact(stride) && PyTuple_GET_SIZE(stride) == 0))
+    s = k;
+  else if (!geometry(stride, dims, 1, 1, s))
+    return false;
+  int64_t total = ps.planes;
+  for (int a = 3 - dims; a < 3; ++a) {
+    if (p[a] > k[a] / 2) return false;
+    const int64_t num = ps.in[a] + 2 * p[a] - d[a] * (k[a] - 1) - 1 + (ceil_mode ? s[a] - 1 : 0);
+    if (num < 0) return false;  // the output would be empty: an error
+    int64_t o = num / s[a] + 1;
+    if (ceil_mode && (o - 1) * s[a] >= ps.in[a] + p[a]) --o;
+    if (o < 1) return false;
+    if (__builtin_mul_overflow(total, o, &total) || total > kMaxElements) return false;
+    ps.out[a] = o;
+    ps.k[a] = k[a];
+    ps.s[a] = s[a];
+    ps.p[a] = p[a];
+    ps.d[a] = d[a];
+  }
+  return true;
+}
+
+// Allocates y (x's dtype) and, if asked, int64 indices of the pooled shape, runs
+// compute(x, y, idx) (without the GIL when the work pays for it) and returns y or (y, idx).
+template <typename F>
+PyObject* pooled(Dtype dt, PyObject* x, const PoolShape& ps, bool batched, const py::ssize_t lead[2], int dims,
+                 bool with_indices, double work, const F& compute) {
+  py::ssize_t shape[5];
+  int nd = 0;
+  if (batched) shape[nd++] = lead[0];
+  shape[nd++] = lead[1];
+  for (int a = 3 - dims; a < 3; ++a) shape[nd++] = ps.out[a];
+  PyObject* y = new_array(dt, nd, shape);
+  if (!y) return nullptr;
+  PyObject* idx = nullptr;
+  if (with_indices) {
+    auto& api = npy::get();
+    PyObject* descr = api.PyArray_DescrFromType_(npy::NPY_INT64_);
+    idx = descr ? api.PyArray_NewFromDescr_(array_type(), descr, nd, shape, nullptr, nullptr, 0, nullptr) : nullptr;
+    if (!idx) {
+      Py_DECREF(y);
+      return nullptr;
+    }
+  }
+  try {
+    int64_t* ip = idx ? static_cast<int64_t*>(data_of(idx)) : nullptr;
+    auto run = [&] {
+      if (dt == kF64)
+        compute(static_cast<const double*>(data_of(x)), static_cast<double*>(data_of(y)), ip);
+      else
+        compute(static_cast<const float*>(data_of(x)), static_cast<float*>(data_of(y)), ip);
+    };
+    if (work < kReleaseGilMacs) {
+      run();
+    } else {
+      py::gil_scoped_release nogil;
+      run();
+    }
+  } catch (const std::exception& e) {
+    Py_DECREF(y);
+    Py_XDECREF(idx);
+    if (dynamic_cast<const std::bad_alloc*>(&e)) return PyErr_NoMemory();
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return nullptr;
+  }
+  if (!idx) return y;
+  PyObject* r = PyTuple_New(2);
+  if (!r) {
+    Py_DECREF(y);
+    Py_DECREF(idx);
+    return nullptr;
+  }
+  PyTuple_SET_ITEM(r, 0, y);
+  PyTuple_SET_ITEM(r, 1, idx);
+  return r;
+}
+
+bool check_nargs(const char* name, Py_ssize_t nargs, Py_ssize_t want, PyObject* dims_arg, int& dims) {
+  if (nargs != want) {
+    PyErr_Format(PyExc_TypeError, "%s: expected %zd arguments", name, want);
+    return false;
+  }
+  int64_t d;
+  if (!exact_int(dims_arg, 1, 3, d)) {
+    PyErr_Format(PyExc_ValueError, "%s: dims must be 1, 2 or 3", name);
+    return false;
+  }
+  dims = (int)d;
+  return true;
+}
+
+// _core.max_pool_fast(dims, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+PyObject* max_pool_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  int dims;
+  if (!check_nargs("max_pool_fast", nargs, 8, nargs > 0 ? args[0] : nullptr, dims)) return nullptr;
+  const Dtype dt = plain_array(args[1]);
+  PoolShape ps;
+  bool batched, with_indices;
+  py::ssize_t lead[2];
+  if (dt == kNone || !exact_bool(args[7], with_indices) || !pool_input(dims, args[1], ps, batched, lead) ||
+      !pool_window(dims, args[2], args[3], args[4], args[5], args[6], ps))
+    Py_RETURN_NONE;
+  const double work = (double)ps.planes * (double)ps.out_plane() * (double)(ps.k[0] * ps.k[1] * ps.k[2]);
+  return pooled(dt, args[1], ps, batched, lead, dims, with_indices, work, [&](const auto* xp, auto* yp, int64_t* ip) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(xp)>>;
+    fmaconv::max_pool_forward<T>(ps, xp, yp, ip);
+  });
+}
+
+// _core.avg_pool_fast(dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+PyObject* avg_pool_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  int dims;
+  if (!check_nargs("avg_pool_fast", nargs, 8, nargs > 0 ? args[0] : nullptr, dims)) return nullptr;
+  static PyObject* const one = PyLong_FromLong(1);
+  const Dtype dt = plain_array(args[1]);
+  PoolShape ps;
+  bool batched, count_include_pad;
+  py::ssize_t lead[2];
+  int64_t divisor = 0;
+  if (dt == kNone || !exact_bool(args[6], count_include_pad) || !pool_input(dims, args[1], ps, batched, lead) ||
+      !pool_window(dims, args[2], args[3], args[4], one, args[5], ps))
+    Py_RETURN_NONE;
+  if (args[7] != Py_None && (!exact_int(args[7], INT64_MIN, INT64_MAX, divisor) || divisor == 0)) Py_RETURN_NONE;
+  if (dims == 3)  // avg_pool3d rejects an input smaller than the kernel
+    for (int a = 0; a < 3; ++a)
+      if (ps.in[a] < ps.k[a]) Py_RETURN_NONE;
+  const double work = (double)ps.planes * (double)ps.out_plane() * (double)(ps.k[0] * ps.k[1] * ps.k[2]);
+  return pooled(dt, args[1], ps, batched, lead, dims, false, work, [&](const auto* xp, auto* yp, int64_t*) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(xp)>>;
+    fmaconv::avg_pool_forward<T>(ps, xp, yp, count_include_pad, divisor);
+  });
+}
+
+// _core.adaptive_pool_fast(dims, input, output_size, is_max, return_indices)
+PyObject* adaptive_pool_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  int dims;
+  if (!check_nargs("adaptive_pool_fast", nargs, 5, nargs > 0 ? args[0] : nullptr, dims)) return nullptr;
+  const Dtype dt = plain_array(args[1]);
+  PoolShape ps;
+  bool batched, is_max, with_indices;
+  py::ssize_t lead[2];
+  if (dt == kNone || !exact_bool(args[3], is_max) || !exact_bool(args[4], with_indices) ||
+      !pool_input(dims, args[1], ps, batched, lead))
+    Py_RETURN_NONE;
+  PyObject* o = args[2];
+  int64_t v;
+  if (PyLong_CheckExact(o)) {
+    if (!exact_int(o, 1, INT64_MAX, v)) Py_RETURN_NONE;
+    for (int a = 3 - dims; a < 3; ++a) ps.out[a] = v;
+  } else if (PyTuple_CheckExact(o) && PyTuple_GET_SIZE(o) == dims) {
+    for (int j = 0; j < dims; ++j) {
+      PyObject* e = PyTuple_GET_ITEM(o, j);
+      const int a = 3 - dims + j;
+      if (e == Py_None && dims > 1)
+        ps.out[a] = ps.in[a];
+      else if (exact_int(e, 1, INT64_MAX, v))
+        ps.out[a] = v;
+      else
+        Py_RETURN_NONE;
+    }
+  } else {
+    Py_RETURN_NONE;
+  }
+  int64_t total = ps.planes;
+  for (int a = 0; a < 3; ++a)
+    if (__builtin_mul_overflow(total, ps.out[a], &total) || total > kMaxElements) Py_RETURN_NONE;
+  const double work = (double)ps.planes * (double)ps.in_plane();
+  return pooled(dt, args[1], ps, batched, lead, dims, is_max && with_indices, work,
+                [&](const auto* xp, auto* yp, int64_t* ip) {
+                  using T = std::remove_const_t<std::remove_pointer_t<decltype(xp)>>;
+                  if (is_max)
+                    fmaconv::adaptive_max_pool_forward<T>(ps, xp, yp, ip);
+                  else
+                    fmaconv::adaptive_avg_pool_forward<T>(ps, xp, yp);
+                });
+}
+
 PyMethodDef methods[] = {
     {"conv_fast", (PyCFunction)(void (*)(void))conv_fast, METH_FASTCALL,
      "conv_fast(dims, input, weight, bias, stride, padding, dilation, groups, padding_mode): the result of the "
      "common case, or None for the Python layer to handle (private)."},
+    {"max_pool_fast", (PyCFunction)(void (*)(void))max_pool_fast, METH_FASTCALL,
+     "max_pool_fast(dims, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices): as conv_fast "
+     "(private)."},
+    {"avg_pool_fast", (PyCFunction)(void (*)(void))avg_pool_fast, METH_FASTCALL,
+     "avg_pool_fast(dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override): as "
+     "conv_fast (private)."},
+    {"adaptive_pool_fast", (PyCFunction)(void (*)(void))adaptive_pool_fast, METH_FASTCALL,
+     "adaptive_pool_fast(dims, input, output_size, is_max, return_indices): as conv_fast (private)."},
     {nullptr, nullptr, 0, nullptr}};
 
 }  // namespace fast

@@ -251,3 +251,166 @@ def test_conv_fast_arguments():
         _core.conv_fast(1, x, x)
     with pytest.raises(ValueError):
         _core.conv_fast(4, x, x, None, 1, 0, 1, 1, "zeros")
+
+
+# ----------------------------------------------------------------------------- pooling
+
+MAXP = {d: getattr(fmaconv, f"max_pool{d}d") for d in (1, 2, 3)}
+AVGP = {d: getattr(fmaconv, f"avg_pool{d}d") for d in (1, 2, 3)}
+AAVG = {d: getattr(fmaconv, f"adaptive_avg_pool{d}d") for d in (1, 2, 3)}
+AMAX = {d: getattr(fmaconv, f"adaptive_max_pool{d}d") for d in (1, 2, 3)}
+
+
+def pool_paths(kind, dims):
+    """(public function, Python path, C++ fast function) with the public function's signature."""
+    pub = {"max": MAXP, "avg": AVGP, "aavg": AAVG, "amax": AMAX}[kind][dims]
+    name = pub.__name__
+    sig = inspect.signature(pub)
+
+    def args_of(args, kwargs):
+        b = sig.bind(*args, **kwargs)
+        b.apply_defaults()
+        return list(b.arguments.values())
+
+    if kind == "max":
+        return pub, lambda *a, **k: F._max_pool(name, dims, *args_of(a, k)), \
+            lambda *a, **k: _core.max_pool_fast(dims, *args_of(a, k))
+    if kind == "avg":
+        return pub, lambda *a, **k: F._avg_pool(name, dims, *args_of(a, k)), \
+            lambda *a, **k: _core.avg_pool_fast(dims, *args_of(a, k))
+    is_max = kind == "amax"
+
+    def slow_a(*a, **k):
+        return F._adaptive(name, dims, *args_of(a, k), is_max) if not is_max else \
+            F._adaptive(name, dims, *args_of(a, k)[:2], True, args_of(a, k)[2])
+
+    def fast_a(*a, **k):
+        v = args_of(a, k)
+        return _core.adaptive_pool_fast(dims, v[0], v[1], is_max, v[2] if is_max else False)
+    return pub, slow_a, fast_a
+
+
+def same(got, expected):
+    if isinstance(expected, tuple):
+        assert isinstance(got, tuple) and len(got) == len(expected)
+        for g, e in zip(got, expected):
+            same(g, e)
+        return
+    assert type(got) is np.ndarray and got.dtype == expected.dtype and got.shape == expected.shape
+    assert got.tobytes() == expected.tobytes()
+
+
+def pcheck(kind, dims, *args, fast=None, **kwargs):
+    pub, slow_fn, fast_fn = pool_paths(kind, dims)
+    try:
+        expected = slow_fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        with pytest.raises(type(exc)) as info:
+            pub(*args, **kwargs)
+        assert str(info.value) == str(exc)
+        assert fast_fn(*args, **kwargs) is None
+        return
+    same(pub(*args, **kwargs), expected)
+    r = fast_fn(*args, **kwargs)
+    if fast is not None:
+        assert (r is not None) == fast, f"{kind}{dims}d fast path {'skipped' if fast else 'taken'}: {args} {kwargs}"
+    if r is not None:
+        same(r, expected)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pools_random_fast_equals_slow(dims, dtype, rng):
+    for _ in range(25):
+        k = tuple(int(v) for v in rng.integers(1, 4, dims))
+        s = tuple(int(v) for v in rng.integers(1, 3, dims))
+        d = tuple(int(v) for v in rng.integers(1, 3, dims))
+        p = tuple(int(rng.integers(0, kk // 2 + 1)) for kk in k)
+        ceil = bool(rng.random() < 0.5)
+        spatial = tuple(int(dd * (kk - 1) + 1 + rng.integers(0, 6)) for dd, kk in zip(d, k))
+        x = data(rng, (int(rng.integers(1, 3)), int(rng.integers(1, 4))) + spatial, dtype)
+        x.flat[:: 7] = np.nan if rng.random() < 0.2 else x.flat[::7]
+        for xv in (x, x[0]):
+            pcheck("max", dims, xv, k, s, p, d, ceil, False, fast=True)
+            pcheck("max", dims, xv, k, s, p, d, ceil, True, fast=True)
+            pcheck("max", dims, xv, k, None, p, d, ceil, True, fast=True)
+            pcheck("avg", dims, xv, k, s, p, ceil, True, None, fast=dims < 3 or all(i >= kk for i, kk in zip(spatial, k)))
+            pcheck("avg", dims, xv, k, s, p, ceil, False, 3)
+            pcheck("avg", dims, xv, k, s, p, ceil, True, -2)
+            o = tuple(int(v) for v in rng.integers(1, 5, dims))
+            pcheck("aavg", dims, xv, o, fast=True)
+            pcheck("amax", dims, xv, o, True, fast=True)
+            pcheck("amax", dims, xv, o[0], False, fast=True)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_pool_argument_forms(dims, rng):
+    x = data(rng, (2, 3) + (9,) * dims, np.float32)
+    for kw, fast in [
+        (dict(kernel_size=2), True), (dict(kernel_size=(2,)), True), (dict(kernel_size=(3,) * dims), True),
+        (dict(kernel_size=[2] * dims), False), (dict(kernel_size=np.int64(2)), False),
+        (dict(kernel_size=2, stride=()), True), (dict(kernel_size=2, stride=[]), False),
+        (dict(kernel_size=2, ceil_mode=np.bool_(True)), False), (dict(kernel_size=2, ceil_mode=1), False),
+        (dict(kernel_size=3, padding=1, ceil_mode=True), True),
+    ]:
+        pcheck("max", dims, x, fast=fast, **kw)
+        pcheck("avg", dims, x, fast=fast, **kw)
+    pcheck("max", dims, x, 2, return_indices=np.bool_(True), fast=False)
+    pcheck("avg", dims, x, 2, count_include_pad=np.bool_(False), fast=False)
+    pcheck("avg", dims, x, 2, divisor_override=np.int64(2), fast=False)
+    pcheck("avg", dims, x, 2, divisor_override=2**63 - 1, fast=True)
+    pcheck("aavg", dims, x, 3, fast=True)
+    pcheck("aavg", dims, x, [3] * dims, fast=False)
+    pcheck("aavg", dims, x, np.int64(3), fast=False)
+    pcheck("aavg", dims, x, (None,) * dims, fast=dims > 1)
+    pcheck("amax", dims, x, (2,) * dims, return_indices=np.bool_(True), fast=False)
+    if dims > 1:
+        pcheck("aavg", dims, x, (None,) + (2,) * (dims - 1), fast=True)
+        pcheck("amax", dims, x, (2,) + (None,) * (dims - 1), True, fast=True)
+    for v in (x[..., ::2], np.asfortranarray(x), unaligned(x), x.astype(">f4"), x.view(Sub), x.tolist()):
+        pcheck("max", dims, v, 2, fast=False)
+        pcheck("avg", dims, v, 2, fast=False)
+        pcheck("aavg", dims, v, 2, fast=False)
+        pcheck("amax", dims, v, 2, True, fast=False)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_pool_errors_identical(dims):
+    x = np.zeros((1, 2) + (5,) * dims, np.float32)
+    for kind, args, kwargs in [
+        ("max", (x, 0), {}), ("max", (x, 2**31), {}), ("max", (x, 3), {"padding": 2}),
+        ("max", (x, 2), {"stride": 0}), ("max", (x, 2), {"dilation": 0}), ("max", (x, 6), {}),
+        ("max", (x, 2), {"ceil_mode": 1}), ("max", (x, 2), {"return_indices": "yes"}),
+        ("max", (x, (2,) * (dims + 1)), {}), ("max", (np.zeros((1, 0) + (5,) * dims, np.float32), 2), {}),
+        ("max", (np.zeros((5,) * dims if dims > 1 else (1, 1, 1, 5), np.float32), 2), {}),
+        ("max", (x.astype(np.float16), 2), {}),
+        ("avg", (x, 6), {}), ("avg", (x, 2), {"divisor_override": 0}), ("avg", (x, 2), {"divisor_override": 2**63}),
+        ("avg", (x, 2), {"divisor_override": 1.5}), ("avg", (x, 2), {"count_include_pad": None}),
+        ("avg", (x, 3), {"padding": 2}),
+        ("aavg", (x, -1), {}), ("aavg", (x, (1,) * (dims + 1)), {}), ("aavg", (x, 1.0), {}),
+        ("aavg", (x, (None,) * dims), {}), ("amax", (x, 2), {"return_indices": 0}),
+        ("aavg", (np.zeros((1, 2) + (0,) * dims, np.float32), 2), {}),
+    ]:
+        pcheck(kind, dims, *args, **kwargs)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_pool_empty_results(dims):
+    x = np.zeros((0, 2) + (5,) * dims, np.float32)
+    pcheck("max", dims, x, 2, return_indices=True, fast=False)
+    pcheck("avg", dims, x, 2, fast=False)
+    pcheck("aavg", dims, x, 2, fast=False)
+    pcheck("aavg", dims, np.zeros((1, 2) + (5,) * dims, np.float32), 0, fast=False)
+    pcheck("amax", dims, np.zeros((1, 2) + (5,) * dims, np.float32), 0, True, fast=False)
+    # avg_pool3d rejects an input smaller than the kernel even with padding
+    if dims == 3:
+        pcheck("avg", 3, np.zeros((1, 1, 2, 5, 5), np.float32), 3, padding=1)
+
+
+def test_pool_fast_arguments():
+    x = np.zeros((1, 1, 4), np.float32)
+    for f, n in ((_core.max_pool_fast, 8), (_core.avg_pool_fast, 8), (_core.adaptive_pool_fast, 5)):
+        with pytest.raises(TypeError):
+            f(1, x)
+        with pytest.raises(ValueError):
+            f(0, *([x] + [1] * (n - 2)))

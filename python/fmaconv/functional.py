@@ -96,6 +96,12 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
 # ----------------------------------------------------------------------------- pooling
 
+# The common cases in C++, as for convolution (None: run the Python path).
+_max_pool_fast = _core.max_pool_fast
+_avg_pool_fast = _core.avg_pool_fast
+_adaptive_fast = _core.adaptive_pool_fast
+
+
 def _max_pool(fname, dims, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     x = A.as_float_array(fname, "input", input)
     plan = A.cached_plan(A.pool_plan, fname, dims, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
@@ -113,17 +119,26 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
     With ``return_indices=True`` also returns int64 flat indices into each input plane.
     """
-    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    r = _max_pool_fast(1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    if r is None:
+        r = _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return r
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """2-D max pooling; see :func:`max_pool1d`. Indices are ``h * W + w``."""
-    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    r = _max_pool_fast(2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    if r is None:
+        r = _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return r
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """3-D max pooling; see :func:`max_pool1d`. Indices are ``(t * H + h) * W + w``."""
-    return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    r = _max_pool_fast(3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    if r is None:
+        r = _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return r
 
 
 def _avg_pool(fname, dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
@@ -151,22 +166,31 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                divisor_override=None):
     """1-D average pooling. The divisor counts padding when ``count_include_pad`` (never the
     ``ceil_mode`` overhang) unless ``divisor_override`` is given (accepted here, unlike PyTorch)."""
-    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                     divisor_override)
+    y = _avg_pool_fast(1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    if y is None:
+        y = _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override)
+    return y
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """2-D average pooling; see :func:`avg_pool1d`."""
-    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                     divisor_override)
+    y = _avg_pool_fast(2, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    if y is None:
+        y = _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override)
+    return y
 
 
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """3-D average pooling; see :func:`avg_pool1d`."""
-    return _avg_pool("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                     divisor_override)
+    y = _avg_pool_fast(3, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    if y is None:
+        y = _avg_pool("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override)
+    return y
 
 
 def _adaptive(fname, dims, input, output_size, is_max, return_indices=False):
@@ -193,32 +217,50 @@ def _adaptive(fname, dims, input, output_size, is_max, return_indices=False):
 
 def adaptive_avg_pool1d(input, output_size):
     """Adaptive average pooling to ``output_size``: window ``[floor(o*i/O), ceil((o+1)*i/O))``."""
-    return _adaptive("adaptive_avg_pool1d", 1, input, output_size, False)
+    y = _adaptive_fast(1, input, output_size, False, False)
+    if y is None:
+        y = _adaptive("adaptive_avg_pool1d", 1, input, output_size, False)
+    return y
 
 
 def adaptive_avg_pool2d(input, output_size):
     """2-D adaptive average pooling; ``None`` in ``output_size`` keeps that axis."""
-    return _adaptive("adaptive_avg_pool2d", 2, input, output_size, False)
+    y = _adaptive_fast(2, input, output_size, False, False)
+    if y is None:
+        y = _adaptive("adaptive_avg_pool2d", 2, input, output_size, False)
+    return y
 
 
 def adaptive_avg_pool3d(input, output_size):
     """3-D adaptive average pooling; ``None`` in ``output_size`` keeps that axis."""
-    return _adaptive("adaptive_avg_pool3d", 3, input, output_size, False)
+    y = _adaptive_fast(3, input, output_size, False, False)
+    if y is None:
+        y = _adaptive("adaptive_avg_pool3d", 3, input, output_size, False)
+    return y
 
 
 def adaptive_max_pool1d(input, output_size, return_indices=False):
     """Adaptive max pooling (max-pool rules for NaN, ties and int64 indices)."""
-    return _adaptive("adaptive_max_pool1d", 1, input, output_size, True, return_indices)
+    r = _adaptive_fast(1, input, output_size, True, return_indices)
+    if r is None:
+        r = _adaptive("adaptive_max_pool1d", 1, input, output_size, True, return_indices)
+    return r
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     """2-D adaptive max pooling; see :func:`adaptive_max_pool1d`."""
-    return _adaptive("adaptive_max_pool2d", 2, input, output_size, True, return_indices)
+    r = _adaptive_fast(2, input, output_size, True, return_indices)
+    if r is None:
+        r = _adaptive("adaptive_max_pool2d", 2, input, output_size, True, return_indices)
+    return r
 
 
 def adaptive_max_pool3d(input, output_size, return_indices=False):
     """3-D adaptive max pooling; see :func:`adaptive_max_pool1d`."""
-    return _adaptive("adaptive_max_pool3d", 3, input, output_size, True, return_indices)
+    r = _adaptive_fast(3, input, output_size, True, return_indices)
+    if r is None:
+        r = _adaptive("adaptive_max_pool3d", 3, input, output_size, True, return_indices)
+    return r
 
 
 # ----------------------------------------------------------------------------- shape helpers
