@@ -158,7 +158,9 @@ using npy = py::detail::npy_api;
 enum Dtype : int { kNone = 0, kF32 = 1, kF64 = 2 };
 constexpr int64_t kMaxElements = int64_t(1) << 62;  // _args._MAX_ELEMENTS
 // Below this many multiply-adds the GIL stays held (releasing it costs more than it frees).
-constexpr double kReleaseGilMacs = 16384;
+// Well below the thread pool's threshold, so a call holding the GIL runs inline and never
+// waits for the pool (which may be busy with another thread's GIL-free call).
+constexpr double kReleaseGilMacs = fmaconv::kMinParallelWork / 4;
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 constexpr char kNativeOrder = '>';
