@@ -3,7 +3,9 @@
 Every function accepts any array-like of float32 or float64 (lists, views with any strides,
 read-only or unaligned buffers), never modifies it, and returns a new C-contiguous array of
 the same dtype. Batched ``(N, C, *spatial)`` and unbatched ``(C, *spatial)`` inputs are accepted.
-The GIL is released while the C++ core computes.
+The GIL is released while the C++ core computes (unless the call is too small for that to pay).
+Each function first tries the C++ fast path (``_core.*_fast``) for the common case and falls back
+to the Python layer, which handles every other call and raises every error.
 """
 from __future__ import annotations
 
