@@ -18,10 +18,11 @@ from .functional import (
     max_pool1d, max_pool2d, max_pool3d,
     pool_output_shape,
 )
+from .packed import PackedConv
 
 __version__ = _core.__version__
 
-__all__ = [*functional.__all__, "set_num_threads", "get_num_threads", "show_config"]
+__all__ = [*functional.__all__, "PackedConv", "set_num_threads", "get_num_threads", "show_config"]
 
 
 def set_num_threads(n: int) -> None:

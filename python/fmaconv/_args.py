@@ -149,6 +149,56 @@ class ConvPlan:
     groups: int
 
 
+def conv_geometry(fname, dims, kernel, stride, padding, dilation, padding_mode):
+    """Stride, dilation, leading and trailing padding (padding_mode checked); input-independent."""
+    st = int_tuple(fname, "stride", stride, dims)
+    check_min(fname, "stride", stride, st, 1)
+    check_int32(fname, "stride", stride, st)
+    dl = int_tuple(fname, "dilation", dilation, dims)
+    check_min(fname, "dilation", dilation, dl, 1)
+    check_int32(fname, "dilation", dilation, dl)
+    if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
+        raise ValueError(f"{fname}: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+
+    if isinstance(padding, str):
+        if padding == "valid":
+            pl = pr = (0,) * dims
+        elif padding == "same":
+            if any(s != 1 for s in st):
+                raise ValueError(f"{fname}: padding='same' is not supported for strided convolutions, got stride={stride!r}")
+            total = tuple(d * (k - 1) for d, k in zip(dl, kernel))
+            pl = tuple(t // 2 for t in total)
+            pr = tuple(t - t // 2 for t in total)
+        else:
+            raise ValueError(f"{fname}: padding must be 'valid', 'same', an int or a sequence of ints, got {padding!r}")
+    else:
+        pl = pr = int_tuple(fname, "padding", padding, dims)
+        check_min(fname, "padding", padding, pl, 0)
+        check_int32(fname, "padding", padding, pl)
+    return st, dl, pl, pr
+
+
+def conv_weight_checks(fname, dims, w_shape, stride, padding, dilation, groups, padding_mode):
+    """conv_plan's checks that do not depend on the input (same order, same messages);
+    returns stride, padding ('same'/'valid' or per-axis ints), dilation and groups as ints."""
+    w_shape = tuple(int(s) for s in w_shape)
+    if len(w_shape) != dims + 2:
+        raise ValueError(f"{fname}: weight must be {dims + 2}-D (out_channels, in_channels/groups, *kernel), got shape {w_shape}")
+    if not _is_int(groups):
+        raise TypeError(f"{fname}: groups must be an int, got {groups!r}")
+    groups = int(groups)
+    if groups <= 0:
+        raise ValueError(f"{fname}: groups must be positive, got {groups!r}")
+    if w_shape[0] % groups:
+        raise ValueError(f"{fname}: out channels {w_shape[0]} (weight shape {w_shape}) must be divisible by groups={groups}")
+    if any(k <= 0 for k in w_shape[2:]):
+        raise ValueError(f"{fname}: kernel size must be positive, got weight shape {w_shape}")
+    if w_shape[0] == 0:
+        raise ValueError(f"{fname}: weight must have at least one output channel, got shape {w_shape}")
+    st, dl, pl, _ = conv_geometry(fname, dims, w_shape[2:], stride, padding, dilation, padding_mode)
+    return st, (padding if isinstance(padding, str) else pl), dl, groups
+
+
 def conv_plan(fname, dims, x_shape, w_shape, stride, padding, dilation, groups, padding_mode="zeros") -> ConvPlan:
     x_shape = tuple(int(s) for s in x_shape)
     w_shape = tuple(int(s) for s in w_shape)
@@ -180,30 +230,7 @@ def conv_plan(fname, dims, x_shape, w_shape, stride, padding, dilation, groups, 
 
     if k_out == 0:
         raise ValueError(f"{fname}: weight must have at least one output channel, got shape {w_shape}")
-    st = int_tuple(fname, "stride", stride, dims)
-    check_min(fname, "stride", stride, st, 1)
-    check_int32(fname, "stride", stride, st)
-    dl = int_tuple(fname, "dilation", dilation, dims)
-    check_min(fname, "dilation", dilation, dl, 1)
-    check_int32(fname, "dilation", dilation, dl)
-    if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
-        raise ValueError(f"{fname}: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
-
-    if isinstance(padding, str):
-        if padding == "valid":
-            pl = pr = (0,) * dims
-        elif padding == "same":
-            if any(s != 1 for s in st):
-                raise ValueError(f"{fname}: padding='same' is not supported for strided convolutions, got stride={stride!r}")
-            total = tuple(d * (k - 1) for d, k in zip(dl, kernel))
-            pl = tuple(t // 2 for t in total)
-            pr = tuple(t - t // 2 for t in total)
-        else:
-            raise ValueError(f"{fname}: padding must be 'valid', 'same', an int or a sequence of ints, got {padding!r}")
-    else:
-        pl = pr = int_tuple(fname, "padding", padding, dims)
-        check_min(fname, "padding", padding, pl, 0)
-        check_int32(fname, "padding", padding, pl)
+    st, dl, pl, pr = conv_geometry(fname, dims, kernel, stride, padding, dilation, padding_mode)
 
     spatial = xb[2:]
     if n > 0 and c > 0 and any(s == 0 for s in spatial):

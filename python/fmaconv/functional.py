@@ -3,7 +3,9 @@
 Every function accepts any array-like of float32 or float64 (lists, views with any strides,
 read-only or unaligned buffers), never modifies it, and returns a new C-contiguous array of
 the same dtype. Batched ``(N, C, *spatial)`` and unbatched ``(C, *spatial)`` inputs are accepted.
-The GIL is released while the C++ core computes.
+The GIL is released while the C++ core computes (unless the call is too small for that to pay).
+Each function first tries the C++ fast path (``_core.*_fast``) for the common case and falls back
+to the Python layer, which handles every other call and raises every error.
 """
 from __future__ import annotations
 
@@ -31,7 +33,12 @@ def _finish(y: np.ndarray, out_shape: tuple[int, ...], batched: bool) -> np.ndar
 
 # ----------------------------------------------------------------------------- convolution
 
-def _conv(fname, dims, input, weight, bias, stride, padding, dilation, groups, padding_mode):
+_conv_fast = _core.conv_fast  # the common case in C++ (see _core.conv_fast); None: run _conv
+
+
+def _conv(fname, dims, input, weight, bias, stride, padding, dilation, groups, padding_mode, packed=None):
+    """The general path: every argument type, every check and error. ``packed`` (a
+    ``_core.PackedConv`` holding ``weight`` and ``bias``) runs the core with its packed weights."""
     x = A.as_float_array(fname, "input", input)
     w = A.as_float_array(fname, "weight", weight)
     A.same_dtype(fname, "weight", w, x)
@@ -52,8 +59,12 @@ def _conv(fname, dims, input, weight, bias, stride, padding, dilation, groups, p
     if plan.mode_pads is not None:
         pads = (0, 0) * (3 - dims) + plan.mode_pads
         x5 = _core.pad(x5, pads, _PAD_MODE_CODE[padding_mode])
-    y = _core.conv(x5, w5, b, A.pad3(plan.stride, 1), A.pad3(plan.pad_l, 0), A.pad3(plan.dilation, 1),
-                   plan.groups, A.pad3(plan.out_shape[2:], 1))
+    if packed is None:
+        y = _core.conv(x5, w5, b, A.pad3(plan.stride, 1), A.pad3(plan.pad_l, 0), A.pad3(plan.dilation, 1),
+                       plan.groups, A.pad3(plan.out_shape[2:], 1))
+    else:
+        y = packed.conv(x5, A.pad3(plan.stride, 1), A.pad3(plan.pad_l, 0), A.pad3(plan.dilation, 1),
+                        plan.groups, A.pad3(plan.out_shape[2:], 1))
     return _finish(y, plan.out_shape, plan.batched)
 
 
@@ -63,20 +74,35 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     ``padding`` is an int, a 1-tuple, ``'valid'`` or ``'same'``; ``padding_mode`` is one of
     ``'zeros'``, ``'reflect'``, ``'replicate'``, ``'circular'``. Returns ``(N, C_out, L_out)``.
     """
-    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    y = _conv_fast(1, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    if y is None:
+        y = _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return y
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
     """2-D convolution of ``(N, C_in, H, W)`` by ``(C_out, C_in/groups, kH, kW)``; see :func:`conv1d`."""
-    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    y = _conv_fast(2, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    if y is None:
+        y = _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return y
 
 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
     """3-D convolution of ``(N, C_in, D, H, W)`` by ``(C_out, C_in/groups, kD, kH, kW)``; see :func:`conv1d`."""
-    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    y = _conv_fast(3, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    if y is None:
+        y = _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return y
 
 
 # ----------------------------------------------------------------------------- pooling
+
+# The common cases in C++, as for convolution (None: run the Python path).
+_max_pool_fast = _core.max_pool_fast
+_avg_pool_fast = _core.avg_pool_fast
+_adaptive_fast = _core.adaptive_pool_fast
+
 
 def _max_pool(fname, dims, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     x = A.as_float_array(fname, "input", input)
@@ -95,17 +121,26 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
     With ``return_indices=True`` also returns int64 flat indices into each input plane.
     """
-    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    r = _max_pool_fast(1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    if r is None:
+        r = _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return r
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """2-D max pooling; see :func:`max_pool1d`. Indices are ``h * W + w``."""
-    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    r = _max_pool_fast(2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    if r is None:
+        r = _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return r
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """3-D max pooling; see :func:`max_pool1d`. Indices are ``(t * H + h) * W + w``."""
-    return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    r = _max_pool_fast(3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    if r is None:
+        r = _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return r
 
 
 def _avg_pool(fname, dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
@@ -133,22 +168,31 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                divisor_override=None):
     """1-D average pooling. The divisor counts padding when ``count_include_pad`` (never the
     ``ceil_mode`` overhang) unless ``divisor_override`` is given (accepted here, unlike PyTorch)."""
-    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                     divisor_override)
+    y = _avg_pool_fast(1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    if y is None:
+        y = _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override)
+    return y
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """2-D average pooling; see :func:`avg_pool1d`."""
-    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                     divisor_override)
+    y = _avg_pool_fast(2, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    if y is None:
+        y = _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override)
+    return y
 
 
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """3-D average pooling; see :func:`avg_pool1d`."""
-    return _avg_pool("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                     divisor_override)
+    y = _avg_pool_fast(3, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    if y is None:
+        y = _avg_pool("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override)
+    return y
 
 
 def _adaptive(fname, dims, input, output_size, is_max, return_indices=False):
@@ -175,32 +219,50 @@ def _adaptive(fname, dims, input, output_size, is_max, return_indices=False):
 
 def adaptive_avg_pool1d(input, output_size):
     """Adaptive average pooling to ``output_size``: window ``[floor(o*i/O), ceil((o+1)*i/O))``."""
-    return _adaptive("adaptive_avg_pool1d", 1, input, output_size, False)
+    y = _adaptive_fast(1, input, output_size, False, False)
+    if y is None:
+        y = _adaptive("adaptive_avg_pool1d", 1, input, output_size, False)
+    return y
 
 
 def adaptive_avg_pool2d(input, output_size):
     """2-D adaptive average pooling; ``None`` in ``output_size`` keeps that axis."""
-    return _adaptive("adaptive_avg_pool2d", 2, input, output_size, False)
+    y = _adaptive_fast(2, input, output_size, False, False)
+    if y is None:
+        y = _adaptive("adaptive_avg_pool2d", 2, input, output_size, False)
+    return y
 
 
 def adaptive_avg_pool3d(input, output_size):
     """3-D adaptive average pooling; ``None`` in ``output_size`` keeps that axis."""
-    return _adaptive("adaptive_avg_pool3d", 3, input, output_size, False)
+    y = _adaptive_fast(3, input, output_size, False, False)
+    if y is None:
+        y = _adaptive("adaptive_avg_pool3d", 3, input, output_size, False)
+    return y
 
 
 def adaptive_max_pool1d(input, output_size, return_indices=False):
     """Adaptive max pooling (max-pool rules for NaN, ties and int64 indices)."""
-    return _adaptive("adaptive_max_pool1d", 1, input, output_size, True, return_indices)
+    r = _adaptive_fast(1, input, output_size, True, return_indices)
+    if r is None:
+        r = _adaptive("adaptive_max_pool1d", 1, input, output_size, True, return_indices)
+    return r
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     """2-D adaptive max pooling; see :func:`adaptive_max_pool1d`."""
-    return _adaptive("adaptive_max_pool2d", 2, input, output_size, True, return_indices)
+    r = _adaptive_fast(2, input, output_size, True, return_indices)
+    if r is None:
+        r = _adaptive("adaptive_max_pool2d", 2, input, output_size, True, return_indices)
+    return r
 
 
 def adaptive_max_pool3d(input, output_size, return_indices=False):
     """3-D adaptive max pooling; see :func:`adaptive_max_pool1d`."""
-    return _adaptive("adaptive_max_pool3d", 3, input, output_size, True, return_indices)
+    r = _adaptive_fast(3, input, output_size, True, return_indices)
+    if r is None:
+        r = _adaptive("adaptive_max_pool3d", 3, input, output_size, True, return_indices)
+    return r
 
 
 # ----------------------------------------------------------------------------- shape helpers

@@ -212,6 +212,8 @@ SUITE: tuple[Case, ...] = (
     conv("dwconv1d_256xL1024",      8, 256, (1024,),     256, 7, 1, 3, 1, 256),
     conv("conv3d_32x16x56",         1,  32, (16, 56, 56), 32, 3, 1, 1),
     conv("conv3d_3x16x112",         1,   3, (16, 112, 112), 64, 3, 1, 1),
+    # per-call overhead: almost no arithmetic, so the time is the call itself
+    conv("tiny_conv2d_1x8x8",       1,   1, (8, 8),        1, 3),
     pool("maxpool3x3s2_64x112",     MAX_POOL, 1, 64, (112, 112), 3, 2, 1),
     pool("maxpool3x3s2_64x112_idx", MAX_POOL, 1, 64, (112, 112), 3, 2, 1,
          return_indices=True),
