@@ -149,17 +149,21 @@ constexpr ConvTile<T> cv_tile_of() {
   return ConvTile<T>{NVC * (VB / (int)sizeof(T)), NP, true, &conv_tile_cv<T, NP, NVC>};
 }
 
-// Direct-conv tiles (MR x NV vectors) per register file: 32 vector registers hold 24
-// accumulators, 16 hold 12.
+// Direct-conv tiles per register file (32 vector registers hold up to 28 accumulators, 16
+// hold 12): positions in vector MR x NV vectors; channels in vector NP positions x NVC vectors,
+// one-vector ones in several widths so narrow rows (LeNet's 10) fill a tile.
 template <typename T, int MR, int NR>
 constexpr GemmKernels<T> make_gemm_kernels() {
 #if FMACONV_VEC_REGS >= 32
-  return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 5,
+  return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 11,
                         {tile_of<T, 8, 3>(), tile_of<T, 6, 4>(), tile_of<T, 4, 6>(), cv_tile_of<T, 14, 2>(),
-                         cv_tile_of<T, 7, 4>(), {}},
+                         cv_tile_of<T, 7, 4>(), cv_tile_of<T, 28, 1>(), cv_tile_of<T, 24, 1>(), cv_tile_of<T, 20, 1>(),
+                         cv_tile_of<T, 16, 1>(), cv_tile_of<T, 12, 1>(), cv_tile_of<T, 10, 1>()},
                         &fma_probe<T>};
 #else
-  return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 3,
-                        {tile_of<T, 6, 2>(), tile_of<T, 4, 3>(), cv_tile_of<T, 6, 2>(), {}, {}, {}}, &fma_probe<T>};
+  return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 5,
+                        {tile_of<T, 6, 2>(), tile_of<T, 4, 3>(), cv_tile_of<T, 6, 2>(), cv_tile_of<T, 12, 1>(),
+                         cv_tile_of<T, 10, 1>()},
+                        &fma_probe<T>};
 #endif
 }
