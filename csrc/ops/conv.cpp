@@ -77,18 +77,7 @@ void conv_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, 
   const int64_t Kdim = Cg * taps, P = s.out_plane(), in_plane = s.in_plane();
   const int64_t mblocks = ceil_div(Kg, MR);
 
-  // Weights as [group][MR-block][k][MR], zero rows past Kg.
-  const T* apack = packed->get(pack_key(kPackGemm, (uint32_t)MR), (size_t)(G * mblocks * Kdim * MR), [&](T* a) {
-    for (int64_t g = 0; g < G; ++g)
-      for (int64_t mb = 0; mb < mblocks; ++mb) {
-        T* dst = a + (g * mblocks + mb) * Kdim * MR;
-        for (int64_t i = 0; i < MR; ++i) {
-          const int64_t co = mb * MR + i;
-          const T* src = w + (g * Kg + co) * Kdim;
-          for (int64_t k = 0; k < Kdim; ++k) dst[k * MR + i] = co < Kg ? src[k] : T(0);
-        }
-      }
-  });
+  const T* apack = blocked_weights(s, w, MR, packed);
 
   // KC x NR slice of the panel sized for L1, KC x NC panel for L2.
   const int64_t kc_max = clamp64(24576 / (NR * (int64_t)sizeof(T)), 64, 512);

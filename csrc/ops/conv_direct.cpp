@@ -133,18 +133,7 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
   const int64_t OD = s.out[0], OH = s.out[1], OW = s.out[2], P = s.out_plane(), in_plane = s.in_plane();
   const int64_t mblocks = ceil_div(Kg, MR);
 
-  // Weights as [group][MR-block][k][MR], zero past Kg (both tile kinds read MR per k).
-  const T* apack = packed->get(pack_key(kPackDirect, (uint32_t)MR), (size_t)(G * mblocks * Kdim * MR), [&](T* a) {
-    for (int64_t gi = 0; gi < G; ++gi)
-      for (int64_t mb = 0; mb < mblocks; ++mb) {
-        T* dst = a + (gi * mblocks + mb) * Kdim * MR;
-        for (int64_t i = 0; i < MR; ++i) {
-          const int64_t co = mb * MR + i;
-          const T* src = w + (gi * Kg + co) * Kdim;
-          for (int64_t k = 0; k < Kdim; ++k) dst[k * MR + i] = co < Kg ? src[k] : T(0);
-        }
-      }
-  });
+  const T* apack = blocked_weights(s, w, MR, packed);
   // The kernels read MR bias entries per block: pad them.
   std::vector<T> bias_pad;
   if (bias) {

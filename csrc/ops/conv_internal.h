@@ -20,7 +20,25 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
 template <typename T>
 double direct_efficiency(const ConvShape& s);
 
-// Layout keys of PackedWeights (pack_key's algorithm field), one per algorithm file.
-enum PackAlgorithm : uint32_t { kPackGemm = 1, kPackDepthwise = 2, kPackDirect = 3 };
+// Layout keys of PackedWeights (pack_key's algorithm field).
+enum PackAlgorithm : uint32_t { kPackBlocked = 1, kPackDepthwise = 2 };
+
+// The weights as [group][block of MR output channels][k][MR], zero past each group's channels
+// (k runs over C/groups x taps): the layout of the GEMM and direct tile kernels, cached by MR.
+template <typename T>
+const T* blocked_weights(const ConvShape& s, const T* w, int64_t MR, PackedWeights<T>* packed) {
+  const int64_t G = s.groups, Kg = s.Kg(), Kdim = s.Cg() * s.taps(), mblocks = (Kg + MR - 1) / MR;
+  return packed->get(pack_key(kPackBlocked, (uint32_t)MR), (size_t)(G * mblocks * Kdim * MR), [&](T* a) {
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t mb = 0; mb < mblocks; ++mb) {
+        T* dst = a + (g * mblocks + mb) * Kdim * MR;
+        for (int64_t i = 0; i < MR; ++i) {
+          const int64_t co = mb * MR + i;
+          const T* src = w + (g * Kg + co) * Kdim;
+          for (int64_t k = 0; k < Kdim; ++k) dst[k * MR + i] = co < Kg ? src[k] : T(0);
+        }
+      }
+  });
+}
 
 }  // namespace fmaconv
