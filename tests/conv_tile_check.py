@@ -67,7 +67,7 @@ def _t(v, D):
 
 def make_case(cases, dtype, D, N, cin, cout, spatial, k, stride=1, padding=0, dilation=1, groups=1,
               bias=True, xkind="normal", wkind="normal", xscale=None, wscale=None, guard=False, threads=None,
-              tag=""):
+              padding_mode="zeros", unbatched=False, tag=""):
     """Append one case (a dict) to `cases`; its name encodes every parameter (and seeds its data)."""
     spatial, k = _t(spatial, D), _t(k, D)
     if min(spatial) < 1 or cin % groups or cout % groups or cin // groups < 2:
@@ -77,8 +77,12 @@ def make_case(cases, dtype, D, N, cin, cout, spatial, k, stride=1, padding=0, di
     if min(out[2:]) < 1:
         return
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    kws = ",".join(f"{a}={v}" for a, v in kw.items() if not (v == 1 and a != "padding") and v != 0)
-    name = (f"conv{D}d[{np.dtype(dtype).name}] x=({N},{cin},{','.join(map(str, spatial))}) "
+    if padding_mode != "zeros":
+        kw["padding_mode"] = padding_mode
+    kws = ",".join(f"{a}={v}" for a, v in kw.items() if not (v == 1 and a != "padding") and v != 0) or "-"
+    if unbatched:
+        assert N == 1
+    name = (f"conv{D}d[{np.dtype(dtype).name}] x=({'' if unbatched else f'{N},'}{cin},{','.join(map(str, spatial))}) "
             f"w=({cout},{cin // groups},{','.join(map(str, k))}) {kws} bias={int(bool(bias))}")
     if xkind != "normal" or wkind != "normal":
         name += f" x:{xkind} w:{wkind}"
@@ -92,8 +96,9 @@ def make_case(cases, dtype, D, N, cin, cout, spatial, k, stride=1, padding=0, di
         name += f" threads={threads}"
     if tag:
         name += f" ({tag})"
+    xshape = ((cin,) if unbatched else (N, cin)) + spatial
     cases.setdefault(name, dict(name=name, op=f"conv{D}d", dtype=np.dtype(dtype).name,
-                                x=(N, cin) + spatial, w=(cout, cin // groups) + k, bias=bool(bias), kw=kw,
+                                x=xshape, w=(cout, cin // groups) + k, bias=bool(bias), kw=kw,
                                 xkind=xkind, wkind=wkind, xscale=xscale, wscale=wscale, guard=guard,
                                 threads=threads))
 
@@ -152,6 +157,11 @@ def tile_cases(cases, mr, nr, cv, dtype, small):
                       tag="few tiles")
             make_case(cases, dt, 2, 1, 2, co, (2, min(nr, 9)), 1, bias=False, threads=threads, tag="few tiles")
 
+    for threads in ((4,) if not small else ()):
+        make_case(cases, dt, 2, 3, 3, 5 * mr + 1, (1, 3), 3, padding=(0, 1), bias=True, threads=threads,
+                  tag="few tiles")
+        make_case(cases, dt, 1, 2, 4, 3 * mr - 1, nr + 2, 3, bias=True, threads=threads, tag="few tiles")
+
     # ---- reduction lengths (Cin*taps): short and long; small integers keep long sums exact
     reds = [(2, 1), (3, 3), (17, 3), (64, 3), (300, 3), (700, 1), (1100, 1)]
     if small:
@@ -159,6 +169,15 @@ def tile_cases(cases, mr, nr, cv, dtype, small):
     for cin, k in reds:
         make_case(cases, dt, 2, 1, cin, mr + 1, (3, nr + 1 + k - 1), k, bias=True, xkind="ints", wkind="ints")
     make_case(cases, dt, 2, 1, 130, 2 * mr + 1, (4, nr + 3), 3, padding=1, bias=True, xkind="ints", wkind="ints")
+    if not small:
+        make_case(cases, dt, 3, 1, 64, mr + 1, (3, 3, nr + 2), 3, bias=True, xkind="ints", wkind="ints")
+
+    # ---- windows wider than the output (OW 1..2 with a wide input row); padding beyond the kernel
+    for ow in (1, 2):
+        make_case(cases, dt, 2, 1, 3, mr + 1, (4, ow + 8), (3, 9), bias=alt(), tag="in place")
+        make_case(cases, dt, 2, 1, 3, mr + 1, (4, 2 * ow + 9), (2, 9), stride=(1, 2), padding=1, bias=alt())
+    make_case(cases, dt, 2, 1, 3, mr + 1, (3, nr), 1, padding=2, bias=True)
+    make_case(cases, dt, 2, 2, 3, mr + 1, (4, nr + 1), 2, stride=3, padding=2, bias=True)
 
     # ---- strides along H and W (stride phases), with and without padding
     strides = [(sh, sw) for sh in (1, 2, 3) for sw in (1, 2, 3)]
@@ -220,10 +239,20 @@ def tile_cases(cases, mr, nr, cv, dtype, small):
     make_case(cases, dt, 3, 2, 4, mr, (3, 4, nr - 1 if nr > 1 else 1), (1, 2, 2), stride=(1, 1, 2),
               padding=(0, 1, 1), groups=2, bias=False)
 
+    # ---- padding modes (x is padded first, then read in place) and unbatched input
+    for mode in (("reflect", "replicate", "circular") if not small else ("circular",)):
+        make_case(cases, dt, 2, 2, 3, mr + 1, (4, nr + 1), 3, padding=(1, 2), padding_mode=mode, bias=alt())
+    make_case(cases, dt, 1, 1, 3, mr + 1, nr + 1, 4, padding="same", padding_mode="reflect", bias=True)
+    make_case(cases, dt, 2, 1, 3, mr + 1, (3, nr + 2), 3, bias=True, unbatched=True, tag="in place")
+    make_case(cases, dt, 1, 1, 4, 2 * mr - 1, 2 * nr + 1, 3, stride=2, padding=1, bias=False, unbatched=True)
+
     # ---- NaN / inf (propagate as in torch: also through zero padding times an infinite weight)
-    make_case(cases, dt, 2, 2, 3, mr + 1, (5, nr + 2), 3, bias=True, xkind="special", tag="in place")
-    make_case(cases, dt, 2, 1, 3, mr + 1, (5, nr + 2), 3, padding=1, bias=False, xkind="special")
-    make_case(cases, dt, 2, 1, 4, 2 * mr + 1, (6, 2 * nr + 3), 3, stride=2, padding=1, bias=True, xkind="special")
+    make_case(cases, dt, 2, 2, 3, mr + 1, (5, nr + 2), 3, bias=True, xkind="sparse", tag="in place")
+    make_case(cases, dt, 2, 1, 3, mr + 1, (5, nr + 2), 3, padding=1, bias=False, xkind="sparse")
+    make_case(cases, dt, 2, 1, 4, 2 * mr + 1, (6, 2 * nr + 3), 3, stride=2, padding=1, bias=True, xkind="sparse")
+    make_case(cases, dt, 2, 1, 3, mr + 1, (3, 2 * nr + 1), 1, bias=True, xkind="sparse", guard=True)
+    make_case(cases, dt, 1, 2, 3, mr + 1, nr + 4, 3, padding=2, bias=True, xkind="special")
+    make_case(cases, dt, 1, 1, 3, mr, nr + 5, 2, bias=True, wkind="sparse")
     make_case(cases, dt, 1, 1, 3, mr, nr + 5, 2, bias=True, wkind="special")
     make_case(cases, dt, 2, 1, 3, mr + 1, (4, nr + 1), 3, padding=1, bias=True, xkind="special", wkind="special")
 
@@ -284,11 +313,23 @@ def guarded_copy(a):
     return out
 
 
+def _array(rng, shape, dt, kind):
+    """helpers.random_array kinds, plus 'sparse': normal values with a few NaN, inf and -inf
+    (so that most outputs stay finite and the non-finite ones must be exactly their windows')."""
+    if kind != "sparse":
+        return random_array(rng, shape, dt, kind)
+    a = rng.standard_normal(shape)
+    flat = a.reshape(-1)
+    idx = rng.choice(flat.size, size=min(flat.size, 3 + flat.size // 400), replace=False)
+    flat[idx] = np.resize([np.nan, np.inf, -np.inf], idx.size)
+    return a.astype(dt)
+
+
 def case_arrays(c):
     rng = np.random.default_rng(zlib.crc32(c["name"].encode()))
     dt = np.dtype(c["dtype"])
-    x = random_array(rng, c["x"], dt, c["xkind"])
-    w = random_array(rng, c["w"], dt, c["wkind"])
+    x = _array(rng, c["x"], dt, c["xkind"])
+    w = _array(rng, c["w"], dt, c["wkind"])
     b = random_array(rng, (c["w"][0],), dt) if c["bias"] else None
     if c["xscale"]:
         x = (x.astype(np.float64) * c["xscale"]).astype(dt)

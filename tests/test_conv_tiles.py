@@ -12,7 +12,6 @@ torch, with the smaller sweep everywhere) and handed to the subprocesses in an .
 """
 
 import contextlib
-import io
 import json
 import os
 import signal
@@ -33,12 +32,7 @@ import conv_tile_check as ctc  # noqa: E402
 HOOKS = ("FMACONV_CONV_TILE", "FMACONV_CONV_ALGO")
 
 
-def _config():
-    with contextlib.redirect_stdout(io.StringIO()):
-        return fmaconv.show_config()
-
-
-CFG = _config()
+CFG = fmaconv.show_config(False)
 CURRENT = CFG["isa"]  # the set this process runs: the best available, or the one FMACONV_ISA forces
 ISAS = [CURRENT] + [i for i in CFG["isa_available"] if i != CURRENT]
 TORCH = have_torch()
