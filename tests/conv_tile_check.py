@@ -294,6 +294,8 @@ def guarded_copy(a):
     import ctypes
     import mmap
 
+    if not hasattr(mmap, "PROT_READ") or a.nbytes == 0:  # (no mprotect: Windows)
+        return a.copy()
     ps = mmap.PAGESIZE
     nbytes = a.nbytes
     npages = -(-nbytes // ps) + 2
