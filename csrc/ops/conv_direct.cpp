@@ -224,8 +224,9 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
     }
   };
 
-  if (g.copy && s.N * G >= 2 * threads) {
-    // Enough image groups for the threads: each task pads one group into a buffer of its own
+  const int64_t ngroups = s.N * G;
+  if (g.copy && ngroups >= 2 * threads && (ngroups % threads == 0 || ngroups >= 8 * threads)) {
+    // Enough image groups to share evenly: each task pads one group into a buffer of its own
     // and consumes it while it is still in cache.
     parallel_for(s.N * G, [&](int64_t t) {
       FlushDenormalsScope ftz;
