@@ -162,6 +162,13 @@ void conv_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, 
 
 }  // namespace
 
+// Share of the GEMM path's lanes that hold outputs: its channel blocks' (positions are packed densely).
+template <typename T>
+double gemm_efficiency(const ConvShape& s) {
+  const int64_t mr = kernel_set<T>(kernels()).gemm.mr, Kg = s.Kg();
+  return (double)Kg / (double)(ceil_div(Kg, mr) * mr);
+}
+
 template <typename T>
 void conv_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, PackedWeights<T>* packed) {
   if (s.N == 0 || s.K == 0 || s.out_plane() == 0) return;
@@ -171,7 +178,7 @@ void conv_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* 
   static const std::string algo = env ? env : "";
   if (s.Cg() == 1)
     conv_depthwise(s, x, w, bias, y, packed);
-  else if (algo == "gemm" || (algo != "direct" && direct_efficiency<T>(s) < 0.5))
+  else if (algo == "gemm" || (algo != "direct" && direct_efficiency<T>(s) < 0.5 * gemm_efficiency<T>(s)))
     conv_gemm(s, x, w, bias, y, packed);  // the direct layout would waste most lanes (e.g. wide dilation)
   else
     conv_direct(s, x, w, bias, y, packed);

@@ -20,7 +20,7 @@ struct ConvTile {
   ConvTileFn<T> fn;
 };
 
-constexpr int kMaxConvTiles = 12;
+constexpr int kMaxConvTiles = 14;
 
 template <typename T>
 struct GemmKernels {

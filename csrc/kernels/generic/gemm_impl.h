@@ -155,14 +155,16 @@ constexpr ConvTile<T> cv_tile_of() {
 template <typename T, int MR, int NR>
 constexpr GemmKernels<T> make_gemm_kernels() {
 #if FMACONV_VEC_REGS >= 32
-  return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 11,
-                        {tile_of<T, 8, 3>(), tile_of<T, 6, 4>(), tile_of<T, 4, 6>(), cv_tile_of<T, 14, 2>(),
+  return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 13,
+                        {tile_of<T, 8, 3>(), tile_of<T, 6, 4>(), tile_of<T, 4, 6>(), tile_of<T, 3, 8>(),
+                         tile_of<T, 2, 12>(), cv_tile_of<T, 14, 2>(),
                          cv_tile_of<T, 7, 4>(), cv_tile_of<T, 28, 1>(), cv_tile_of<T, 24, 1>(), cv_tile_of<T, 20, 1>(),
                          cv_tile_of<T, 16, 1>(), cv_tile_of<T, 12, 1>(), cv_tile_of<T, 10, 1>()},
                         &fma_probe<T>};
 #else
-  return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 5,
-                        {tile_of<T, 6, 2>(), tile_of<T, 4, 3>(), cv_tile_of<T, 6, 2>(), cv_tile_of<T, 12, 1>(),
+  return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 7,
+                        {tile_of<T, 6, 2>(), tile_of<T, 4, 3>(), tile_of<T, 3, 4>(), tile_of<T, 2, 6>(),
+                         cv_tile_of<T, 6, 2>(), cv_tile_of<T, 12, 1>(),
                          cv_tile_of<T, 10, 1>()},
                         &fma_probe<T>};
 #endif
