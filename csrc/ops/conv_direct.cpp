@@ -5,6 +5,7 @@
 // reduction, reading the weights as broadcasts and the input as unaligned vectors. Columns
 // ow in [OW, Wq) of the grid are computed and dropped (the cost of this layout).
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -53,35 +54,41 @@ DirectGeometry direct_geometry(const ConvShape& s) {
 // One image group's channels into the padded, phase-split layout (zeros outside the input).
 template <typename T>
 void fill_padded(const ConvShape& s, const DirectGeometry& g, const T* xc, T* dst) {
-  const int64_t sh = s.s[1], sw = s.s[2], H = s.in[1], W = s.in[2];
+  const int64_t sh = s.s[1], sw = s.s[2], H = s.in[1], W = s.in[2], pw = s.p[2];
+  // A strided row is padded into tmp first (contiguous copies), then dealt to its phases.
+  thread_local std::vector<T> tmp;
+  if (sw > 1) tmp.assign((size_t)(g.Wq * sw), T(0));
+  const int64_t copy_w = min64(W, g.Wq * sw - pw);  // input columns that land in the padded row
   for (int64_t dp = 0; dp < g.Dp; ++dp) {
     T* slice = dst + dp * g.DS;
     const int64_t id = dp - s.p[0];
     if (id < 0 || id >= s.in[0]) {
-      for (int64_t i = 0; i < g.DS; ++i) slice[i] = T(0);
+      std::memset(slice, 0, (size_t)g.DS * sizeof(T));
       continue;
     }
     for (int64_t phh = 0; phh < sh; ++phh)
-      for (int64_t phw = 0; phw < sw; ++phw) {
-        T* ph = slice + (phh * sw + phw) * g.PS;
-        for (int64_t r = 0; r < g.Hq; ++r) {
-          T* out = ph + r * g.Wq;
-          const int64_t ih = r * sh + phh - s.p[1];
-          if (ih < 0 || ih >= H) {
-            for (int64_t c = 0; c < g.Wq; ++c) out[c] = T(0);
-            continue;
+      for (int64_t r = 0; r < g.Hq; ++r) {
+        const int64_t ih = r * sh + phh - s.p[1];
+        T* out = slice + phh * sw * g.PS + r * g.Wq;  // phase (phh, 0); phase phw is phw * PS further
+        if (ih < 0 || ih >= H) {
+          for (int64_t phw = 0; phw < sw; ++phw) std::memset(out + phw * g.PS, 0, (size_t)g.Wq * sizeof(T));
+          continue;
+        }
+        const T* row = xc + (id * H + ih) * W;
+        T* padded = sw == 1 ? out : tmp.data();
+        // padded column c is input column c - pw (libc's memcpy/memset are vectorised per CPU)
+        std::memset(padded, 0, (size_t)pw * sizeof(T));
+        std::memcpy(padded + pw, row, (size_t)copy_w * sizeof(T));
+        std::memset(padded + pw + copy_w, 0, (size_t)(g.Wq * sw - pw - copy_w) * sizeof(T));
+        if (sw == 2) {
+          T* o1 = out + g.PS;
+          for (int64_t c = 0; c < g.Wq; ++c) {
+            out[c] = padded[2 * c];
+            o1[c] = padded[2 * c + 1];
           }
-          const T* row = xc + (id * H + ih) * W;
-          // column c holds padded column c * sw + phw, i.e. input column c * sw + phw - pw
-          const int64_t off = phw - s.p[2];
-          const int64_t lo = clamp64(ceil_div(-off, sw), 0, g.Wq), hi = clamp64(ceil_div(W - off, sw), lo, g.Wq);
-          for (int64_t c = 0; c < lo; ++c) out[c] = T(0);
-          if (sw == 1) {
-            for (int64_t c = lo; c < hi; ++c) out[c] = row[c + off];
-          } else {
-            for (int64_t c = lo; c < hi; ++c) out[c] = row[c * sw + off];
-          }
-          for (int64_t c = hi; c < g.Wq; ++c) out[c] = T(0);
+        } else if (sw > 2) {
+          for (int64_t phw = 0; phw < sw; ++phw)
+            for (int64_t c = 0; c < g.Wq; ++c) out[phw * g.PS + c] = padded[c * sw + phw];
         }
       }
   }
@@ -213,11 +220,8 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
             continue;
           }
           const int64_t len = min64(OW - ow, q0 + nrv - q);
-          for (int64_t i = 0; i < mrv; ++i) {
-            const T* from = out + i * NR + (q - q0);
-            T* to = yb + i * P + oh * OW + ow;
-            for (int64_t j = 0; j < len; ++j) to[j] = from[j];
-          }
+          for (int64_t i = 0; i < mrv; ++i)
+            std::memcpy(yb + i * P + oh * OW + ow, out + i * NR + (q - q0), (size_t)len * sizeof(T));
           q += len;
         }
       }
@@ -241,12 +245,15 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
   }
 
   // Otherwise pad every group first (if needed), then split tiles (and channels) over the threads.
-  AlignedBuffer<T> xbuf;
+  // Kept per calling thread: a fresh buffer this size would be fresh pages, and first touches
+  // of pages cost more than the copy itself (over 1 ms for a 1.7 MB input here).
+  thread_local AlignedBuffer<T> xbuf;
   if (g.copy) {
     xbuf.resize((size_t)(s.N * G * group_len + NR));
-    for (int64_t i = 0; i < NR; ++i) xbuf.data()[s.N * G * group_len + i] = T(0);
+    T* xb = xbuf.data();  // (inside the tasks, xbuf would name each worker's own buffer)
+    for (int64_t i = 0; i < NR; ++i) xb[s.N * G * group_len + i] = T(0);
     parallel_range(s.N * G * Cg, (double)g.CS, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) fill_padded(s, g, x + i * in_plane, xbuf.data() + i * g.CS);
+      for (int64_t i = b; i < e; ++i) fill_padded(s, g, x + i * in_plane, xb + i * g.CS);
     });
   }
   const T* src = g.copy ? xbuf.data() : x;
