@@ -289,3 +289,14 @@ def test_repr_and_attributes():
     assert pc.bias is None and pc.weight.shape == (4, 2, 3, 3)
     assert pc.groups == 1 and pc.padding_mode == "zeros"
     assert "PackedConv" in fmaconv.__all__
+
+
+def test_geometry_lists_are_snapshotted():
+    # a list stride mutated after construction changes neither the fast nor the fallback path
+    w = np.ones((2, 2, 3, 3), np.float32)
+    x = np.ones((1, 2, 9, 9), np.float32)
+    stride = [2, 2]
+    pc = fmaconv.PackedConv(w, stride=stride)
+    stride[0] = 1
+    assert pc(x).shape == (1, 2, 4, 4)
+    assert pc(np.asfortranarray(x)).shape == (1, 2, 4, 4)  # not C-contiguous: the Python path

@@ -28,7 +28,7 @@ enum PackAlgorithm : uint32_t { kPackBlocked = 1, kPackDepthwise = 2 };
 template <typename T>
 const T* blocked_weights(const ConvShape& s, const T* w, int64_t MR, PackedWeights<T>* packed) {
   const int64_t G = s.groups, Kg = s.Kg(), Kdim = s.Cg() * s.taps(), mblocks = (Kg + MR - 1) / MR;
-  return packed->get(pack_key(kPackBlocked, (uint32_t)MR), (size_t)(G * mblocks * Kdim * MR), [&](T* a) {
+  return packed->get(pack_key(kPackBlocked, (uint64_t)G, (uint32_t)MR), (size_t)(G * mblocks * Kdim * MR), [&](T* a) {
     for (int64_t g = 0; g < G; ++g)
       for (int64_t mb = 0; mb < mblocks; ++mb) {
         T* dst = a + (g * mblocks + mb) * Kdim * MR;

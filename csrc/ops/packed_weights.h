@@ -35,7 +35,9 @@ class PackedWeights {
   std::vector<std::pair<uint64_t, std::unique_ptr<AlignedBuffer<T>>>> packs_;
 };
 
-// Layout keys: the algorithm in the high bits, its tile parameters below.
-constexpr uint64_t pack_key(uint32_t algorithm, uint32_t param) { return (uint64_t)algorithm << 32 | param; }
+// Layout keys: the algorithm, the groups the weights are split into, and a tile parameter.
+constexpr uint64_t pack_key(uint32_t algorithm, uint64_t groups, uint32_t param) {
+  return (uint64_t)algorithm << 56 | (groups & 0xffffffffu) << 16 | (param & 0xffffu);
+}
 
 }  // namespace fmaconv

@@ -57,7 +57,8 @@ class PackedConv:
             b = _private_copy(b)
         w = _private_copy(w)
         self._weight, self._bias = w, b
-        self._args = (stride, padding, dilation, groups, padding_mode)
+        # Snapshot list/array arguments: a caller mutating them later must not change this conv.
+        self._args = tuple(_frozen(a) for a in (stride, padding, dilation, groups, padding_mode))
         self._fname, self._dims = fname, dims
         # The core gets the normalised geometry (plain ints), so that its fast path takes every
         # call it can; the Python path (and its messages) keeps the arguments as given.
@@ -126,6 +127,13 @@ class PackedConv:
 
 def _unpickle(dims, weight, bias, stride, padding, dilation, groups, padding_mode):
     return PackedConv._explicit(dims, weight, bias, stride, padding, dilation, groups, padding_mode)
+
+
+def _frozen(v):
+    """Lists and arrays as tuples (what the API accepts as geometry); anything else as given."""
+    if isinstance(v, list) or (isinstance(v, np.ndarray) and v.ndim == 1):
+        return tuple(v.tolist() if isinstance(v, np.ndarray) else v)
+    return v
 
 
 def _private_copy(a: np.ndarray) -> np.ndarray:
