@@ -516,7 +516,7 @@ PyObject* max_pool_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   if (dt == kNone || !exact_bool(args[7], with_indices) || !pool_input(dims, args[1], ps, batched, lead) ||
       !pool_window(dims, args[2], args[3], args[4], args[5], args[6], ps))
     Py_RETURN_NONE;
-  const double work = (double)ps.planes * (double)ps.out_plane() * (double)(ps.k[0] * ps.k[1] * ps.k[2]);
+  const double work = (double)ps.planes * (double)ps.out_plane() * ((double)ps.k[0] * (double)ps.k[1] * (double)ps.k[2]);
   return pooled(dt, args[1], ps, batched, lead, dims, with_indices, work, [&](const auto* xp, auto* yp, int64_t* ip) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(xp)>>;
     fmaconv::max_pool_forward<T>(ps, xp, yp, ip);
@@ -540,7 +540,7 @@ PyObject* avg_pool_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   if (dims == 3)  // avg_pool3d rejects an input smaller than the kernel
     for (int a = 0; a < 3; ++a)
       if (ps.in[a] < ps.k[a]) Py_RETURN_NONE;
-  const double work = (double)ps.planes * (double)ps.out_plane() * (double)(ps.k[0] * ps.k[1] * ps.k[2]);
+  const double work = (double)ps.planes * (double)ps.out_plane() * ((double)ps.k[0] * (double)ps.k[1] * (double)ps.k[2]);
   return pooled(dt, args[1], ps, batched, lead, dims, false, work, [&](const auto* xp, auto* yp, int64_t*) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(xp)>>;
     fmaconv::avg_pool_forward<T>(ps, xp, yp, count_include_pad, divisor);

@@ -662,3 +662,14 @@ def test_functional_namespace_matches_top_level():
         assert callable(getattr(fmaconv, n)), n
     x = np.arange(20.0).reshape(1, 1, 4, 5)
     np.testing.assert_array_equal(Fn.max_pool2d(x, 2), fmaconv.max_pool2d(x, 2))
+
+
+def test_ndarray_subclass_input():
+    # np.matrix keeps 2-D under reshape; the API must treat it as the plain array it holds
+    x = np.matrix(np.arange(10, dtype=np.float32).reshape(2, 5))
+    w = np.ones((3, 2, 2), np.float32)
+    got = fmaconv.conv1d(x, w)
+    want = fmaconv.conv1d(np.asarray(x), w)
+    assert type(got) is np.ndarray and got.shape == (3, 4)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(fmaconv.max_pool1d(x, 2), fmaconv.max_pool1d(np.asarray(x), 2))

@@ -55,7 +55,7 @@ def check_bool(fname: str, name: str, value) -> bool:
 def as_float_array(fname: str, name: str, value) -> np.ndarray:
     """The caller's data as an ndarray without copying when possible; float32/float64 only."""
     try:
-        a = value if isinstance(value, np.ndarray) else np.asarray(value)
+        a = value if type(value) is np.ndarray else np.asarray(value)  # subclasses (np.matrix) as plain arrays
     except (ValueError, TypeError) as exc:
         raise TypeError(f"{fname}: {name} must be an array of float32 or float64, got {type(value).__name__} ({exc})") from None
     dt = a.dtype
