@@ -172,7 +172,8 @@ double gemm_efficiency(const ConvShape& s) {
 template <typename T>
 void conv_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, PackedWeights<T>* packed) {
   if (s.N == 0 || s.K == 0 || s.out_plane() == 0) return;
-  PackedWeights<T> local;
+  thread_local AlignedBuffer<T> scratch;  // the calling thread's: packing runs before the tasks
+  PackedWeights<T> local(&scratch);
   if (!packed) packed = &local;
   static const char* env = std::getenv("FMACONV_CONV_ALGO");  // testing hook: gemm | direct
   static const std::string algo = env ? env : "";

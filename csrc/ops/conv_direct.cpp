@@ -258,15 +258,21 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
   }
   const T* src = g.copy ? xbuf.data() : x;
   const T* src_end = src + s.N * G * group_len + (g.copy ? NR : 0);
-  // A task takes a run of tiles (~384 positions) so each block of channels writes long runs
-  // of output rows; shorter runs when there are too few to balance the threads (16 per thread).
+  // Threads split positions (tiles) or output channels, whichever keeps the larger operand's
+  // reuse: a task sweeps its channel blocks over a run of tiles, so splitting the tiles makes
+  // every thread stream all the weights, and splitting the channels makes every thread read
+  // all the input. Runs are ~384 positions (each channel block writes long runs of output
+  // rows), shorter when there are too few to balance the threads (16 tasks per thread).
   const int64_t outer = s.N * G * OD;
-  int64_t per_task = run_tiles;
-  while (threads > 1 && per_task > 1 && outer * ceil_div(ntiles, per_task) < 16 * threads) per_task = ceil_div(per_task, 2);
+  const bool by_channels = threads > 1 && mblocks > 1 && G * Kdim * Kg > group_len;  // weights > one input group
+  int64_t per_task = by_channels ? ntiles : run_tiles;
+  int64_t nco = by_channels ? mblocks : 1;
+  const int64_t want = by_channels ? 4 * threads : 16 * threads;
+  while (threads > 1 && per_task > 1 && outer * ceil_div(ntiles, per_task) * nco < want) per_task = ceil_div(per_task, 2);
   const int64_t chunks = ceil_div(ntiles, per_task);
   const int64_t base_tasks = outer * chunks;
   // Still few tasks: split the output channels too (each split reads the same input).
-  const int64_t nco = threads > 1 && base_tasks < 4 * threads ? clamp64(ceil_div(4 * threads, base_tasks), 1, mblocks) : 1;
+  if (threads > 1 && base_tasks * nco < 4 * threads) nco = clamp64(ceil_div(4 * threads, base_tasks), 1, mblocks);
   const int64_t mb_per = ceil_div(mblocks, nco);
   parallel_for(base_tasks * nco, [&](int64_t task) {
     FlushDenormalsScope ftz;

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <utility>
 #include <vector>
 
 #include "runtime/buffer.h"
@@ -16,23 +15,43 @@ namespace fmaconv {
 template <typename T>
 class PackedWeights {
  public:
-  // The layout named `key` (algorithm and tile: whatever the layout depends on besides the
-  // weights and their shape, which are fixed for one cache), n elements, built by fill(dst) on
-  // first use. The pointer stays valid for the life of the cache. Safe to call concurrently.
+  // scratch (optional): where the first layout goes instead of a fresh allocation. The
+  // functional API passes a per-thread buffer kept across calls: fresh pages for megabytes of
+  // weights cost more page faults than the packing itself.
+  explicit PackedWeights(AlignedBuffer<T>* scratch = nullptr) : scratch_(scratch) {}
+
+  // The layout named `key` (see pack_key: whatever the layout depends on besides the weights,
+  // which are fixed for one cache), n elements, built by fill(dst) on first use. The pointer
+  // stays valid for the life of the cache. Safe to call concurrently.
   template <typename Fill>
   const T* get(uint64_t key, size_t n, const Fill& fill) {
     std::lock_guard<std::mutex> lock(m_);
     for (auto& e : packs_)
-      if (e.first == key) return e.second->data();
-    auto buf = std::make_unique<AlignedBuffer<T>>(n);
-    fill(buf->data());
-    packs_.emplace_back(key, std::move(buf));
-    return packs_.back().second->data();
+      if (e.key == key) return e.data;
+    Entry e{key, nullptr, nullptr};
+    if (scratch_ && !scratch_used_) {
+      scratch_->resize(n);
+      e.data = scratch_->data();
+      scratch_used_ = true;
+    } else {
+      e.owned = std::make_unique<AlignedBuffer<T>>(n);
+      e.data = e.owned->data();
+    }
+    fill(e.data);
+    packs_.push_back(std::move(e));
+    return packs_.back().data;
   }
 
  private:
+  struct Entry {
+    uint64_t key;
+    std::unique_ptr<AlignedBuffer<T>> owned;
+    T* data;
+  };
   std::mutex m_;
-  std::vector<std::pair<uint64_t, std::unique_ptr<AlignedBuffer<T>>>> packs_;
+  AlignedBuffer<T>* scratch_;
+  bool scratch_used_ = false;
+  std::vector<Entry> packs_;
 };
 
 // Layout keys: the algorithm, the groups the weights are split into, and a tile parameter.
