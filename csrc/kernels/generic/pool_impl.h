@@ -1,80 +1,538 @@
 // Part of the generic kernels: included by kernels_impl.h inside
 // namespace fmaconv::FMACONV_KNS::{anonymous}, after common.h. Do not include elsewhere.
+//
+// Pooling, row-first (see kernels/api/pool.h): for each output row, the window's live input rows
+// are reduced column by column into a row buffer (full-width vector max/add, no padding logic),
+// whose lead/trail cells hold the padding value (-inf or 0) once per call. Strided windows read
+// the buffer de-interleaved into stride phases, so the kw-tap pass is plain vector loads at
+// constant offsets along the output width, whatever the stride, dilation, padding or ceil_mode.
+//
+// Max-pool indices: PyTorch scans each window in (depth, row, column) order and takes v when
+// v > best or isnan(v): the result is the first maximum, or the LAST NaN. Flat in-plane offsets
+// grow with that scan order, so the result is the maximum of (value, offset) pairs under the
+// total order: NaN above everything (larger offset wins among NaNs), then value, then smaller
+// offset on ties. That order does not depend on the visiting order, so rows can be reduced first
+// and columns after. Padding cells are (-inf, KEY_MAX): they never win a tie. A window whose
+// maximum is -inf keeps PyTorch's initial index (first tap at or after 0 on each axis).
 #pragma once
 
 // First tap index >= 0 of a window starting at `start` (PyTorch's initial argmax position).
 inline int64_t first_tap(int64_t start, int64_t d) { return start < 0 ? start + ceil_div(-start, d) * d : start; }
 
 template <typename T>
-void max_row(const PoolShape& s, const T* const* rows, const int64_t* row_base, int64_t n_rows,
-             int64_t first_base, T* __restrict y, int64_t* __restrict idx) {
-  const int64_t OW = s.out[2], KW = s.k[2], sw = s.s[2], pw = s.p[2], dw = s.d[2], W = s.in[2];
-  const T ninf = -__builtin_inf();
-  for (int64_t ow = 0; ow < OW; ++ow) y[ow] = ninf;
-  if (idx)
-    for (int64_t ow = 0; ow < OW; ++ow) idx[ow] = first_base + first_tap(ow * sw - pw, dw);
-  int64_t j0, j1;
-  live_taps(KW, dw, pw, sw, W, OW, &j0, &j1);
-  if (j1 - j0 > W) {  // huge kernel, large stride: visit only each column's own taps (same order)
-    for (int64_t r = 0; r < n_rows; ++r)
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        const int64_t st = ow * sw - pw;
-        for (int64_t jw = max64(j0, ceil_div(-st, dw)), je = min64(j1, ceil_div(W - st, dw)); jw < je; ++jw) {
-          const T v = rows[r][st + jw * dw];
-          if ((v > y[ow]) | (v != v)) {
-            y[ow] = v;
-            if (idx) idx[ow] = row_base[r] + st + jw * dw;
-          }
-        }
-      }
+struct PoolKey;
+template <>
+struct PoolKey<float> {
+  typedef int32_t type;
+  static constexpr int64_t max = 0x7fffffff;
+};
+template <>
+struct PoolKey<double> {
+  typedef int64_t type;
+  static constexpr int64_t max = 0x7fffffffffffffffLL;
+};
+
+template <typename T>
+struct PV {
+  static constexpr int VL = VB / (int)sizeof(T);
+  typedef T V __attribute__((vector_size(VB)));
+  typedef typename PoolKey<T>::type K;
+  typedef K VK __attribute__((vector_size(VB)));
+};
+
+template <typename V, typename E>
+inline V vld(const E* p) {
+  V v;
+  __builtin_memcpy(&v, p, sizeof(V));
+  return v;
+}
+template <typename V, typename E>
+inline void vst(E* p, const V& v) {
+  __builtin_memcpy(p, &v, sizeof(V));
+}
+
+// max(a, b) where a NaN in either propagates.
+template <typename V>
+inline V vmax_nan(V a, V b) {
+  return ((b > a) | (b != b)) ? b : a;
+}
+template <typename T>
+inline T smax_nan(T a, T b) {
+  return (b > a || b != b) ? b : a;
+}
+
+// Does (v, vk) beat (b, bk) in the index order above (vector lanes or scalars)?
+template <typename V, typename VK>
+inline VK vbeats(V v, VK vk, V b, VK bk) {
+  const VK vn = v != v, bn = b != b;
+  return (v > b) | (vn & (~bn | (vk > bk))) | ((v == b) & (vk < bk));
+}
+template <typename T, typename K>
+inline bool sbeats(T v, K vk, T b, K bk) {
+  const bool vn = v != v, bn = b != b;
+  return (v > b) || (vn && (!bn || vk > bk)) || (v == b && vk < bk);
+}
+
+inline char* align64(void* p) { return (char*)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+template <typename E>
+inline E* carve(char*& sp, int64_t n) {
+  E* r = (E*)sp;
+  sp += ((int64_t)sizeof(E) * n + 63) / 64 * 64;
+  return r;
+}
+
+// Runs f(c) for vector chunks c covering [0, n): the last chunk overlaps the one before (same
+// values written twice) instead of a scalar tail. Needs n >= VL.
+template <int VL, typename F>
+inline void for_chunks(int64_t n, const F& f) {
+  for (int64_t c = 0;; c += VL) {
+    if (c + VL > n) c = n - VL;
+    f(c);
+    if (c + VL >= n) break;
+  }
+}
+
+// ---- row passes: reduce n rows column-wise into out[0, W) ----------------------------------
+
+template <typename T>
+void rows_max(const T* const* rows, int64_t n, int64_t W, T* __restrict out) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  if (n == 0) {
+    for (int64_t i = 0; i < W; ++i) out[i] = -__builtin_inf();
     return;
   }
-  for (int64_t r = 0; r < n_rows; ++r) {
-    const T* __restrict x = rows[r];
-    for (int64_t jw = j0; jw < j1; ++jw) {
-      const int64_t off = jw * dw - pw;
-      int64_t lo, hi;
-      valid_cols(off, sw, W, OW, &lo, &hi);
-      if (idx) {
-        const int64_t base = row_base[r] + off;
-        for (int64_t ow = lo; ow < hi; ++ow) {
-          T v = x[ow * sw + off];
-          bool take = (v > y[ow]) | (v != v);
-          y[ow] = take ? v : y[ow];
-          idx[ow] = take ? base + ow * sw : idx[ow];
-        }
-      } else {
-        for (int64_t ow = lo; ow < hi; ++ow) {
-          T v = x[ow * sw + off];
-          T b = y[ow];
-          y[ow] = ((v > b) | (v != v)) ? v : b;
+  if (W >= VL) {
+    for_chunks<VL>(W, [&](int64_t i) {
+      V a = vld<V>(rows[0] + i);
+      for (int64_t r = 1; r < n; ++r) a = vmax_nan(a, vld<V>(rows[r] + i));
+      vst(out + i, a);
+    });
+  } else {
+    for (int64_t i = 0; i < W; ++i) {
+      T a = rows[0][i];
+      for (int64_t r = 1; r < n; ++r) a = smax_nan(a, rows[r][i]);
+      out[i] = a;
+    }
+  }
+}
+
+// Same with the flat offset (key) of each column's winner; rows come in scan order.
+template <typename T>
+void rows_max_idx(const T* const* rows, const int64_t* bases, int64_t n, int64_t W, T* __restrict out,
+                  typename PV<T>::K* __restrict kout) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  if (n == 0) {
+    for (int64_t i = 0; i < W; ++i) {
+      out[i] = -__builtin_inf();
+      kout[i] = (K)PoolKey<T>::max;
+    }
+    return;
+  }
+  if (W >= VL) {
+    VK iota;
+    for (int l = 0; l < VL; ++l) iota[l] = (K)l;
+    for_chunks<VL>(W, [&](int64_t i) {
+      V a = vld<V>(rows[0] + i);
+      VK k = (K)(bases[0] + i) + iota;
+      for (int64_t r = 1; r < n; ++r) {
+        const V v = vld<V>(rows[r] + i);
+        const VK m = (v > a) | (v != v);  // later row: strictly greater, or NaN (last NaN wins)
+        a = m ? v : a;
+        k = m ? (K)(bases[r] + i) + iota : k;
+      }
+      vst(out + i, a);
+      vst(kout + i, k);
+    });
+  } else {
+    for (int64_t i = 0; i < W; ++i) {
+      T a = rows[0][i];
+      K k = (K)(bases[0] + i);
+      for (int64_t r = 1; r < n; ++r) {
+        const T v = rows[r][i];
+        if (v > a || v != v) {
+          a = v;
+          k = (K)(bases[r] + i);
         }
       }
+      out[i] = a;
+      kout[i] = k;
     }
   }
 }
 
 template <typename T>
-void sum_row(const PoolShape& s, const T* const* rows, int64_t n_rows, T* __restrict y) {
-  const int64_t OW = s.out[2], KW = s.k[2], sw = s.s[2], pw = s.p[2], W = s.in[2];
-  for (int64_t ow = 0; ow < OW; ++ow) y[ow] = T(0);
-  int64_t j0, j1;
-  live_taps(KW, 1, pw, sw, W, OW, &j0, &j1);
-  if (j1 - j0 > W) {  // huge kernel, large stride: visit only each column's own taps (same order)
-    for (int64_t r = 0; r < n_rows; ++r)
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        const int64_t st = ow * sw - pw;
-        for (int64_t jw = max64(j0, -st), je = min64(j1, W - st); jw < je; ++jw) y[ow] += rows[r][st + jw];
-      }
+void rows_sum(const T* const* rows, int64_t n, int64_t W, T* __restrict out) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  if (W >= VL) {
+    for_chunks<VL>(W, [&](int64_t i) {
+      V a = V{};
+      for (int64_t r = 0; r < n; ++r) a += vld<V>(rows[r] + i);
+      vst(out + i, a);
+    });
+  } else {
+    for (int64_t i = 0; i < W; ++i) {
+      T a = 0;
+      for (int64_t r = 0; r < n; ++r) a += rows[r][i];
+      out[i] = a;
+    }
+  }
+}
+
+// ---- stride phases: ph[r * ne + i] = buf[i * s + r] for i in [0, n) -------------------------
+
+template <typename T, typename E>
+void deinterleave(const E* __restrict buf, int64_t s, int64_t n, int64_t ne, E* __restrict ph) {
+  constexpr int VL = PV<T>::VL;
+  if (s == 2) {
+    typedef E VE __attribute__((vector_size(VB)));
+    typedef typename PV<T>::VK VK;
+    VK me, mo;
+    for (int l = 0; l < VL; ++l) {
+      me[l] = 2 * l;
+      mo[l] = 2 * l + 1;
+    }
+    for (int64_t i = 0; i < n; i += VL) {
+      const VE a = vld<VE>(buf + 2 * i), b = vld<VE>(buf + 2 * i + VL);
+      vst(ph + i, (VE)__builtin_shuffle(a, b, me));
+      vst(ph + ne + i, (VE)__builtin_shuffle(a, b, mo));
+    }
     return;
   }
-  for (int64_t r = 0; r < n_rows; ++r) {
-    const T* __restrict x = rows[r];
-    for (int64_t jw = j0; jw < j1; ++jw) {
-      const int64_t off = jw - pw;
-      int64_t lo, hi;
-      valid_cols(off, sw, W, OW, &lo, &hi);
-      for (int64_t ow = lo; ow < hi; ++ow) y[ow] += x[ow * sw + off];
+  for (int64_t r = 0; r < s; ++r)
+    for (int64_t i = 0; i < n; ++i) ph[r * ne + i] = buf[i * s + r];
+}
+
+// ---- the window kernels ---------------------------------------------------------------------
+
+// Geometry of one call shared by the window kernels.
+template <typename T>
+struct PoolRowCtx {
+  int64_t D, H, W, OD, OH, OW, KW, sw, pw, dw, L, ne, n_ph;
+};
+
+template <typename T>
+PoolRowCtx<T> pool_ctx(const PoolShape& s) {
+  constexpr int VL = PV<T>::VL;
+  PoolRowCtx<T> c;
+  c.D = s.in[0], c.H = s.in[1], c.W = s.in[2], c.OD = s.out[0], c.OH = s.out[1], c.OW = s.out[2];
+  c.KW = s.k[2], c.sw = s.s[2], c.pw = s.p[2], c.dw = s.d[2];
+  c.L = pool_buf_len(s, 64 / (int64_t)sizeof(T));
+  c.ne = c.L / c.sw;  // phase stride in the phase buffer
+  // phase elements the tap pass reads: chunks cover [0, max(OW, VL)), plus the largest tap shift
+  const int64_t need = max64(c.OW, VL) + (c.KW - 1) * c.dw / c.sw + 1;
+  c.n_ph = (need + VL - 1) / VL * VL;
+  return c;
+}
+
+// Live input rows of output row (od, oh), in scan order; returns their count.
+inline int64_t window_rows(const PoolShape& s, int64_t od, int64_t oh, int64_t* bases) {
+  const int64_t D = s.in[0], H = s.in[1], W = s.in[2];
+  const int64_t d0 = od * s.s[0] - s.p[0], h0 = oh * s.s[1] - s.p[1];
+  int64_t n = 0;
+  for (int64_t jd = d0 < 0 ? ceil_div(-d0, s.d[0]) : 0; jd < s.k[0]; ++jd) {
+    const int64_t id = d0 + jd * s.d[0];
+    if (id >= D) break;
+    for (int64_t jh = h0 < 0 ? ceil_div(-h0, s.d[1]) : 0; jh < s.k[1]; ++jh) {
+      const int64_t ih = h0 + jh * s.d[1];
+      if (ih >= H) break;
+      bases[n++] = (id * H + ih) * W;
+    }
+  }
+  return n;
+}
+
+// Windows far wider than the input (pool_is_huge), or planes too large for 32-bit keys (float
+// indices): scan each output's live taps in PyTorch's order.
+
+template <typename T>
+void max_pool_scan(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, int64_t* bases) {
+  const int64_t OD = s.out[0], OH = s.out[1], OW = s.out[2], W = s.in[2], H = s.in[1];
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t p = row / (OD * OH), r = row % (OD * OH), od = r / OH, oh = r % OH;
+    const T* xp = x + p * s.in_plane();
+    const int64_t n = window_rows(s, od, oh, bases);
+    const int64_t first_base =
+        (first_tap(od * s.s[0] - s.p[0], s.d[0]) * H + first_tap(oh * s.s[1] - s.p[1], s.d[1])) * W;
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const int64_t st = ow * s.s[2] - s.p[2];
+      T best = -__builtin_inf();
+      int64_t arg = first_base + first_tap(st, s.d[2]);
+      const int64_t j0 = st < 0 ? ceil_div(-st, s.d[2]) : 0, j1 = min64(s.k[2], max64(0, ceil_div(W - st, s.d[2])));
+      for (int64_t r2 = 0; r2 < n; ++r2)
+        for (int64_t j = j0; j < j1; ++j) {
+          const int64_t iw = st + j * s.d[2];
+          const T v = xp[bases[r2] + iw];
+          if (v > best || v != v) {
+            best = v;
+            arg = bases[r2] + iw;
+          }
+        }
+      y[row * OW + ow] = best;
+      if (idx) idx[row * OW + ow] = arg;
+    }
+  }
+}
+
+template <typename T>
+void avg_pool_scan(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
+                   int64_t begin, int64_t end, int64_t* bases) {
+  const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t p = row / (OD * OH), r = row % (OD * OH), od = r / OH, oh = r % OH;
+    const T* xp = x + p * s.in_plane();
+    const int64_t n = window_rows(s, od, oh, bases);
+    const int64_t d0 = od * s.s[0] - s.p[0], h0 = oh * s.s[1] - s.p[1];
+    const int64_t d1 = min64(d0 + s.k[0], D + s.p[0]), h1 = min64(h0 + s.k[1], H + s.p[1]);
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const int64_t st = ow * s.s[2] - s.p[2], en = min64(st + s.k[2], W + s.p[2]);
+      const int64_t a = max64(st, 0), b = min64(en, W);
+      T sum = 0;
+      for (int64_t r2 = 0; r2 < n; ++r2)
+        for (int64_t iw = a; iw < b; ++iw) sum += xp[bases[r2] + iw];
+      const int64_t div = divisor_override ? divisor_override
+                          : count_include_pad ? (d1 - d0) * (h1 - h0) * (en - st)
+                                              : (min64(d1, D) - max64(d0, 0)) * (min64(h1, H) - max64(h0, 0)) * (b - a);
+      y[row * OW + ow] = sum / (T)div;
+    }
+  }
+}
+
+template <typename T>
+void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const PoolRowCtx<T> c = pool_ctx<T>(s);
+  char* sp = align64(scratch);
+  const T** rows = carve<const T*>(sp, pool_nrows(s));
+  int64_t* bases = carve<int64_t>(sp, pool_nrows(s));
+  if (pool_is_huge(s) || (idx && s.in_plane() >= PoolKey<T>::max))
+    return max_pool_scan(s, x, y, idx, begin, end, bases);
+  const T** tp = carve<const T*>(sp, c.KW + 1);
+  const K** tk = carve<const K*>(sp, c.KW + 1);
+  T* buf = carve<T>(sp, c.L);
+  T* ph = carve<T>(sp, c.L);
+  K* kbuf = carve<K>(sp, idx ? c.L : 0);
+  K* kph = carve<K>(sp, idx ? c.L : 0);
+  T* ty = carve<T>(sp, VL);
+  K* tky = carve<K>(sp, VL);
+  for (int64_t i = 0; i < c.L; ++i) buf[i] = -__builtin_inf();
+  if (idx)
+    for (int64_t i = 0; i < c.L; ++i) kbuf[i] = (K)PoolKey<T>::max;
+  const T* vsrc = c.sw == 1 ? buf : ph;
+  const K* ksrc = c.sw == 1 ? kbuf : kph;
+  for (int64_t j = 0; j < c.KW; ++j) {
+    const int64_t t = j * c.dw, o = c.sw == 1 ? t : (t % c.sw) * c.ne + t / c.sw;
+    tp[j] = vsrc + o;
+    tk[j] = ksrc + o;
+  }
+  const int64_t OW = c.OW, KW = c.KW;
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t p = row / (c.OD * c.OH), r = row % (c.OD * c.OH), od = r / c.OH, oh = r % c.OH;
+    const T* xp = x + p * s.in_plane();
+    const int64_t n = window_rows(s, od, oh, bases);
+    for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
+    T* yr = y + row * OW;
+    if (!idx) {
+      rows_max(rows, n, c.W, buf + c.pw);
+      if (c.sw > 1) deinterleave<T>(buf, c.sw, c.n_ph, c.ne, ph);
+      auto tap_pass = [&](int64_t ow) {
+        V a = vld<V>(tp[0] + ow);
+        for (int64_t j = 1; j < KW; ++j) a = vmax_nan(a, vld<V>(tp[j] + ow));
+        return a;
+      };
+      if (OW >= VL) {
+        for_chunks<VL>(OW, [&](int64_t ow) { vst(yr + ow, tap_pass(ow)); });
+      } else {
+        vst(ty, tap_pass(0));
+        for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = ty[ow];
+      }
+      continue;
+    }
+    rows_max_idx(rows, bases, n, c.W, buf + c.pw, kbuf + c.pw);
+    if (c.sw > 1) {
+      deinterleave<T>(buf, c.sw, c.n_ph, c.ne, ph);
+      deinterleave<T>(kbuf, c.sw, c.n_ph, c.ne, kph);
+    }
+    int64_t* ir = idx + row * OW;
+    const int64_t first_base =
+        (first_tap(od * s.s[0] - s.p[0], s.d[0]) * c.H + first_tap(oh * s.s[1] - s.p[1], s.d[1])) * c.W;
+    auto tap_pass = [&](int64_t ow, T* yo, int64_t* io) {
+      V b = vld<V>(tp[0] + ow);
+      VK bk = vld<VK>(tk[0] + ow);
+      for (int64_t j = 1; j < KW; ++j) {
+        const V v = vld<V>(tp[j] + ow);
+        const VK vk = vld<VK>(tk[j] + ow);
+        const VK m = vbeats(v, vk, b, bk);
+        b = m ? v : b;
+        bk = m ? vk : bk;
+      }
+      vst(ty, b);
+      vst(tky, bk);
+      const int64_t cnt = min64(VL, OW - ow);
+      for (int64_t l = 0; l < cnt; ++l) {
+        yo[l] = ty[l];
+        io[l] = ty[l] == -__builtin_inf() ? first_base + first_tap((ow + l) * c.sw - c.pw, c.dw) : (int64_t)tky[l];
+      }
+    };
+    if (OW >= VL)
+      for_chunks<VL>(OW, [&](int64_t ow) { tap_pass(ow, yr + ow, ir + ow); });
+    else
+      tap_pass(0, yr, ir);
+  }
+}
+
+template <typename T>
+void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
+                int64_t begin, int64_t end, void* scratch) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  const PoolRowCtx<T> c = pool_ctx<T>(s);
+  char* sp = align64(scratch);
+  const T** rows = carve<const T*>(sp, pool_nrows(s));
+  int64_t* bases = carve<int64_t>(sp, pool_nrows(s));
+  if (pool_is_huge(s)) return avg_pool_scan(s, x, y, count_include_pad, divisor_override, begin, end, bases);
+  const T** tp = carve<const T*>(sp, c.KW + 1);
+  T* buf = carve<T>(sp, c.L);
+  T* ph = carve<T>(sp, c.L);
+  T* cw = carve<T>(sp, c.n_ph + VL);
+  T* ty = carve<T>(sp, VL);
+  for (int64_t i = 0; i < c.L; ++i) buf[i] = T(0);
+  const T* vsrc = c.sw == 1 ? buf : ph;
+  for (int64_t j = 0; j < c.KW; ++j) tp[j] = vsrc + (c.sw == 1 ? j : (j % c.sw) * c.ne + j / c.sw);
+  // per-column divisor factor (the row factor multiplies it)
+  for (int64_t ow = 0; ow < c.n_ph + VL; ++ow) {
+    const int64_t st = ow * c.sw - c.pw, en = min64(st + c.KW, c.W + c.pw);
+    cw[ow] = divisor_override ? T(1) : count_include_pad ? T(en - st) : T(min64(en, c.W) - max64(st, 0));
+  }
+  const int64_t OW = c.OW, KW = c.KW;
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t p = row / (c.OD * c.OH), r = row % (c.OD * c.OH), od = r / c.OH, oh = r % c.OH;
+    const T* xp = x + p * s.in_plane();
+    const int64_t n = window_rows(s, od, oh, bases);
+    for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
+    const int64_t d0 = od * s.s[0] - s.p[0], h0 = oh * s.s[1] - s.p[1];
+    const int64_t d1 = min64(d0 + s.k[0], c.D + s.p[0]), h1 = min64(h0 + s.k[1], c.H + s.p[1]);
+    const int64_t rf = divisor_override ? divisor_override
+                       : count_include_pad ? (d1 - d0) * (h1 - h0)
+                                           : (min64(d1, c.D) - max64(d0, 0)) * (min64(h1, c.H) - max64(h0, 0));
+    const T f = (T)rf;
+    rows_sum(rows, n, c.W, buf + c.pw);
+    if (c.sw > 1) deinterleave<T>(buf, c.sw, c.n_ph, c.ne, ph);
+    T* yr = y + row * OW;
+    auto tap_pass = [&](int64_t ow) {
+      V a = vld<V>(tp[0] + ow);
+      for (int64_t j = 1; j < KW; ++j) a += vld<V>(tp[j] + ow);
+      return a / (f * vld<V>(cw + ow));
+    };
+    if (OW >= VL) {
+      for_chunks<VL>(OW, [&](int64_t ow) { vst(yr + ow, tap_pass(ow)); });
+    } else {
+      vst(ty, tap_pass(0));
+      for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = ty[ow];
+    }
+  }
+}
+
+// Adaptive window [floor(o*i/O), ceil((o+1)*i/O)) along one axis.
+inline int64_t ad_start(int64_t o, int64_t i, int64_t O) { return (o * i) / O; }
+inline int64_t ad_end(int64_t o, int64_t i, int64_t O) { return ((o + 1) * i + O - 1) / O; }
+
+inline int64_t adaptive_rows(const PoolShape& s, int64_t od, int64_t oh, int64_t* bases) {
+  const int64_t D = s.in[0], H = s.in[1], W = s.in[2];
+  int64_t n = 0;
+  for (int64_t id = ad_start(od, D, s.out[0]), d1 = ad_end(od, D, s.out[0]); id < d1; ++id)
+    for (int64_t ih = ad_start(oh, H, s.out[1]), h1 = ad_end(oh, H, s.out[1]); ih < h1; ++ih)
+      bases[n++] = (id * H + ih) * W;
+  return n;
+}
+
+template <typename T>
+void adaptive_max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end,
+                         void* scratch) {
+  typedef typename PV<T>::K K;
+  const int64_t H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
+  const int64_t L = pool_buf_len(s, 64 / (int64_t)sizeof(T));
+  char* sp = align64(scratch);
+  const int64_t nr = (s.in[0] / OD + 2) * (H / OH + 2);
+  const T** rows = carve<const T*>(sp, nr);
+  int64_t* bases = carve<int64_t>(sp, nr);
+  T* buf = carve<T>(sp, L);
+  K* kbuf = carve<K>(sp, L);
+  const bool big = s.in_plane() >= PoolKey<T>::max;
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t p = row / (OD * OH), r = row % (OD * OH), od = r / OH, oh = r % OH;
+    const T* xp = x + p * s.in_plane();
+    const int64_t n = adaptive_rows(s, od, oh, bases);
+    for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
+    T* yr = y + row * OW;
+    if (!idx) {
+      rows_max(rows, n, W, buf);
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        T b = -__builtin_inf();
+        for (int64_t iw = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW); iw < w1; ++iw) b = smax_nan(b, buf[iw]);
+        yr[ow] = b;
+      }
+      continue;
+    }
+    int64_t* ir = idx + row * OW;
+    if (big) {  // keys would overflow: plain scan in PyTorch's order
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
+        T b = -__builtin_inf();
+        int64_t arg = bases[0] + w0;
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t iw = w0; iw < w1; ++iw) {
+            const T v = rows[i][iw];
+            if (v > b || v != v) b = v, arg = bases[i] + iw;
+          }
+        yr[ow] = b;
+        ir[ow] = arg;
+      }
+      continue;
+    }
+    rows_max_idx(rows, bases, n, W, buf, kbuf);
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const int64_t w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
+      T b = buf[w0];
+      K bk = kbuf[w0];
+      for (int64_t iw = w0 + 1; iw < w1; ++iw)
+        if (sbeats(buf[iw], kbuf[iw], b, bk)) b = buf[iw], bk = kbuf[iw];
+      yr[ow] = b;
+      ir[ow] = b == -__builtin_inf() ? bases[0] + w0 : (int64_t)bk;
+    }
+  }
+}
+
+template <typename T>
+void adaptive_avg_pool_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end, void* scratch) {
+  const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
+  const int64_t L = pool_buf_len(s, 64 / (int64_t)sizeof(T));
+  char* sp = align64(scratch);
+  const int64_t nr = (D / OD + 2) * (H / OH + 2);
+  const T** rows = carve<const T*>(sp, nr);
+  int64_t* bases = carve<int64_t>(sp, nr);
+  T* buf = carve<T>(sp, L);
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t p = row / (OD * OH), r = row % (OD * OH), od = r / OH, oh = r % OH;
+    const T* xp = x + p * s.in_plane();
+    const int64_t n = adaptive_rows(s, od, oh, bases);
+    for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
+    rows_sum(rows, n, W, buf);
+    const T fd = (T)(ad_end(od, D, OD) - ad_start(od, D, OD)), fh = (T)(ad_end(oh, H, OH) - ad_start(oh, H, OH));
+    T* yr = y + row * OW;
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const int64_t w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
+      T sum = 0;
+      for (int64_t iw = w0; iw < w1; ++iw) sum += buf[iw];
+      // PyTorch divides by each window extent in turn.
+      yr[ow] = sum / fd / fh / (T)(w1 - w0);
     }
   }
 }
@@ -84,16 +542,15 @@ template <typename T>
 T reduce_sum(const T* __restrict x, int64_t n) {
   constexpr int VL = VB / (int)sizeof(T);
   typedef T V __attribute__((vector_size(VB)));
-  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
   V a0 = V{}, a1 = V{}, a2 = V{}, a3 = V{};
   int64_t i = 0;
   for (; i + 4 * VL <= n; i += 4 * VL) {
-    a0 += *(const VU*)(x + i);
-    a1 += *(const VU*)(x + i + VL);
-    a2 += *(const VU*)(x + i + 2 * VL);
-    a3 += *(const VU*)(x + i + 3 * VL);
+    a0 += vld<V>(x + i);
+    a1 += vld<V>(x + i + VL);
+    a2 += vld<V>(x + i + 2 * VL);
+    a3 += vld<V>(x + i + 3 * VL);
   }
-  for (; i + VL <= n; i += VL) a0 += *(const VU*)(x + i);
+  for (; i + VL <= n; i += VL) a0 += vld<V>(x + i);
   V v = (a0 + a1) + (a2 + a3);
   T sum = 0;
   for (int j = 0; j < VL; ++j) sum += v[j];
@@ -101,7 +558,50 @@ T reduce_sum(const T* __restrict x, int64_t n) {
   return sum;
 }
 
+// Global average pooling. Planes of at least one vector go VL at a time: each plane's run is
+// summed into one vector (the tail as an overlapping load with the already counted lanes masked
+// off), then the VL vectors are folded together pairwise (even + odd lanes) so lane q ends up
+// holding plane q's sum: no per-plane horizontal reduction.
+template <typename T>
+void mean_planes_k(const T* x, int64_t n, int64_t planes, T* y) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  int64_t p = 0;
+  if (n >= VL && VL > 1) {
+    const int64_t rem = n % VL;
+    VK mask, me, mo;
+    for (int l = 0; l < VL; ++l) {
+      mask[l] = l >= VL - rem ? (K)-1 : (K)0;
+      me[l] = 2 * l;
+      mo[l] = 2 * l + 1;
+    }
+    for (; p + VL <= planes; p += VL) {
+      V acc[VL];
+      for (int q = 0; q < VL; ++q) {
+        const T* xp = x + (p + q) * n;
+        V a = vld<V>(xp), b = V{};
+        int64_t i = VL;
+        for (; i + 2 * VL <= n; i += 2 * VL) {
+          a += vld<V>(xp + i);
+          b += vld<V>(xp + i + VL);
+        }
+        if (i + VL <= n) a += vld<V>(xp + i);
+        if (rem) b += (V)((VK)vld<V>(xp + n - VL) & mask);
+        acc[q] = a + b;
+      }
+      for (int m = VL; m > 1; m /= 2)
+        for (int q = 0; q < m / 2; ++q)
+          acc[q] = __builtin_shuffle(acc[2 * q], acc[2 * q + 1], me) + __builtin_shuffle(acc[2 * q], acc[2 * q + 1], mo);
+      vst(y + p, acc[0] / (T)n);
+    }
+  }
+  for (; p < planes; ++p) y[p] = reduce_sum(x + p * n, n) / (T)n;
+}
+
 template <typename T>
 constexpr PoolKernels<T> make_pool_kernels() {
-  return PoolKernels<T>{&max_row<T>, &sum_row<T>, &reduce_sum<T>};
+  return PoolKernels<T>{&max_pool_k<T>, &avg_pool_k<T>, &adaptive_max_pool_k<T>, &adaptive_avg_pool_k<T>,
+                        &mean_planes_k<T>};
 }
