@@ -34,7 +34,7 @@ inline int64_t pool_buf_len(const PoolShape& s, int64_t vl) {
   const int64_t OW = s.out[2], W = s.in[2];
   const int64_t owp = (OW + vl - 1) / vl * vl;
   int64_t L = s.p[2] + W;
-  const int64_t R = (owp + vl + 1) * s.s[2] + (s.k[2] - 1) * s.d[2] + 1;
+  const int64_t R = (owp + 4 * vl + 1) * s.s[2] + (s.k[2] - 1) * s.d[2] + 1;
   if (R > L) L = R;
   L += 4 * vl;
   return (L + 2 * vl - 1) / (2 * vl) * (2 * vl);
@@ -59,8 +59,10 @@ inline size_t pool_scratch_bytes(const PoolShape& s, size_t elem) {
   const int64_t owp = (s.out[2] + vl - 1) / vl * vl;
   // rows (pointer + base), tap pointers (values + keys), 2 buffers of values and keys,
   // per-column divisors, tails.
-  const int64_t rows = pool_nrows(s), taps = s.k[2] + 1;
-  return (size_t)(64 * 8 + rows * 16 + taps * 16 + 4 * L * 8 + owp * 8 + 4 * 64);
+  const int64_t rows = pool_nrows(s), taps = s.k[2] + 1, chunks = L / 2 + 1;  // vector chunks of >= 2 lanes
+  // rows (pointer + base), per tap (2 pointers, shift, 64-byte mask), per chunk (offset, kind,
+  // 64-byte permute), 4 buffers of values or keys, per-column factors, tails; 64-byte padding each.
+  return (size_t)(64 * 16 + rows * 16 + taps * (24 + 64) + chunks * (9 + 64) + 4 * L * 8 + (L + owp) * 8 + 4 * 64);
 }
 
 }  // namespace fmaconv

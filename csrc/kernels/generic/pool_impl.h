@@ -41,13 +41,13 @@ struct PV {
 };
 
 template <typename V, typename E>
-inline V vld(const E* p) {
+inline V pld(const E* p) {
   V v;
   __builtin_memcpy(&v, p, sizeof(V));
   return v;
 }
 template <typename V, typename E>
-inline void vst(E* p, const V& v) {
+inline void pst(E* p, const V& v) {
   __builtin_memcpy(p, &v, sizeof(V));
 }
 
@@ -104,9 +104,9 @@ void rows_max(const T* const* rows, int64_t n, int64_t W, T* __restrict out) {
   }
   if (W >= VL) {
     for_chunks<VL>(W, [&](int64_t i) {
-      V a = vld<V>(rows[0] + i);
-      for (int64_t r = 1; r < n; ++r) a = vmax_nan(a, vld<V>(rows[r] + i));
-      vst(out + i, a);
+      V a = pld<V>(rows[0] + i);
+      for (int64_t r = 1; r < n; ++r) a = vmax_nan(a, pld<V>(rows[r] + i));
+      pst(out + i, a);
     });
   } else {
     for (int64_t i = 0; i < W; ++i) {
@@ -136,16 +136,16 @@ void rows_max_idx(const T* const* rows, const int64_t* bases, int64_t n, int64_t
     VK iota;
     for (int l = 0; l < VL; ++l) iota[l] = (K)l;
     for_chunks<VL>(W, [&](int64_t i) {
-      V a = vld<V>(rows[0] + i);
+      V a = pld<V>(rows[0] + i);
       VK k = (K)(bases[0] + i) + iota;
       for (int64_t r = 1; r < n; ++r) {
-        const V v = vld<V>(rows[r] + i);
+        const V v = pld<V>(rows[r] + i);
         const VK m = (v > a) | (v != v);  // later row: strictly greater, or NaN (last NaN wins)
         a = m ? v : a;
         k = m ? (K)(bases[r] + i) + iota : k;
       }
-      vst(out + i, a);
-      vst(kout + i, k);
+      pst(out + i, a);
+      pst(kout + i, k);
     });
   } else {
     for (int64_t i = 0; i < W; ++i) {
@@ -171,8 +171,8 @@ void rows_sum(const T* const* rows, int64_t n, int64_t W, T* __restrict out) {
   if (W >= VL) {
     for_chunks<VL>(W, [&](int64_t i) {
       V a = V{};
-      for (int64_t r = 0; r < n; ++r) a += vld<V>(rows[r] + i);
-      vst(out + i, a);
+      for (int64_t r = 0; r < n; ++r) a += pld<V>(rows[r] + i);
+      pst(out + i, a);
     });
   } else {
     for (int64_t i = 0; i < W; ++i) {
@@ -197,9 +197,9 @@ void deinterleave(const E* __restrict buf, int64_t s, int64_t n, int64_t ne, E* 
       mo[l] = 2 * l + 1;
     }
     for (int64_t i = 0; i < n; i += VL) {
-      const VE a = vld<VE>(buf + 2 * i), b = vld<VE>(buf + 2 * i + VL);
-      vst(ph + i, (VE)__builtin_shuffle(a, b, me));
-      vst(ph + ne + i, (VE)__builtin_shuffle(a, b, mo));
+      const VE a = pld<VE>(buf + 2 * i), b = pld<VE>(buf + 2 * i + VL);
+      pst(ph + i, (VE)__builtin_shuffle(a, b, me));
+      pst(ph + ne + i, (VE)__builtin_shuffle(a, b, mo));
     }
     return;
   }
@@ -208,26 +208,6 @@ void deinterleave(const E* __restrict buf, int64_t s, int64_t n, int64_t ne, E* 
 }
 
 // ---- the window kernels ---------------------------------------------------------------------
-
-// Geometry of one call shared by the window kernels.
-template <typename T>
-struct PoolRowCtx {
-  int64_t D, H, W, OD, OH, OW, KW, sw, pw, dw, L, ne, n_ph;
-};
-
-template <typename T>
-PoolRowCtx<T> pool_ctx(const PoolShape& s) {
-  constexpr int VL = PV<T>::VL;
-  PoolRowCtx<T> c;
-  c.D = s.in[0], c.H = s.in[1], c.W = s.in[2], c.OD = s.out[0], c.OH = s.out[1], c.OW = s.out[2];
-  c.KW = s.k[2], c.sw = s.s[2], c.pw = s.p[2], c.dw = s.d[2];
-  c.L = pool_buf_len(s, 64 / (int64_t)sizeof(T));
-  c.ne = c.L / c.sw;  // phase stride in the phase buffer
-  // phase elements the tap pass reads: chunks cover [0, max(OW, VL)), plus the largest tap shift
-  const int64_t need = max64(c.OW, VL) + (c.KW - 1) * c.dw / c.sw + 1;
-  c.n_ph = (need + VL - 1) / VL * VL;
-  return c;
-}
 
 // Live input rows of output row (od, oh), in scan order; returns their count.
 inline int64_t window_rows(const PoolShape& s, int64_t od, int64_t oh, int64_t* bases) {
@@ -302,89 +282,286 @@ void avg_pool_scan(const PoolShape& s, const T* x, T* y, bool count_include_pad,
   }
 }
 
+// Stores the first n (< VL) lanes of v.
+template <typename T, typename V>
+inline void store_n(T* p, const V& v, int64_t n) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64 && sizeof(T) == 4) {
+    __builtin_ia32_storeups512_mask(p, v, (unsigned short)((1u << n) - 1));
+    return;
+  } else if constexpr (sizeof(V) == 64 && sizeof(T) == 8) {
+    __builtin_ia32_storeupd512_mask(p, v, (unsigned char)((1u << n) - 1));
+    return;
+  }
+#endif
+  for (int64_t l = 0; l < n; ++l) p[l] = v[l];
+}
+
+// One call's plan for the row-first window kernels. Buffer coordinates: cell q holds input
+// column q - pw (padding value outside [0, W)), so output ow's tap j reads cell ow*s + j*d. The
+// row pass fills whole aligned vector chunks of cells: interior chunks straight from the input
+// rows, edge chunks from the nearest in-bounds vector through a permute that brings in the
+// padding value. Stride 2 splits each pair of chunks into even/odd phase chunks on the fly; the
+// tap pass then reads phase (j*d) % s at shift (j*d) / s with aligned loads (two loads and a
+// permute for shifts that are not whole vectors). Every load of a buffer matches one earlier
+// store exactly, so nothing waits on a store that only partly covers it.
+template <typename T>
+struct RowPlan {
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  int64_t W, OW, KW, sw, pw, dw, n_ph, ne, nck;
+  bool chunked;           // W >= VL: the vector row pass (else scalar into buf + pw)
+  int64_t* coff;          // per chunk: input column of its load
+  int8_t* ckind;          // 0 interior, 1 edge (permute), 2 padding only
+  VK* cidx;               // per chunk: permute indices (lane VL = the padding value)
+  const T** tp;           // per tap: first aligned source vector
+  const K** tk;
+  int64_t* tr;            // per tap: shift within the vector
+  VK* tmask;              // per tap: permute indices for that shift
+  T* buf;                 // cells (s != 2, or the scalar row pass)
+  T* ph;                  // phases (s > 1)
+  K* kbuf;
+  K* kph;
+};
+
+template <typename T>
+RowPlan<T> make_plan(const PoolShape& s, char*& sp, bool keys, T fill) {
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  RowPlan<T> c;
+  c.W = s.in[2], c.OW = s.out[2], c.KW = s.k[2], c.sw = s.s[2], c.pw = s.p[2], c.dw = s.d[2];
+  const int64_t L = pool_buf_len(s, 64 / (int64_t)sizeof(T));
+  const int64_t shift_max = (c.KW - 1) * c.dw / c.sw;
+  // phase (or cell, s == 1) elements the tap pass reads: aligned output chunks plus the shift
+  c.n_ph = (c.OW - 1) / VL * VL + VL + (shift_max + VL - 1) / VL * VL;
+  c.ne = L / c.sw / VL * VL;
+  c.nck = c.n_ph * c.sw / VL;
+  c.chunked = c.W >= VL;
+  c.coff = carve<int64_t>(sp, c.nck);
+  c.ckind = carve<int8_t>(sp, c.nck);
+  c.cidx = carve<VK>(sp, c.nck);
+  c.tp = carve<const T*>(sp, c.KW);
+  c.tk = carve<const K*>(sp, c.KW);
+  c.tr = carve<int64_t>(sp, c.KW);
+  c.tmask = carve<VK>(sp, c.KW);
+  c.buf = carve<T>(sp, L);
+  c.ph = carve<T>(sp, L);
+  c.kbuf = carve<K>(sp, keys ? L : 0);
+  c.kph = carve<K>(sp, keys ? L : 0);
+  for (int64_t i = 0; i < L; ++i) c.buf[i] = fill;
+  if (keys)
+    for (int64_t i = 0; i < L; ++i) c.kbuf[i] = (K)PoolKey<T>::max;
+  for (int64_t k = 0; k < c.nck; ++k) {
+    const int64_t off = k * VL - c.pw;
+    if (off >= 0 && off + VL <= c.W) {
+      c.ckind[k] = 0, c.coff[k] = off;
+      continue;
+    }
+    const int64_t o = c.chunked ? min64(max64(off, 0), c.W - VL) : 0;
+    c.coff[k] = o;
+    c.ckind[k] = (off >= c.W || off + VL <= 0) ? 2 : 1;
+    for (int l = 0; l < VL; ++l) {
+      const int64_t col = off + l;
+      c.cidx[k][l] = (K)((col >= 0 && col < c.W) ? col - o : VL);
+    }
+  }
+  const T* vsrc = c.sw == 1 ? c.buf : c.ph;
+  const K* ksrc = c.sw == 1 ? c.kbuf : c.kph;
+  for (int64_t j = 0; j < c.KW; ++j) {
+    const int64_t t = j * c.dw, phase = t % c.sw, shift = t / c.sw;
+    const int64_t o = phase * c.ne + shift / VL * VL;
+    c.tp[j] = vsrc + o;
+    c.tk[j] = ksrc + o;
+    c.tr[j] = shift % VL;
+    for (int l = 0; l < VL; ++l) c.tmask[j][l] = (K)(l + c.tr[j]);
+  }
+  return c;
+}
+
+// Iterates output rows [begin, end) as (plane, od, oh) without divisions per row.
+struct RowIter {
+  int64_t p, od, oh, OD, OH;
+  RowIter(int64_t row, int64_t OD_, int64_t OH_) : OD(OD_), OH(OH_) {
+    p = row / (OD * OH);
+    const int64_t r = row % (OD * OH);
+    od = r / OH, oh = r % OH;
+  }
+  void next() {
+    if (++oh == OH) {
+      oh = 0;
+      if (++od == OD) od = 0, ++p;
+    }
+  }
+};
+
+// The row pass: reduces n rows into the plan's cells (or phases, s == 2). Red(a, v) folds row
+// v into a; keys (flat offsets) are tracked when KEYS.
+template <typename T, bool KEYS, typename Red>
+inline void row_pass(const RowPlan<T>& c, const T* const* rows, const int64_t* bases, int64_t n, T fill,
+                     const Red& red) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const V fillv = V{} + fill;
+  const VK kmaxv = VK{} + (K)PoolKey<T>::max;
+  VK iota;
+  for (int l = 0; l < VL; ++l) iota[l] = (K)l;
+  if (!c.chunked) {  // narrow rows: scalar into the cells, then the phases
+    for (int64_t i = 0; i < c.W; ++i) {
+      if (n == 0) break;
+      T a = rows[0][i];
+      K k = KEYS ? (K)(bases[0] + i) : 0;
+      for (int64_t r = 1; r < n; ++r) {
+        if (KEYS) {
+          const T v = rows[r][i];
+          if (v > a || v != v) a = v, k = (K)(bases[r] + i);
+        } else {
+          a = red(a, rows[r][i]);
+        }
+      }
+      c.buf[c.pw + i] = a;
+      if (KEYS) c.kbuf[c.pw + i] = k;
+    }
+    if (c.sw > 1) {
+      deinterleave<T>(c.buf, c.sw, c.n_ph, c.ne, c.ph);
+      if (KEYS) deinterleave<T>(c.kbuf, c.sw, c.n_ph, c.ne, c.kph);
+    }
+    return;
+  }
+  auto chunk = [&](int64_t k, V& a, VK& kk) {
+    const int kind = c.ckind[k];
+    if (kind == 2 || n == 0) {
+      a = fillv;
+      if (KEYS) kk = kmaxv;
+      return;
+    }
+    const int64_t o = c.coff[k];
+    a = pld<V>(rows[0] + o);
+    if (KEYS) kk = (K)(bases[0] + o) + iota;
+    for (int64_t r = 1; r < n; ++r) {
+      const V v = pld<V>(rows[r] + o);
+      if (KEYS) {
+        const VK m = (v > a) | (v != v);  // later row: strictly greater, or NaN (last NaN wins)
+        a = m ? v : a;
+        kk = m ? (K)(bases[r] + o) + iota : kk;
+      } else {
+        a = red(a, v);
+      }
+    }
+    if (kind == 1) {
+      a = __builtin_shuffle(a, fillv, c.cidx[k]);
+      if (KEYS) kk = __builtin_shuffle(kk, kmaxv, c.cidx[k]);
+    }
+  };
+  if (c.sw == 2) {
+    VK me, mo;
+    for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
+    for (int64_t k = 0; k < c.nck; k += 2) {
+      V a, b;
+      VK ka, kb;
+      chunk(k, a, ka);
+      chunk(k + 1, b, kb);
+      pst(c.ph + k / 2 * VL, (V)__builtin_shuffle(a, b, me));
+      pst(c.ph + c.ne + k / 2 * VL, (V)__builtin_shuffle(a, b, mo));
+      if (KEYS) {
+        pst(c.kph + k / 2 * VL, (VK)__builtin_shuffle(ka, kb, me));
+        pst(c.kph + c.ne + k / 2 * VL, (VK)__builtin_shuffle(ka, kb, mo));
+      }
+    }
+    return;
+  }
+  for (int64_t k = 0; k < c.nck; ++k) {
+    V a;
+    VK kk;
+    chunk(k, a, kk);
+    pst(c.buf + k * VL, a);
+    if (KEYS) pst(c.kbuf + k * VL, kk);
+  }
+  if (c.sw > 2) {
+    deinterleave<T>(c.buf, c.sw, c.n_ph, c.ne, c.ph);
+    if (KEYS) deinterleave<T>(c.kbuf, c.sw, c.n_ph, c.ne, c.kph);
+  }
+}
+
+// Tap j's source vector for output chunk ow.
+template <typename T>
+inline typename PV<T>::V tap_v(const RowPlan<T>& c, int64_t j, int64_t ow) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  const V lo = pld<V>(c.tp[j] + ow);
+  return c.tr[j] ? __builtin_shuffle(lo, pld<V>(c.tp[j] + ow + VL), c.tmask[j]) : lo;
+}
+template <typename T>
+inline typename PV<T>::VK tap_k(const RowPlan<T>& c, int64_t j, int64_t ow) {
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const VK lo = pld<VK>(c.tk[j] + ow);
+  return c.tr[j] ? __builtin_shuffle(lo, pld<VK>(c.tk[j] + ow + VL), c.tmask[j]) : lo;
+}
+
 template <typename T>
 void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
   typedef typename PV<T>::V V;
   typedef typename PV<T>::K K;
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
-  const PoolRowCtx<T> c = pool_ctx<T>(s);
   char* sp = align64(scratch);
   const T** rows = carve<const T*>(sp, pool_nrows(s));
   int64_t* bases = carve<int64_t>(sp, pool_nrows(s));
   if (pool_is_huge(s) || (idx && s.in_plane() >= PoolKey<T>::max))
     return max_pool_scan(s, x, y, idx, begin, end, bases);
-  const T** tp = carve<const T*>(sp, c.KW + 1);
-  const K** tk = carve<const K*>(sp, c.KW + 1);
-  T* buf = carve<T>(sp, c.L);
-  T* ph = carve<T>(sp, c.L);
-  K* kbuf = carve<K>(sp, idx ? c.L : 0);
-  K* kph = carve<K>(sp, idx ? c.L : 0);
-  T* ty = carve<T>(sp, VL);
-  K* tky = carve<K>(sp, VL);
-  for (int64_t i = 0; i < c.L; ++i) buf[i] = -__builtin_inf();
-  if (idx)
-    for (int64_t i = 0; i < c.L; ++i) kbuf[i] = (K)PoolKey<T>::max;
-  const T* vsrc = c.sw == 1 ? buf : ph;
-  const K* ksrc = c.sw == 1 ? kbuf : kph;
-  for (int64_t j = 0; j < c.KW; ++j) {
-    const int64_t t = j * c.dw, o = c.sw == 1 ? t : (t % c.sw) * c.ne + t / c.sw;
-    tp[j] = vsrc + o;
-    tk[j] = ksrc + o;
-  }
-  const int64_t OW = c.OW, KW = c.KW;
-  for (int64_t row = begin; row < end; ++row) {
-    const int64_t p = row / (c.OD * c.OH), r = row % (c.OD * c.OH), od = r / c.OH, oh = r % c.OH;
-    const T* xp = x + p * s.in_plane();
-    const int64_t n = window_rows(s, od, oh, bases);
+  const T ninf = -__builtin_inf();
+  const RowPlan<T> c = make_plan<T>(s, sp, idx != nullptr, ninf);
+  K* initc = carve<K>(sp, c.n_ph);  // PyTorch's initial index column per output
+  for (int64_t ow = 0; ow < c.n_ph; ++ow) initc[ow] = (K)min64(first_tap(ow * c.sw - c.pw, c.dw), PoolKey<T>::max);
+  K* tkey = carve<K>(sp, VL);
+  const int64_t OW = c.OW, KW = c.KW, H = s.in[1], W = s.in[2];
+  auto red = [](auto a, auto v) { return vmax_nan(a, v); };
+  RowIter it(begin, s.out[0], s.out[1]);
+  for (int64_t row = begin; row < end; ++row, it.next()) {
+    const T* xp = x + it.p * s.in_plane();
+    const int64_t n = window_rows(s, it.od, it.oh, bases);
     for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
     T* yr = y + row * OW;
     if (!idx) {
-      rows_max(rows, n, c.W, buf + c.pw);
-      if (c.sw > 1) deinterleave<T>(buf, c.sw, c.n_ph, c.ne, ph);
-      auto tap_pass = [&](int64_t ow) {
-        V a = vld<V>(tp[0] + ow);
-        for (int64_t j = 1; j < KW; ++j) a = vmax_nan(a, vld<V>(tp[j] + ow));
-        return a;
-      };
-      if (OW >= VL) {
-        for_chunks<VL>(OW, [&](int64_t ow) { vst(yr + ow, tap_pass(ow)); });
-      } else {
-        vst(ty, tap_pass(0));
-        for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = ty[ow];
+      row_pass<T, false>(c, rows, bases, n, ninf, red);
+      for (int64_t ow = 0; ow < OW; ow += VL) {
+        V a = tap_v(c, 0, ow);
+        for (int64_t j = 1; j < KW; ++j) a = vmax_nan(a, tap_v(c, j, ow));
+        if (ow + VL <= OW)
+          pst(yr + ow, a);
+        else
+          store_n(yr + ow, a, OW - ow);
       }
       continue;
     }
-    rows_max_idx(rows, bases, n, c.W, buf + c.pw, kbuf + c.pw);
-    if (c.sw > 1) {
-      deinterleave<T>(buf, c.sw, c.n_ph, c.ne, ph);
-      deinterleave<T>(kbuf, c.sw, c.n_ph, c.ne, kph);
-    }
+    row_pass<T, true>(c, rows, bases, n, ninf, red);
     int64_t* ir = idx + row * OW;
     const int64_t first_base =
-        (first_tap(od * s.s[0] - s.p[0], s.d[0]) * c.H + first_tap(oh * s.s[1] - s.p[1], s.d[1])) * c.W;
-    auto tap_pass = [&](int64_t ow, T* yo, int64_t* io) {
-      V b = vld<V>(tp[0] + ow);
-      VK bk = vld<VK>(tk[0] + ow);
+        (first_tap(it.od * s.s[0] - s.p[0], s.d[0]) * H + first_tap(it.oh * s.s[1] - s.p[1], s.d[1])) * W;
+    for (int64_t ow = 0; ow < OW; ow += VL) {
+      V b = tap_v(c, 0, ow);
+      VK bk = tap_k(c, 0, ow);
       for (int64_t j = 1; j < KW; ++j) {
-        const V v = vld<V>(tp[j] + ow);
-        const VK vk = vld<VK>(tk[j] + ow);
+        const V v = tap_v(c, j, ow);
+        const VK vk = tap_k(c, j, ow);
         const VK m = vbeats(v, vk, b, bk);
         b = m ? v : b;
         bk = m ? vk : bk;
       }
-      vst(ty, b);
-      vst(tky, bk);
-      const int64_t cnt = min64(VL, OW - ow);
-      for (int64_t l = 0; l < cnt; ++l) {
-        yo[l] = ty[l];
-        io[l] = ty[l] == -__builtin_inf() ? first_base + first_tap((ow + l) * c.sw - c.pw, c.dw) : (int64_t)tky[l];
+      // keys fit K (the plane is smaller than PoolKey<T>::max), so the initial index does too
+      const VK res = (b == ninf) ? (K)first_base + pld<VK>(initc + ow) : bk;
+      pst(tkey, res);
+      if (ow + VL <= OW) {
+        pst(yr + ow, b);
+        for (int l = 0; l < VL; ++l) ir[ow + l] = (int64_t)tkey[l];
+      } else {
+        store_n(yr + ow, b, OW - ow);
+        for (int64_t l = 0; l < OW - ow; ++l) ir[ow + l] = (int64_t)tkey[l];
       }
-    };
-    if (OW >= VL)
-      for_chunks<VL>(OW, [&](int64_t ow) { tap_pass(ow, yr + ow, ir + ow); });
-    else
-      tap_pass(0, yr, ir);
+    }
   }
 }
 
@@ -393,49 +570,40 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
                 int64_t begin, int64_t end, void* scratch) {
   typedef typename PV<T>::V V;
   constexpr int VL = PV<T>::VL;
-  const PoolRowCtx<T> c = pool_ctx<T>(s);
   char* sp = align64(scratch);
   const T** rows = carve<const T*>(sp, pool_nrows(s));
   int64_t* bases = carve<int64_t>(sp, pool_nrows(s));
   if (pool_is_huge(s)) return avg_pool_scan(s, x, y, count_include_pad, divisor_override, begin, end, bases);
-  const T** tp = carve<const T*>(sp, c.KW + 1);
-  T* buf = carve<T>(sp, c.L);
-  T* ph = carve<T>(sp, c.L);
-  T* cw = carve<T>(sp, c.n_ph + VL);
-  T* ty = carve<T>(sp, VL);
-  for (int64_t i = 0; i < c.L; ++i) buf[i] = T(0);
-  const T* vsrc = c.sw == 1 ? buf : ph;
-  for (int64_t j = 0; j < c.KW; ++j) tp[j] = vsrc + (c.sw == 1 ? j : (j % c.sw) * c.ne + j / c.sw);
+  const RowPlan<T> c = make_plan<T>(s, sp, false, T(0));
+  T* cw = carve<T>(sp, c.n_ph);
   // per-column divisor factor (the row factor multiplies it)
-  for (int64_t ow = 0; ow < c.n_ph + VL; ++ow) {
+  for (int64_t ow = 0; ow < c.n_ph; ++ow) {
     const int64_t st = ow * c.sw - c.pw, en = min64(st + c.KW, c.W + c.pw);
     cw[ow] = divisor_override ? T(1) : count_include_pad ? T(en - st) : T(min64(en, c.W) - max64(st, 0));
   }
-  const int64_t OW = c.OW, KW = c.KW;
-  for (int64_t row = begin; row < end; ++row) {
-    const int64_t p = row / (c.OD * c.OH), r = row % (c.OD * c.OH), od = r / c.OH, oh = r % c.OH;
-    const T* xp = x + p * s.in_plane();
-    const int64_t n = window_rows(s, od, oh, bases);
+  const int64_t OW = c.OW, KW = c.KW, D = s.in[0], H = s.in[1];
+  auto red = [](auto a, auto v) { return a + v; };
+  RowIter it(begin, s.out[0], s.out[1]);
+  for (int64_t row = begin; row < end; ++row, it.next()) {
+    const T* xp = x + it.p * s.in_plane();
+    const int64_t n = window_rows(s, it.od, it.oh, bases);
     for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
-    const int64_t d0 = od * s.s[0] - s.p[0], h0 = oh * s.s[1] - s.p[1];
-    const int64_t d1 = min64(d0 + s.k[0], c.D + s.p[0]), h1 = min64(h0 + s.k[1], c.H + s.p[1]);
+    const int64_t d0 = it.od * s.s[0] - s.p[0], h0 = it.oh * s.s[1] - s.p[1];
+    const int64_t d1 = min64(d0 + s.k[0], D + s.p[0]), h1 = min64(h0 + s.k[1], H + s.p[1]);
     const int64_t rf = divisor_override ? divisor_override
                        : count_include_pad ? (d1 - d0) * (h1 - h0)
-                                           : (min64(d1, c.D) - max64(d0, 0)) * (min64(h1, c.H) - max64(h0, 0));
+                                           : (min64(d1, D) - max64(d0, 0)) * (min64(h1, H) - max64(h0, 0));
     const T f = (T)rf;
-    rows_sum(rows, n, c.W, buf + c.pw);
-    if (c.sw > 1) deinterleave<T>(buf, c.sw, c.n_ph, c.ne, ph);
+    row_pass<T, false>(c, rows, bases, n, T(0), red);
     T* yr = y + row * OW;
-    auto tap_pass = [&](int64_t ow) {
-      V a = vld<V>(tp[0] + ow);
-      for (int64_t j = 1; j < KW; ++j) a += vld<V>(tp[j] + ow);
-      return a / (f * vld<V>(cw + ow));
-    };
-    if (OW >= VL) {
-      for_chunks<VL>(OW, [&](int64_t ow) { vst(yr + ow, tap_pass(ow)); });
-    } else {
-      vst(ty, tap_pass(0));
-      for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = ty[ow];
+    for (int64_t ow = 0; ow < OW; ow += VL) {
+      V a = tap_v(c, 0, ow);
+      for (int64_t j = 1; j < KW; ++j) a += tap_v(c, j, ow);
+      a = a / (f * pld<V>(cw + ow));
+      if (ow + VL <= OW)
+        pst(yr + ow, a);
+      else
+        store_n(yr + ow, a, OW - ow);
     }
   }
 }
@@ -545,12 +713,12 @@ T reduce_sum(const T* __restrict x, int64_t n) {
   V a0 = V{}, a1 = V{}, a2 = V{}, a3 = V{};
   int64_t i = 0;
   for (; i + 4 * VL <= n; i += 4 * VL) {
-    a0 += vld<V>(x + i);
-    a1 += vld<V>(x + i + VL);
-    a2 += vld<V>(x + i + 2 * VL);
-    a3 += vld<V>(x + i + 3 * VL);
+    a0 += pld<V>(x + i);
+    a1 += pld<V>(x + i + VL);
+    a2 += pld<V>(x + i + 2 * VL);
+    a3 += pld<V>(x + i + 3 * VL);
   }
-  for (; i + VL <= n; i += VL) a0 += vld<V>(x + i);
+  for (; i + VL <= n; i += VL) a0 += pld<V>(x + i);
   V v = (a0 + a1) + (a2 + a3);
   T sum = 0;
   for (int j = 0; j < VL; ++j) sum += v[j];
@@ -581,20 +749,20 @@ void mean_planes_k(const T* x, int64_t n, int64_t planes, T* y) {
       V acc[VL];
       for (int q = 0; q < VL; ++q) {
         const T* xp = x + (p + q) * n;
-        V a = vld<V>(xp), b = V{};
+        V a = pld<V>(xp), b = V{};
         int64_t i = VL;
         for (; i + 2 * VL <= n; i += 2 * VL) {
-          a += vld<V>(xp + i);
-          b += vld<V>(xp + i + VL);
+          a += pld<V>(xp + i);
+          b += pld<V>(xp + i + VL);
         }
-        if (i + VL <= n) a += vld<V>(xp + i);
-        if (rem) b += (V)((VK)vld<V>(xp + n - VL) & mask);
+        if (i + VL <= n) a += pld<V>(xp + i);
+        if (rem) b += (V)((VK)pld<V>(xp + n - VL) & mask);
         acc[q] = a + b;
       }
       for (int m = VL; m > 1; m /= 2)
         for (int q = 0; q < m / 2; ++q)
           acc[q] = __builtin_shuffle(acc[2 * q], acc[2 * q + 1], me) + __builtin_shuffle(acc[2 * q], acc[2 * q + 1], mo);
-      vst(y + p, acc[0] / (T)n);
+      pst(y + p, acc[0] / (T)n);
     }
   }
   for (; p < planes; ++p) y[p] = reduce_sum(x + p * n, n) / (T)n;
