@@ -282,6 +282,14 @@ void avg_pool_scan(const PoolShape& s, const T* x, T* y, bool count_include_pad,
   }
 }
 
+// Two-source permutes with run-time indices are one instruction on AVX-512 (vpermt2ps/d/pd/q);
+// elsewhere GCC would expand them lane by lane, so those sets use unaligned loads and stores.
+#if defined(__AVX512F__)
+constexpr bool kPermute = true;
+#else
+constexpr bool kPermute = false;
+#endif
+
 // Stores the first n (< VL) lanes of v.
 template <typename T, typename V>
 inline void store_n(T* p, const V& v, int64_t n) {
@@ -370,10 +378,10 @@ RowPlan<T> make_plan(const PoolShape& s, char*& sp, bool keys, T fill) {
   const K* ksrc = c.sw == 1 ? c.kbuf : c.kph;
   for (int64_t j = 0; j < c.KW; ++j) {
     const int64_t t = j * c.dw, phase = t % c.sw, shift = t / c.sw;
-    const int64_t o = phase * c.ne + shift / VL * VL;
+    const int64_t o = phase * c.ne + (kPermute ? shift / VL * VL : shift);
     c.tp[j] = vsrc + o;
     c.tk[j] = ksrc + o;
-    c.tr[j] = shift % VL;
+    c.tr[j] = kPermute ? shift % VL : 0;
     for (int l = 0; l < VL; ++l) c.tmask[j][l] = (K)(l + c.tr[j]);
   }
   return c;
@@ -450,12 +458,12 @@ inline void row_pass(const RowPlan<T>& c, const T* const* rows, const int64_t* b
         a = red(a, v);
       }
     }
-    if (kind == 1) {
+    if (kPermute && kind == 1) {
       a = __builtin_shuffle(a, fillv, c.cidx[k]);
       if (KEYS) kk = __builtin_shuffle(kk, kmaxv, c.cidx[k]);
     }
   };
-  if (c.sw == 2) {
+  if (kPermute && c.sw == 2) {
     VK me, mo;
     for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
     for (int64_t k = 0; k < c.nck; k += 2) {
@@ -476,10 +484,15 @@ inline void row_pass(const RowPlan<T>& c, const T* const* rows, const int64_t* b
     V a;
     VK kk;
     chunk(k, a, kk);
-    pst(c.buf + k * VL, a);
-    if (KEYS) pst(c.kbuf + k * VL, kk);
+    if (kPermute || c.ckind[k] == 0) {
+      pst(c.buf + k * VL, a);
+      if (KEYS) pst(c.kbuf + k * VL, kk);
+    } else if (c.ckind[k] == 1) {  // the in-bounds vector at its own cells; padding cells keep the fill
+      pst(c.buf + c.pw + c.coff[k], a);
+      if (KEYS) pst(c.kbuf + c.pw + c.coff[k], kk);
+    }
   }
-  if (c.sw > 2) {
+  if (c.sw > 1) {
     deinterleave<T>(c.buf, c.sw, c.n_ph, c.ne, c.ph);
     if (KEYS) deinterleave<T>(c.kbuf, c.sw, c.n_ph, c.ne, c.kph);
   }
@@ -576,11 +589,16 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
   if (pool_is_huge(s)) return avg_pool_scan(s, x, y, count_include_pad, divisor_override, begin, end, bases);
   const RowPlan<T> c = make_plan<T>(s, sp, false, T(0));
   T* cw = carve<T>(sp, c.n_ph);
+  T* rcp = carve<T>(sp, c.n_ph);
   // per-column divisor factor (the row factor multiplies it)
   for (int64_t ow = 0; ow < c.n_ph; ++ow) {
     const int64_t st = ow * c.sw - c.pw, en = min64(st + c.KW, c.W + c.pw);
     cw[ow] = divisor_override ? T(1) : count_include_pad ? T(en - st) : T(min64(en, c.W) - max64(st, 0));
   }
+  // 1 / divisor per column for the current row factor: rows share it except at the plane's
+  // edges, so it is recomputed only when the row factor changes (a multiply per output instead
+  // of a divide; within an ulp of the quotient).
+  T rcp_f = T(0);
   const int64_t OW = c.OW, KW = c.KW, D = s.in[0], H = s.in[1];
   auto red = [](auto a, auto v) { return a + v; };
   RowIter it(begin, s.out[0], s.out[1]);
@@ -594,12 +612,16 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
                        : count_include_pad ? (d1 - d0) * (h1 - h0)
                                            : (min64(d1, D) - max64(d0, 0)) * (min64(h1, H) - max64(h0, 0));
     const T f = (T)rf;
+    if (f != rcp_f) {
+      rcp_f = f;
+      for (int64_t ow = 0; ow < c.n_ph; ow += VL) pst(rcp + ow, T(1) / (f * pld<V>(cw + ow)));
+    }
     row_pass<T, false>(c, rows, bases, n, T(0), red);
     T* yr = y + row * OW;
     for (int64_t ow = 0; ow < OW; ow += VL) {
       V a = tap_v(c, 0, ow);
       for (int64_t j = 1; j < KW; ++j) a += tap_v(c, j, ow);
-      a = a / (f * pld<V>(cw + ow));
+      a = a * pld<V>(rcp + ow);
       if (ow + VL <= OW)
         pst(yr + ow, a);
       else
