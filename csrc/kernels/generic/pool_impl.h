@@ -40,16 +40,25 @@ struct PV {
   typedef K VK __attribute__((vector_size(VB)));
 };
 
+// Unaligned vector of E (typed, so stores into value buffers are known not to touch the plan's
+// pointers and offsets).
+template <typename E>
+struct VT {
+  typedef E U __attribute__((vector_size(VB), aligned(sizeof(E))));
+};
 template <typename V, typename E>
 inline V pld(const E* p) {
-  V v;
-  __builtin_memcpy(&v, p, sizeof(V));
-  return v;
+  return (V) * (const typename VT<E>::U*)p;
 }
 template <typename V, typename E>
 inline void pst(E* p, const V& v) {
-  __builtin_memcpy(p, &v, sizeof(V));
+  *(typename VT<E>::U*)p = (typename VT<E>::U)v;
 }
+
+template <int N>
+struct IC {
+  static constexpr int value = N;
+};
 
 // max(a, b) where a NaN in either propagates.
 template <typename V>
@@ -403,10 +412,34 @@ struct RowIter {
   }
 };
 
+// Per window row (od, oh) of a plane, filled on first use: {n, aux, bases[n]} at stride
+// pool_nrows(s) + 2, so rows of later planes reuse it (no per-row window arithmetic).
+struct WinTable {
+  int64_t* t;
+  int64_t stride;
+  template <typename Aux>
+  const int64_t* get(const PoolShape& s, int64_t od, int64_t oh, const Aux& aux) {
+    int64_t* e = t + (od * s.out[1] + oh) * stride;
+    if (e[0] < 0) {
+      e[0] = window_rows(s, od, oh, e + 2);
+      e[1] = aux(od, oh);
+    }
+    return e;
+  }
+};
+
+inline WinTable make_win_table(const PoolShape& s, char*& sp) {
+  WinTable w;
+  w.stride = pool_nrows(s) + 2;
+  w.t = carve<int64_t>(sp, s.out[0] * s.out[1] * w.stride);
+  for (int64_t i = 0; i < s.out[0] * s.out[1]; ++i) w.t[i * w.stride] = -1;
+  return w;
+}
+
 // The row pass: reduces n rows into the plan's cells (or phases, s == 2). Red(a, v) folds row
 // v into a; keys (flat offsets) are tracked when KEYS.
-template <typename T, bool KEYS, typename Red>
-inline void row_pass(const RowPlan<T>& c, const T* const* rows, const int64_t* bases, int64_t n, T fill,
+template <typename T, bool KEYS, int NR, typename Red>
+inline void row_pass(const RowPlan<T>& c, const T* const* rows_in, const int64_t* bases_in, int64_t n, T fill,
                      const Red& red) {
   typedef typename PV<T>::V V;
   typedef typename PV<T>::K K;
@@ -416,6 +449,13 @@ inline void row_pass(const RowPlan<T>& c, const T* const* rows, const int64_t* b
   const VK kmaxv = VK{} + (K)PoolKey<T>::max;
   VK iota;
   for (int l = 0; l < VL; ++l) iota[l] = (K)l;
+  // NR > 0: that many rows, known at compile time (loops unrolled, pointers in registers)
+  const T* rl[NR > 0 ? NR : 1];
+  int64_t bl[NR > 0 ? NR : 1];
+  for (int r = 0; r < NR; ++r) rl[r] = rows_in[r], bl[r] = bases_in[r];
+  const T* const* rows = NR > 0 ? rl : rows_in;
+  const int64_t* bases = NR > 0 ? bl : bases_in;
+  if (NR > 0) n = NR;
   if (!c.chunked) {  // narrow rows: scalar into the cells, then the phases
     for (int64_t i = 0; i < c.W; ++i) {
       if (n == 0) break;
@@ -498,20 +538,50 @@ inline void row_pass(const RowPlan<T>& c, const T* const* rows, const int64_t* b
   }
 }
 
-// Tap j's source vector for output chunk ow.
-template <typename T>
+template <typename T, bool KEYS, typename Red>
+inline void row_pass_n(const RowPlan<T>& c, const T* const* rows, const int64_t* bases, int64_t n, T fill,
+                       const Red& red) {
+  switch (n) {
+    case 1: return row_pass<T, KEYS, 1>(c, rows, bases, n, fill, red);
+    case 2: return row_pass<T, KEYS, 2>(c, rows, bases, n, fill, red);
+    case 3: return row_pass<T, KEYS, 3>(c, rows, bases, n, fill, red);
+    default: return row_pass<T, KEYS, 0>(c, rows, bases, n, fill, red);
+  }
+}
+
+// Tap j's source vector for output chunk ow (SHIFT: some tap shift is not whole vectors; the
+// permute then takes lanes [r, r + VL) of two aligned vectors).
+template <typename T, bool SHIFT>
 inline typename PV<T>::V tap_v(const RowPlan<T>& c, int64_t j, int64_t ow) {
   typedef typename PV<T>::V V;
   constexpr int VL = PV<T>::VL;
   const V lo = pld<V>(c.tp[j] + ow);
-  return c.tr[j] ? __builtin_shuffle(lo, pld<V>(c.tp[j] + ow + VL), c.tmask[j]) : lo;
+  if (!SHIFT) return lo;
+  return __builtin_shuffle(lo, pld<V>(c.tp[j] + ow + VL), c.tmask[j]);
 }
-template <typename T>
+template <typename T, bool SHIFT>
 inline typename PV<T>::VK tap_k(const RowPlan<T>& c, int64_t j, int64_t ow) {
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
   const VK lo = pld<VK>(c.tk[j] + ow);
-  return c.tr[j] ? __builtin_shuffle(lo, pld<VK>(c.tk[j] + ow + VL), c.tmask[j]) : lo;
+  if (!SHIFT) return lo;
+  return __builtin_shuffle(lo, pld<VK>(c.tk[j] + ow + VL), c.tmask[j]);
+}
+
+// Calls f(IC<taps>, IC<shift>) with the tap count as a constant for the common kernels.
+template <typename T, typename F>
+inline void tap_dispatch(const RowPlan<T>& c, const F& f) {
+  bool shift = false;
+  for (int64_t j = 0; j < c.KW; ++j) shift |= c.tr[j] != 0;
+  if (shift) {
+    if (c.KW == 2) return f(IC<2>{}, IC<1>{});
+    if (c.KW == 3) return f(IC<3>{}, IC<1>{});
+    return f(IC<0>{}, IC<1>{});
+  }
+  if (c.KW == 1) return f(IC<1>{}, IC<0>{});
+  if (c.KW == 2) return f(IC<2>{}, IC<0>{});
+  if (c.KW == 3) return f(IC<3>{}, IC<0>{});
+  return f(IC<0>{}, IC<0>{});
 }
 
 template <typename T>
@@ -530,19 +600,29 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   K* initc = carve<K>(sp, c.n_ph);  // PyTorch's initial index column per output
   for (int64_t ow = 0; ow < c.n_ph; ++ow) initc[ow] = (K)min64(first_tap(ow * c.sw - c.pw, c.dw), PoolKey<T>::max);
   K* tkey = carve<K>(sp, VL);
-  const int64_t OW = c.OW, KW = c.KW, H = s.in[1], W = s.in[2];
+  const int64_t OW = c.OW, H = s.in[1], W = s.in[2];
   auto red = [](auto a, auto v) { return vmax_nan(a, v); };
+  WinTable wt = make_win_table(s, sp);
+  auto first_base_of = [&](int64_t od, int64_t oh) {
+    return (first_tap(od * s.s[0] - s.p[0], s.d[0]) * H + first_tap(oh * s.s[1] - s.p[1], s.d[1])) * W;
+  };
+  tap_dispatch(c, [&](auto NT, auto SH) {
+  constexpr int nt = decltype(NT)::value;
+  constexpr bool sh = decltype(SH)::value != 0;
+  const int64_t KW = nt > 0 ? nt : c.KW;
   RowIter it(begin, s.out[0], s.out[1]);
   for (int64_t row = begin; row < end; ++row, it.next()) {
     const T* xp = x + it.p * s.in_plane();
-    const int64_t n = window_rows(s, it.od, it.oh, bases);
+    const int64_t* e = wt.get(s, it.od, it.oh, first_base_of);
+    const int64_t n = e[0], first_base = e[1];
+    const int64_t* bases = e + 2;
     for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
     T* yr = y + row * OW;
     if (!idx) {
-      row_pass<T, false>(c, rows, bases, n, ninf, red);
+      row_pass_n<T, false>(c, rows, bases, n, ninf, red);
       for (int64_t ow = 0; ow < OW; ow += VL) {
-        V a = tap_v(c, 0, ow);
-        for (int64_t j = 1; j < KW; ++j) a = vmax_nan(a, tap_v(c, j, ow));
+        V a = tap_v<T, sh>(c, 0, ow);
+        for (int64_t j = 1; j < KW; ++j) a = vmax_nan(a, tap_v<T, sh>(c, j, ow));
         if (ow + VL <= OW)
           pst(yr + ow, a);
         else
@@ -550,16 +630,14 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       }
       continue;
     }
-    row_pass<T, true>(c, rows, bases, n, ninf, red);
+    row_pass_n<T, true>(c, rows, bases, n, ninf, red);
     int64_t* ir = idx + row * OW;
-    const int64_t first_base =
-        (first_tap(it.od * s.s[0] - s.p[0], s.d[0]) * H + first_tap(it.oh * s.s[1] - s.p[1], s.d[1])) * W;
     for (int64_t ow = 0; ow < OW; ow += VL) {
-      V b = tap_v(c, 0, ow);
-      VK bk = tap_k(c, 0, ow);
+      V b = tap_v<T, sh>(c, 0, ow);
+      VK bk = tap_k<T, sh>(c, 0, ow);
       for (int64_t j = 1; j < KW; ++j) {
-        const V v = tap_v(c, j, ow);
-        const VK vk = tap_k(c, j, ow);
+        const V v = tap_v<T, sh>(c, j, ow);
+        const VK vk = tap_k<T, sh>(c, j, ow);
         const VK m = vbeats(v, vk, b, bk);
         b = m ? v : b;
         bk = m ? vk : bk;
@@ -576,6 +654,7 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       }
     }
   }
+  });
 }
 
 template <typename T>
@@ -599,28 +678,37 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
   // edges, so it is recomputed only when the row factor changes (a multiply per output instead
   // of a divide; within an ulp of the quotient).
   T rcp_f = T(0);
-  const int64_t OW = c.OW, KW = c.KW, D = s.in[0], H = s.in[1];
+  const int64_t OW = c.OW, D = s.in[0], H = s.in[1];
   auto red = [](auto a, auto v) { return a + v; };
+  WinTable wt = make_win_table(s, sp);
+  auto row_factor = [&](int64_t od, int64_t oh) {
+    const int64_t d0 = od * s.s[0] - s.p[0], h0 = oh * s.s[1] - s.p[1];
+    const int64_t d1 = min64(d0 + s.k[0], D + s.p[0]), h1 = min64(h0 + s.k[1], H + s.p[1]);
+    return divisor_override ? divisor_override
+           : count_include_pad ? (d1 - d0) * (h1 - h0)
+                               : (min64(d1, D) - max64(d0, 0)) * (min64(h1, H) - max64(h0, 0));
+  };
+  tap_dispatch(c, [&](auto NT, auto SH) {
+  constexpr int nt = decltype(NT)::value;
+  constexpr bool sh = decltype(SH)::value != 0;
+  const int64_t KW = nt > 0 ? nt : c.KW;
   RowIter it(begin, s.out[0], s.out[1]);
   for (int64_t row = begin; row < end; ++row, it.next()) {
     const T* xp = x + it.p * s.in_plane();
-    const int64_t n = window_rows(s, it.od, it.oh, bases);
+    const int64_t* e = wt.get(s, it.od, it.oh, row_factor);
+    const int64_t n = e[0];
+    const int64_t* bases = e + 2;
     for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
-    const int64_t d0 = it.od * s.s[0] - s.p[0], h0 = it.oh * s.s[1] - s.p[1];
-    const int64_t d1 = min64(d0 + s.k[0], D + s.p[0]), h1 = min64(h0 + s.k[1], H + s.p[1]);
-    const int64_t rf = divisor_override ? divisor_override
-                       : count_include_pad ? (d1 - d0) * (h1 - h0)
-                                           : (min64(d1, D) - max64(d0, 0)) * (min64(h1, H) - max64(h0, 0));
-    const T f = (T)rf;
+    const T f = (T)e[1];
     if (f != rcp_f) {
       rcp_f = f;
       for (int64_t ow = 0; ow < c.n_ph; ow += VL) pst(rcp + ow, T(1) / (f * pld<V>(cw + ow)));
     }
-    row_pass<T, false>(c, rows, bases, n, T(0), red);
+    row_pass_n<T, false>(c, rows, bases, n, T(0), red);
     T* yr = y + row * OW;
     for (int64_t ow = 0; ow < OW; ow += VL) {
-      V a = tap_v(c, 0, ow);
-      for (int64_t j = 1; j < KW; ++j) a += tap_v(c, j, ow);
+      V a = tap_v<T, sh>(c, 0, ow);
+      for (int64_t j = 1; j < KW; ++j) a += tap_v<T, sh>(c, j, ow);
       a = a * pld<V>(rcp + ow);
       if (ow + VL <= OW)
         pst(yr + ow, a);
@@ -628,6 +716,7 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
         store_n(yr + ow, a, OW - ow);
     }
   }
+  });
 }
 
 // Adaptive window [floor(o*i/O), ceil((o+1)*i/O)) along one axis.
