@@ -296,7 +296,7 @@ void avg_pool_scan(const PoolShape& s, const T* x, T* y, bool count_include_pad,
 #if defined(__AVX512F__)
 constexpr bool kPermute = true;
 #else
-constexpr bool kPermute = false;
+constexpr bool kPermute = true;
 #endif
 
 // Stores the first n (< VL) lanes of v.
@@ -438,8 +438,10 @@ inline WinTable make_win_table(const PoolShape& s, char*& sp) {
 
 // The row pass: reduces n rows into the plan's cells (or phases, s == 2). Red(a, v) folds row
 // v into a; keys (flat offsets) are tracked when KEYS.
+#define FMACONV_POOL_INLINE inline __attribute__((always_inline))
+
 template <typename T, bool KEYS, int NR, typename Red>
-inline void row_pass(const RowPlan<T>& c, const T* const* rows_in, const int64_t* bases_in, int64_t n, T fill,
+FMACONV_POOL_INLINE void row_pass(const RowPlan<T>& c, const T* const* rows_in, const int64_t* bases_in, int64_t n, T fill,
                      const Red& red) {
   typedef typename PV<T>::V V;
   typedef typename PV<T>::K K;
@@ -539,8 +541,8 @@ inline void row_pass(const RowPlan<T>& c, const T* const* rows_in, const int64_t
 }
 
 template <typename T, bool KEYS, typename Red>
-inline void row_pass_n(const RowPlan<T>& c, const T* const* rows, const int64_t* bases, int64_t n, T fill,
-                       const Red& red) {
+FMACONV_POOL_INLINE void row_pass_n_inl(const RowPlan<T>& c, const T* const* rows, const int64_t* bases, int64_t n,
+                                        T fill, const Red& red) {
   switch (n) {
     case 1: return row_pass<T, KEYS, 1>(c, rows, bases, n, fill, red);
     case 2: return row_pass<T, KEYS, 2>(c, rows, bases, n, fill, red);
@@ -548,11 +550,17 @@ inline void row_pass_n(const RowPlan<T>& c, const T* const* rows, const int64_t*
     default: return row_pass<T, KEYS, 0>(c, rows, bases, n, fill, red);
   }
 }
+// The same as a call (keeps the max kernels' row loops small; measured faster there).
+template <typename T, bool KEYS, typename Red>
+__attribute__((noinline)) void row_pass_n(const RowPlan<T>& c, const T* const* rows, const int64_t* bases, int64_t n,
+                                          T fill, const Red& red) {
+  row_pass_n_inl<T, KEYS>(c, rows, bases, n, fill, red);
+}
 
 // Tap j's source vector for output chunk ow (SHIFT: some tap shift is not whole vectors; the
 // permute then takes lanes [r, r + VL) of two aligned vectors).
 template <typename T, bool SHIFT>
-inline typename PV<T>::V tap_v(const RowPlan<T>& c, int64_t j, int64_t ow) {
+FMACONV_POOL_INLINE typename PV<T>::V tap_v(const RowPlan<T>& c, int64_t j, int64_t ow) {
   typedef typename PV<T>::V V;
   constexpr int VL = PV<T>::VL;
   const V lo = pld<V>(c.tp[j] + ow);
@@ -560,7 +568,7 @@ inline typename PV<T>::V tap_v(const RowPlan<T>& c, int64_t j, int64_t ow) {
   return __builtin_shuffle(lo, pld<V>(c.tp[j] + ow + VL), c.tmask[j]);
 }
 template <typename T, bool SHIFT>
-inline typename PV<T>::VK tap_k(const RowPlan<T>& c, int64_t j, int64_t ow) {
+FMACONV_POOL_INLINE typename PV<T>::VK tap_k(const RowPlan<T>& c, int64_t j, int64_t ow) {
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
   const VK lo = pld<VK>(c.tk[j] + ow);
@@ -704,7 +712,7 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
       rcp_f = f;
       for (int64_t ow = 0; ow < c.n_ph; ow += VL) pst(rcp + ow, T(1) / (f * pld<V>(cw + ow)));
     }
-    row_pass_n<T, false>(c, rows, bases, n, T(0), red);
+    row_pass_n_inl<T, false>(c, rows, bases, n, T(0), red);
     T* yr = y + row * OW;
     for (int64_t ow = 0; ow < OW; ow += VL) {
       V a = tap_v<T, sh>(c, 0, ow);
