@@ -194,6 +194,15 @@ void rows_sum(const T* const* rows, int64_t n, int64_t W, T* __restrict out) {
 
 // ---- stride phases: ph[r * ne + i] = buf[i * s + r] for i in [0, n) -------------------------
 
+// Constant strides: the vectorizer turns the interleaved group into vector loads and permutes.
+template <int S, typename E>
+void deinterleave_const(const E* __restrict buf, int64_t n, int64_t ne, E* __restrict ph) {
+  E* __restrict p[S];
+  for (int r = 0; r < S; ++r) p[r] = ph + r * ne;
+  for (int64_t i = 0; i < n; ++i)
+    for (int r = 0; r < S; ++r) p[r][i] = buf[i * S + r];
+}
+
 template <typename T, typename E>
 void deinterleave(const E* __restrict buf, int64_t s, int64_t n, int64_t ne, E* __restrict ph) {
   constexpr int VL = PV<T>::VL;
@@ -212,6 +221,8 @@ void deinterleave(const E* __restrict buf, int64_t s, int64_t n, int64_t ne, E* 
     }
     return;
   }
+  if (s == 3) return deinterleave_const<3>(buf, n, ne, ph);
+  if (s == 4) return deinterleave_const<4>(buf, n, ne, ph);
   for (int64_t r = 0; r < s; ++r)
     for (int64_t i = 0; i < n; ++i) ph[r * ne + i] = buf[i * s + r];
 }
@@ -296,7 +307,7 @@ void avg_pool_scan(const PoolShape& s, const T* x, T* y, bool count_include_pad,
 #if defined(__AVX512F__)
 constexpr bool kPermute = true;
 #else
-constexpr bool kPermute = true;
+constexpr bool kPermute = false;
 #endif
 
 // Stores the first n (< VL) lanes of v.
