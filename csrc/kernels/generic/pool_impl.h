@@ -491,7 +491,7 @@ FMACONV_POOL_INLINE void row_pass(const RowPlan<T>& c, const T* const* rows_in, 
     }
     return;
   }
-  auto chunk = [&](int64_t k, V& a, VK& kk) {
+  auto chunk = [&](int64_t k, V& a, VK& kk) __attribute__((always_inline)) {
     const int kind = c.ckind[k];
     if (kind == 2 || n == 0) {
       a = fillv;
