@@ -57,9 +57,25 @@ void avg_pool_forward(const PoolShape& s, const T* x, T* y, bool count_include_p
   });
 }
 
+namespace {
+// Adaptive windows are plain pooling windows (kernel = stride = in / out, no padding) when every
+// output size divides its input size: the window kernels then apply.
+bool adaptive_is_regular(const PoolShape& s, PoolShape* w) {
+  *w = s;
+  for (int a = 0; a < 3; ++a) {
+    if (s.in[a] % s.out[a] != 0) return false;
+    w->k[a] = w->s[a] = s.in[a] / s.out[a];
+    w->p[a] = 0;
+    w->d[a] = 1;
+  }
+  return true;
+}
+}  // namespace
+
 template <typename T>
 void adaptive_avg_pool_forward(const PoolShape& s, const T* x, T* y) {
   const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
+  PoolShape w;
   if (s.out_plane() == 1) {  // global pooling: PyTorch takes the mean of the plane here too
     const int64_t n = s.in_plane(), group = 16;  // planes per item: whole vector groups
     const int64_t items = ceil_div(s.planes, group);
@@ -69,6 +85,7 @@ void adaptive_avg_pool_forward(const PoolShape& s, const T* x, T* y) {
     });
     return;
   }
+  if (adaptive_is_regular(s, &w)) return avg_pool_forward(w, x, y, true, 0);
   const PoolShape sz = adaptive_sizing(s);
   for_rows<T>(s, sz, row_work(s, sz.k[0] * sz.k[1]),
               [&](int64_t b, int64_t e, void* sc) { ks.adaptive_avg_pool(s, x, y, b, e, sc); });
@@ -77,6 +94,8 @@ void adaptive_avg_pool_forward(const PoolShape& s, const T* x, T* y) {
 template <typename T>
 void adaptive_max_pool_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
   const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
+  PoolShape w;
+  if (adaptive_is_regular(s, &w)) return max_pool_forward(w, x, y, idx);
   const PoolShape sz = adaptive_sizing(s);
   for_rows<T>(s, sz, row_work(s, sz.k[0] * sz.k[1]),
               [&](int64_t b, int64_t e, void* sc) { ks.adaptive_max_pool(s, x, y, idx, b, e, sc); });
