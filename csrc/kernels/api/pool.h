@@ -62,7 +62,7 @@ inline size_t pool_scratch_bytes(const PoolShape& s, size_t elem) {
   const int64_t rows = pool_nrows(s), taps = s.k[2] + 1, chunks = L / 2 + 1;  // vector chunks of >= 2 lanes
   // rows (pointer + base), per tap (2 pointers, shift, 64-byte mask), per chunk (offset, kind,
   // 64-byte permute), 4 buffers of values or keys, per-column factors, tails; 64-byte padding each.
-  return (size_t)(64 * 17 + s.out[0] * s.out[1] * (rows + 2) * 8 + rows * 16 + taps * (24 + 64) + chunks * (9 + 64) + 4 * L * 8 + (2 * L + owp) * 8 + 4 * 64);
+  return (size_t)(64 * 18 + s.out[0] * s.out[1] * (rows + 2) * 8 + rows * 16 + taps * (25 + 64) + chunks * (9 + 64) + 4 * L * 8 + (2 * L + owp) * 8 + 4 * 64);
 }
 
 }  // namespace fmaconv

@@ -345,6 +345,7 @@ struct RowPlan {
   const T** tp;           // per tap: first aligned source vector
   const K** tk;
   int64_t* tr;            // per tap: shift within the vector
+  int8_t* tph;            // per tap: stride phase
   VK* tmask;              // per tap: permute indices for that shift
   T* buf;                 // cells (s != 2, or the scalar row pass)
   T* ph;                  // phases (s > 1)
@@ -372,6 +373,7 @@ RowPlan<T> make_plan(const PoolShape& s, char*& sp, bool keys, T fill) {
   c.tp = carve<const T*>(sp, c.KW);
   c.tk = carve<const K*>(sp, c.KW);
   c.tr = carve<int64_t>(sp, c.KW);
+  c.tph = carve<int8_t>(sp, c.KW);
   c.tmask = carve<VK>(sp, c.KW);
   c.buf = carve<T>(sp, L);
   c.ph = carve<T>(sp, L);
@@ -402,6 +404,7 @@ RowPlan<T> make_plan(const PoolShape& s, char*& sp, bool keys, T fill) {
     c.tp[j] = vsrc + o;
     c.tk[j] = ksrc + o;
     c.tr[j] = kPermute ? shift % VL : 0;
+    c.tph[j] = (int8_t)(phase & 1);
     for (int l = 0; l < VL; ++l) c.tmask[j][l] = (K)(l + c.tr[j]);
   }
   return c;
@@ -603,6 +606,81 @@ inline void tap_dispatch(const RowPlan<T>& c, const F& f) {
   return f(IC<0>{}, IC<0>{});
 }
 
+// ---- fused row (AVX-512, strides 1 and 2, every tap shift below a vector) -------------------
+// The cells never go through memory: output chunk q needs cell chunks q and q + 1 (stride 2:
+// their even/odd phases), so the row pass of chunk q + 1 feeds the taps of chunk q directly and
+// each tap is one permute of two registers.
+
+// Cell chunk k of the row (padding outside the input; chunks past the plan are padding).
+template <typename T, int NR, typename Red>
+FMACONV_POOL_INLINE typename PV<T>::V cell_chunk(const RowPlan<T>& c, const T* const* rows, int64_t n, int64_t k,
+                                                 typename PV<T>::V fillv, const Red& red) {
+  typedef typename PV<T>::V V;
+  if (k >= c.nck || n == 0 || c.ckind[k] == 2) return fillv;
+  const int64_t o = c.coff[k];
+  const int64_t nr = NR > 0 ? NR : n;
+  V a = pld<V>(rows[0] + o);
+  for (int64_t r = 1; r < nr; ++r) a = red(a, pld<V>(rows[r] + o));
+  if (c.ckind[k] == 1) a = __builtin_shuffle(a, fillv, c.cidx[k]);
+  return a;
+}
+
+// Can this call use the fused rows? (values only)
+template <typename T>
+inline bool fused_ok(const RowPlan<T>& c) {
+  return kPermute && c.chunked && (c.sw == 1 || c.sw == 2) && (c.KW - 1) * c.dw / c.sw < PV<T>::VL;
+}
+
+// Reduces one output row: fin(ow, acc) stores output chunk ow.
+template <typename T, int NR, int NT, typename Red, typename Fin>
+FMACONV_POOL_INLINE void fused_row(const RowPlan<T>& c, const T* const* rows_in, int64_t n, T fill, const Red& red,
+                                   const Fin& fin) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const T* rl[NR > 0 ? NR : 1];
+  for (int r = 0; r < NR; ++r) rl[r] = rows_in[r];
+  const T* const* rows = NR > 0 ? rl : rows_in;
+  const V fillv = V{} + fill;
+  const int64_t KW = NT > 0 ? NT : c.KW;
+  const int64_t nq = (c.OW + VL - 1) / VL;
+  if (c.sw == 1) {
+    V A = cell_chunk<T, NR>(c, rows, n, 0, fillv, red);
+    for (int64_t q = 0; q < nq; ++q) {
+      const V B = cell_chunk<T, NR>(c, rows, n, q + 1, fillv, red);
+      V acc = c.tr[0] ? __builtin_shuffle(A, B, c.tmask[0]) : A;
+      for (int64_t j = 1; j < KW; ++j) acc = red(acc, __builtin_shuffle(A, B, c.tmask[j]));
+      fin(q * VL, acc);
+      A = B;
+    }
+    return;
+  }
+  VK me, mo;
+  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
+  V a0 = cell_chunk<T, NR>(c, rows, n, 0, fillv, red), a1 = cell_chunk<T, NR>(c, rows, n, 1, fillv, red);
+  V E = __builtin_shuffle(a0, a1, me), O = __builtin_shuffle(a0, a1, mo);
+  for (int64_t q = 0; q < nq; ++q) {
+    const V b0 = cell_chunk<T, NR>(c, rows, n, 2 * q + 2, fillv, red);
+    const V b1 = cell_chunk<T, NR>(c, rows, n, 2 * q + 3, fillv, red);
+    const V E2 = __builtin_shuffle(b0, b1, me), O2 = __builtin_shuffle(b0, b1, mo);
+    V acc = __builtin_shuffle(c.tph[0] ? O : E, c.tph[0] ? O2 : E2, c.tmask[0]);
+    for (int64_t j = 1; j < KW; ++j) acc = red(acc, __builtin_shuffle(c.tph[j] ? O : E, c.tph[j] ? O2 : E2, c.tmask[j]));
+    fin(q * VL, acc);
+    E = E2, O = O2;
+  }
+}
+
+template <typename T, int NT, typename Red, typename Fin>
+FMACONV_POOL_INLINE void fused_row_n(const RowPlan<T>& c, const T* const* rows, int64_t n, T fill, const Red& red,
+                                     const Fin& fin) {
+  switch (n) {
+    case 1: return fused_row<T, 1, NT>(c, rows, n, fill, red, fin);
+    case 2: return fused_row<T, 2, NT>(c, rows, n, fill, red, fin);
+    case 3: return fused_row<T, 3, NT>(c, rows, n, fill, red, fin);
+    default: return fused_row<T, 0, NT>(c, rows, n, fill, red, fin);
+  }
+}
+
 template <typename T>
 void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
   typedef typename PV<T>::V V;
@@ -629,6 +707,7 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   constexpr int nt = decltype(NT)::value;
   constexpr bool sh = decltype(SH)::value != 0;
   const int64_t KW = nt > 0 ? nt : c.KW;
+  const bool fused = fused_ok(c);
   RowIter it(begin, s.out[0], s.out[1]);
   for (int64_t row = begin; row < end; ++row, it.next()) {
     const T* xp = x + it.p * s.in_plane();
@@ -637,6 +716,15 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
     const int64_t* bases = e + 2;
     for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
     T* yr = y + row * OW;
+    if (!idx && fused) {
+      fused_row_n<T, nt>(c, rows, n, ninf, red, [&](int64_t ow, V a) {
+        if (ow + VL <= OW)
+          pst(yr + ow, a);
+        else
+          store_n(yr + ow, a, OW - ow);
+      });
+      continue;
+    }
     if (!idx) {
       row_pass_n<T, false>(c, rows, bases, n, ninf, red);
       for (int64_t ow = 0; ow < OW; ow += VL) {
@@ -711,6 +799,7 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
   constexpr int nt = decltype(NT)::value;
   constexpr bool sh = decltype(SH)::value != 0;
   const int64_t KW = nt > 0 ? nt : c.KW;
+  const bool fused = fused_ok(c);
   RowIter it(begin, s.out[0], s.out[1]);
   for (int64_t row = begin; row < end; ++row, it.next()) {
     const T* xp = x + it.p * s.in_plane();
@@ -723,8 +812,18 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
       rcp_f = f;
       for (int64_t ow = 0; ow < c.n_ph; ow += VL) pst(rcp + ow, T(1) / (f * pld<V>(cw + ow)));
     }
-    row_pass_n_inl<T, false>(c, rows, bases, n, T(0), red);
     T* yr = y + row * OW;
+    if (fused) {
+      fused_row_n<T, nt>(c, rows, n, T(0), red, [&](int64_t ow, V a) {
+        a = a * pld<V>(rcp + ow);
+        if (ow + VL <= OW)
+          pst(yr + ow, a);
+        else
+          store_n(yr + ow, a, OW - ow);
+      });
+      continue;
+    }
+    row_pass_n_inl<T, false>(c, rows, bases, n, T(0), red);
     for (int64_t ow = 0; ow < OW; ow += VL) {
       V a = tap_v<T, sh>(c, 0, ow);
       for (int64_t j = 1; j < KW; ++j) a += tap_v<T, sh>(c, j, ow);
