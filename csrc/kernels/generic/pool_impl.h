@@ -63,7 +63,8 @@ struct IC {
 // max(a, b) where a NaN in either propagates.
 template <typename V>
 inline V vmax_nan(V a, V b) {
-  return ((b > a) | (b != b)) ? b : a;
+  const V m = (a > b) ? a : b;  // maxps: b when unordered, so only a's NaN needs the blend
+  return (a != a) ? a : m;
 }
 template <typename T>
 inline T smax_nan(T a, T b) {
