@@ -51,6 +51,12 @@ inline int64_t pool_nrows(const PoolShape& s) {
   return (s.k[0] < s.in[0] ? s.k[0] : s.in[0]) * (s.k[1] < s.in[1] ? s.k[1] : s.in[1]) + 1;
 }
 
+// Entries of the per-window-row table (0: too large, rows are computed as they come).
+inline int64_t pool_win_table_len(const PoolShape& s) {
+  const int64_t n = s.out[0] * s.out[1] * (pool_nrows(s) + 2);
+  return n <= (int64_t)1 << 18 ? n : 0;
+}
+
 // Scratch bytes one call of a window kernel needs (elem = sizeof(T)).
 inline size_t pool_scratch_bytes(const PoolShape& s, size_t elem) {
   const int64_t vl = 64 / (int64_t)elem;
@@ -62,7 +68,7 @@ inline size_t pool_scratch_bytes(const PoolShape& s, size_t elem) {
   const int64_t rows = pool_nrows(s), taps = s.k[2] + 1, chunks = L / 2 + 1;  // vector chunks of >= 2 lanes
   // rows (pointer + base), per tap (2 pointers, shift, 64-byte mask), per chunk (offset, kind,
   // 64-byte permute), 4 buffers of values or keys, per-column factors, tails; 64-byte padding each.
-  return (size_t)(64 * 18 + s.out[0] * s.out[1] * (rows + 2) * 8 + rows * 16 + taps * (25 + 64) + chunks * (9 + 64) + 4 * L * 8 + (2 * L + owp) * 8 + 4 * 64);
+  return (size_t)(64 * 18 + pool_win_table_len(s) * 8 + (rows + 2) * 8 + rows * 16 + taps * (25 + 64) + chunks * (9 + 64) + 4 * L * 8 + (2 * L + owp) * 8 + 4 * 64);
 }
 
 }  // namespace fmaconv

@@ -432,10 +432,11 @@ struct RowIter {
 struct WinTable {
   int64_t* t;
   int64_t stride;
+  bool full;  // one entry per window row; else one entry recomputed per output row
   template <typename Aux>
   const int64_t* get(const PoolShape& s, int64_t od, int64_t oh, const Aux& aux) {
-    int64_t* e = t + (od * s.out[1] + oh) * stride;
-    if (e[0] < 0) {
+    int64_t* e = full ? t + (od * s.out[1] + oh) * stride : t;
+    if (!full || e[0] < 0) {
       e[0] = window_rows(s, od, oh, e + 2);
       e[1] = aux(od, oh);
     }
@@ -446,8 +447,10 @@ struct WinTable {
 inline WinTable make_win_table(const PoolShape& s, char*& sp) {
   WinTable w;
   w.stride = pool_nrows(s) + 2;
-  w.t = carve<int64_t>(sp, s.out[0] * s.out[1] * w.stride);
-  for (int64_t i = 0; i < s.out[0] * s.out[1]; ++i) w.t[i * w.stride] = -1;
+  w.full = pool_win_table_len(s) > 0;
+  w.t = carve<int64_t>(sp, w.full ? pool_win_table_len(s) : w.stride);
+  if (w.full)
+    for (int64_t i = 0; i < s.out[0] * s.out[1]; ++i) w.t[i * w.stride] = -1;
   return w;
 }
 
