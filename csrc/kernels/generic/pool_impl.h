@@ -1,11 +1,23 @@
 // Part of the generic kernels: included by kernels_impl.h inside
 // namespace fmaconv::FMACONV_KNS::{anonymous}, after common.h. Do not include elsewhere.
 //
-// Pooling, row-first (see kernels/api/pool.h): for each output row, the window's live input rows
-// are reduced column by column into a row buffer (full-width vector max/add, no padding logic),
-// whose lead/trail cells hold the padding value (-inf or 0) once per call. Strided windows read
-// the buffer de-interleaved into stride phases, so the kw-tap pass is plain vector loads at
-// constant offsets along the output width, whatever the stride, dilation, padding or ceil_mode.
+// Pooling, row-first (see kernels/api/pool.h), NCHW with no reorder pass. Per output row (one
+// (plane, od, oh)), the window's live input rows (from a per-call window-row table) are reduced
+// column by column with full-width vector max/add into "cells": cell q holds input column q - pw,
+// cells outside [0, W) hold the padding value (-inf or 0), so padding and the ceil_mode overhang
+// need no branches. The kw taps then read cell ow*s + j*d along the output width:
+//  - AVX-512, strides 1 and 2, every tap shift below a vector (the common kernels): fused in
+//    registers. Cell chunk q+1 (stride 2: its even/odd phases, split with permutes) is reduced
+//    right before output chunk q, whose taps are permutes of two registers; edge chunks come
+//    from the nearest in-bounds vector through a permute that brings in the padding value.
+//  - otherwise: the cells go through an aligned row buffer (de-interleaved into stride phases for
+//    strides > 1) and the taps are vector loads at constant offsets (AVX-512: aligned loads and a
+//    permute; other sets, where run-time two-source permutes are expanded lane by lane:
+//    unaligned loads).
+// Row and tap counts up to 3 are compile-time constants. Average pooling multiplies by a
+// per-column reciprocal of the divisor (count_include_pad / divisor_override handled per column
+// and per row factor once), so it is within an ulp of PyTorch's quotient, and sums rows then
+// columns (PyTorch sums in window order): results match to allclose, not bit for bit.
 //
 // Max-pool indices: PyTorch scans each window in (depth, row, column) order and takes v when
 // v > best or isnan(v): the result is the first maximum, or the LAST NaN. Flat in-plane offsets
@@ -14,6 +26,8 @@
 // offset on ties. That order does not depend on the visiting order, so rows can be reduced first
 // and columns after. Padding cells are (-inf, KEY_MAX): they never win a tie. A window whose
 // maximum is -inf keeps PyTorch's initial index (first tap at or after 0 on each axis).
+// Keys are int32 for float (int64 for double); float planes of 2**31 - 1 elements or more, and
+// windows far wider than the input, use a plain scan in PyTorch's order instead.
 #pragma once
 
 // First tap index >= 0 of a window starting at `start` (PyTorch's initial argmax position).
