@@ -1,5 +1,7 @@
-// Pooling operators on NCDHW planes: each task takes a range of output rows of one plane;
-// the row kernels (per ISA) see only the valid input rows, so padding never reaches them.
+// Pooling operators on NCDHW planes. The work is the flattened list of output rows of all
+// planes ((plane, od, oh) -> one row of OW outputs); each thread takes contiguous ranges of it,
+// so batch-1 inputs keep both cores busy and consecutive rows of a range share their input rows
+// in cache. The per-ISA kernels (kernels/api/pool.h) do the rows of a range.
 #include <vector>
 
 #include "ops/ops.h"
@@ -11,154 +13,92 @@ namespace fmaconv {
 
 namespace {
 
-
-// Runs row_fn(plane, row) for all planes x output rows (od, oh flattened), as contiguous
-// ranges of that flattened index, so tasks hold whole planes or row chunks as the shape needs.
-template <typename F>
-void for_each_row(int64_t planes, int64_t rows, int64_t work_per_row, const F& row_fn) {
-  parallel_range(planes * rows, (double)work_per_row, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) row_fn(i / rows, i % rows);
-  });
+// Scratch for one range (reused across calls on the same thread: no allocation per call).
+inline void* scratch(size_t bytes) {
+  thread_local std::vector<char> buf;
+  if (buf.size() < bytes + 64) buf.resize(bytes + 64);
+  return buf.data();
 }
 
-// Taps [first_live, end_live) of a window starting at st (dilation d, k taps) fall in [0, n).
-inline int64_t first_live(int64_t st, int64_t d) { return st >= 0 ? 0 : ceil_div(-st, d); }
-inline int64_t end_live(int64_t st, int64_t d, int64_t k, int64_t n) { return max64(0, min64(k, ceil_div(n - st, d))); }
+// Runs fn(begin, end, scratch) over the planes * rows output rows of the shape.
+template <typename T, typename F>
+void for_rows(const PoolShape& s, const PoolShape& sized, double work_per_row, const F& fn) {
+  const size_t bytes = pool_scratch_bytes(sized, sizeof(T));
+  parallel_range(s.planes * s.out[0] * s.out[1], work_per_row,
+                 [&](int64_t begin, int64_t end) { fn(begin, end, scratch(bytes)); });
+}
 
-// Window start of output o along one axis of a pooling shape.
-inline int64_t win_start(const PoolShape& s, int ax, int64_t o) { return o * s.s[ax] - s.p[ax]; }
+// Work of one output row: the input rows it reads plus its outputs.
+inline double row_work(const PoolShape& s, int64_t rows) { return (double)(rows * s.in[2] + s.out[2] * s.k[2]); }
+
+// A shape whose kernel bounds the rows an adaptive window reads (for the scratch size).
+PoolShape adaptive_sizing(const PoolShape& s) {
+  PoolShape t = s;
+  t.k[0] = s.in[0] / s.out[0] + 2;
+  t.k[1] = s.in[1] / s.out[1] + 2;
+  t.k[2] = 1;
+  return t;
+}
 
 }  // namespace
 
 template <typename T>
 void max_pool_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
   const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
-  const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2];
-  const int64_t in_plane = s.in_plane(), out_plane = s.out_plane();
-  for_each_row(s.planes, s.out[0] * OH, OW * s.k[0] * s.k[1] * s.k[2], [&](int64_t p, int64_t r) {
-    thread_local std::vector<const T*> rows;
-    thread_local std::vector<int64_t> bases;
-    rows.resize((size_t)(min64(s.k[0], D) * min64(s.k[1], H)));  // live rows only
-    bases.resize(rows.size());
-    const int64_t od = r / OH, oh = r % OH;
-    const T* xp = x + p * in_plane;
-    const int64_t d0 = win_start(s, 0, od), h0 = win_start(s, 1, oh);
-    int64_t n = 0;
-    for (int64_t jd = first_live(d0, s.d[0]), jd1 = end_live(d0, s.d[0], s.k[0], D); jd < jd1; ++jd) {
-      const int64_t id = d0 + jd * s.d[0];
-      for (int64_t jh = first_live(h0, s.d[1]), jh1 = end_live(h0, s.d[1], s.k[1], H); jh < jh1; ++jh) {
-        const int64_t ih = h0 + jh * s.d[1];
-        bases[n] = (id * H + ih) * W;
-        rows[n] = xp + bases[n];
-        ++n;
-      }
-    }
-    // PyTorch's initial argmax: the first tap at or after 0 on each axis, even if past the input.
-    auto first = [](int64_t st, int64_t d) { return st < 0 ? st + ceil_div(-st, d) * d : st; };
-    const int64_t first_base = (first(d0, s.d[0]) * H + first(h0, s.d[1])) * W;
-    const int64_t off = p * out_plane + r * OW;
-    ks.max_row(s, rows.data(), bases.data(), n, first_base, y + off, idx ? idx + off : nullptr);
-  });
+  for_rows<T>(s, s, row_work(s, min64(s.k[0], s.in[0]) * min64(s.k[1], s.in[1])),
+              [&](int64_t b, int64_t e, void* sc) { ks.max_pool(s, x, y, idx, b, e, sc); });
 }
 
 template <typename T>
 void avg_pool_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override) {
   const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
-  const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2];
-  const int64_t in_plane = s.in_plane(), out_plane = s.out_plane();
-  // Per-column divisor factors do not depend on the row: compute once.
-  std::vector<int64_t> pool_w((size_t)OW), valid_w((size_t)OW);
-  for (int64_t ow = 0; ow < OW; ++ow) {
-    const int64_t st = win_start(s, 2, ow), en = min64(st + s.k[2], W + s.p[2]);
-    pool_w[ow] = en - st;
-    valid_w[ow] = min64(en, W) - max64(st, 0);
-  }
-  for_each_row(s.planes, s.out[0] * OH, OW * s.k[0] * s.k[1] * s.k[2], [&](int64_t p, int64_t r) {
-    thread_local std::vector<const T*> rows;
-    rows.resize((size_t)(min64(s.k[0], D) * min64(s.k[1], H)));  // live rows only
-    const int64_t od = r / OH, oh = r % OH;
-    const T* xp = x + p * in_plane;
-    const int64_t d0 = win_start(s, 0, od), h0 = win_start(s, 1, oh);
-    const int64_t d1 = min64(d0 + s.k[0], D + s.p[0]), h1 = min64(h0 + s.k[1], H + s.p[1]);
-    const int64_t pool_dh = (d1 - d0) * (h1 - h0);
-    const int64_t valid_dh = (min64(d1, D) - max64(d0, 0)) * (min64(h1, H) - max64(h0, 0));
-    int64_t n = 0;
-    for (int64_t id = max64(d0, 0); id < min64(d1, D); ++id)
-      for (int64_t ih = max64(h0, 0); ih < min64(h1, H); ++ih) rows[n++] = xp + (id * H + ih) * W;
-    T* yr = y + p * out_plane + r * OW;
-    ks.sum_row(s, rows.data(), n, yr);
-    for (int64_t ow = 0; ow < OW; ++ow) {
-      const int64_t div = divisor_override != 0 ? divisor_override
-                          : count_include_pad  ? pool_dh * pool_w[ow]
-                                               : valid_dh * valid_w[ow];
-      yr[ow] = yr[ow] / (T)div;
-    }
+  for_rows<T>(s, s, row_work(s, min64(s.k[0], s.in[0]) * min64(s.k[1], s.in[1])), [&](int64_t b, int64_t e, void* sc) {
+    ks.avg_pool(s, x, y, count_include_pad, divisor_override, b, e, sc);
   });
 }
 
 namespace {
-// Adaptive window [floor(o*i/O), ceil((o+1)*i/O)) along one axis.
-inline int64_t ad_start(int64_t o, int64_t i, int64_t O) { return (o * i) / O; }
-inline int64_t ad_end(int64_t o, int64_t i, int64_t O) { return ((o + 1) * i + O - 1) / O; }
+// Adaptive windows are plain pooling windows (kernel = stride = in / out, no padding) when every
+// output size divides its input size: the window kernels then apply.
+bool adaptive_is_regular(const PoolShape& s, PoolShape* w) {
+  *w = s;
+  for (int a = 0; a < 3; ++a) {
+    if (s.in[a] % s.out[a] != 0) return false;
+    w->k[a] = w->s[a] = s.in[a] / s.out[a];
+    w->p[a] = 0;
+    w->d[a] = 1;
+  }
+  return true;
+}
 }  // namespace
 
 template <typename T>
 void adaptive_avg_pool_forward(const PoolShape& s, const T* x, T* y) {
-  const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
+  const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
+  PoolShape w;
   if (s.out_plane() == 1) {  // global pooling: PyTorch takes the mean of the plane here too
-    const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
-    const int64_t n = s.in_plane();
-    for_each_row(s.planes, 1, n, [&](int64_t p, int64_t) { y[p] = ks.reduce_sum(x + p * n, n) / (T)n; });
+    const int64_t n = s.in_plane(), group = 16;  // planes per item: whole vector groups
+    const int64_t items = ceil_div(s.planes, group);
+    parallel_range(items, (double)(n * group), [&](int64_t b, int64_t e) {
+      const int64_t p0 = b * group, p1 = min64(e * group, s.planes);
+      ks.mean_planes(x + p0 * n, n, p1 - p0, y + p0);
+    });
     return;
   }
-  for_each_row(s.planes, OD * OH, OW * ceil_div(s.in_plane(), s.out_plane()), [&](int64_t p, int64_t r) {
-    const int64_t od = r / OH, oh = r % OH;
-    const int64_t d0 = ad_start(od, D, OD), d1 = ad_end(od, D, OD);
-    const int64_t h0 = ad_start(oh, H, OH), h1 = ad_end(oh, H, OH);
-    const T* xp = x + p * s.in_plane();
-    T* yr = y + p * s.out_plane() + r * OW;
-    for (int64_t ow = 0; ow < OW; ++ow) {
-      const int64_t w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
-      T sum = 0;
-      for (int64_t id = d0; id < d1; ++id)
-        for (int64_t ih = h0; ih < h1; ++ih) {
-          const T* row = xp + (id * H + ih) * W;
-          for (int64_t iw = w0; iw < w1; ++iw) sum += row[iw];
-        }
-      // PyTorch divides by each window extent in turn.
-      yr[ow] = sum / (T)(d1 - d0) / (T)(h1 - h0) / (T)(w1 - w0);
-    }
-  });
+  if (adaptive_is_regular(s, &w)) return avg_pool_forward(w, x, y, true, 0);
+  const PoolShape sz = adaptive_sizing(s);
+  for_rows<T>(s, sz, row_work(s, sz.k[0] * sz.k[1]),
+              [&](int64_t b, int64_t e, void* sc) { ks.adaptive_avg_pool(s, x, y, b, e, sc); });
 }
 
 template <typename T>
 void adaptive_max_pool_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
-  const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
-  for_each_row(s.planes, OD * OH, OW * ceil_div(s.in_plane(), s.out_plane()), [&](int64_t p, int64_t r) {
-    const int64_t od = r / OH, oh = r % OH;
-    const int64_t d0 = ad_start(od, D, OD), d1 = ad_end(od, D, OD);
-    const int64_t h0 = ad_start(oh, H, OH), h1 = ad_end(oh, H, OH);
-    const T* xp = x + p * s.in_plane();
-    const int64_t off = p * s.out_plane() + r * OW;
-    for (int64_t ow = 0; ow < OW; ++ow) {
-      const int64_t w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
-      T best = -__builtin_inf();
-      int64_t arg = (d0 * H + h0) * W + w0;
-      for (int64_t id = d0; id < d1; ++id)
-        for (int64_t ih = h0; ih < h1; ++ih) {
-          const int64_t base = (id * H + ih) * W;
-          for (int64_t iw = w0; iw < w1; ++iw) {
-            const T v = xp[base + iw];
-            if (v > best || v != v) {
-              best = v;
-              arg = base + iw;
-            }
-          }
-        }
-      y[off + ow] = best;
-      if (idx) idx[off + ow] = arg;
-    }
-  });
+  const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
+  PoolShape w;
+  if (adaptive_is_regular(s, &w)) return max_pool_forward(w, x, y, idx);
+  const PoolShape sz = adaptive_sizing(s);
+  for_rows<T>(s, sz, row_work(s, sz.k[0] * sz.k[1]),
+              [&](int64_t b, int64_t e, void* sc) { ks.adaptive_max_pool(s, x, y, idx, b, e, sc); });
 }
 
 #define FMACONV_POOL_INSTANTIATE(T)                                                          \

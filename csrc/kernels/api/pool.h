@@ -1,22 +1,74 @@
 // Pooling kernels of one ISA set (see runtime/dispatch.h).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "ops/shapes.h"
 
 namespace fmaconv {
 
+// The window kernels take a range [begin, end) of flattened output rows of all planes
+// (row = (plane * OD + od) * OH + oh) and work row-first: the window's live input rows are
+// reduced into a padded row buffer with full-width vector ops, then the kw taps are applied
+// along that buffer (de-interleaved into stride phases), so padding and ceil_mode overhang are
+// just buffer cells holding -inf (max) or 0 (sum). `scratch` holds pool_scratch_bytes(s, sizeof(T))
+// bytes, 64-byte aligned, private to the call.
 template <typename T>
 struct PoolKernels {
-  // One output row of max pooling over the valid input rows (in scan order); idx may be null.
-  // row_base[r] is the flat in-plane offset of row r, for the indices; first_base that of the
-  // window's first tap row (PyTorch's initial argmax, used when no tap beats -inf).
-  void (*max_row)(const PoolShape& s, const T* const* rows, const int64_t* row_base, int64_t n_rows,
-                  int64_t first_base, T* y, int64_t* idx);
-  // One output row of sum pooling (the caller divides).
-  void (*sum_row)(const PoolShape& s, const T* const* rows, int64_t n_rows, T* y);
-  // Sum of n contiguous elements (global average pooling), in a vector-friendly order.
-  T (*reduce_sum)(const T* x, int64_t n);
+  // Max pooling; idx (flat in-plane offsets, PyTorch's rule: first maximum, last NaN) may be null.
+  void (*max_pool)(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch);
+  // Average pooling (s.d must be 1). divisor_override 0: none.
+  void (*avg_pool)(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
+                   int64_t begin, int64_t end, void* scratch);
+  // Adaptive pooling (s.out is the output size; s.k, s.s, s.p, s.d are unused).
+  void (*adaptive_max_pool)(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end,
+                            void* scratch);
+  void (*adaptive_avg_pool)(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end, void* scratch);
+  // Global average pooling: y[p] = sum(x[p*n : (p+1)*n]) / n for p in [0, planes).
+  void (*mean_planes)(const T* x, int64_t n, int64_t planes, T* y);
 };
+
+// Length (elements) of one padded row buffer: holds every column a window of the row reads,
+// rounded up so whole vectors (up to 64 bytes, vl elements) may be read past the last output.
+inline int64_t pool_buf_len(const PoolShape& s, int64_t vl) {
+  const int64_t OW = s.out[2], W = s.in[2];
+  const int64_t owp = (OW + vl - 1) / vl * vl;
+  int64_t L = s.p[2] + W;
+  const int64_t R = (owp + 4 * vl + 1) * s.s[2] + (s.k[2] - 1) * s.d[2] + 1;
+  if (R > L) L = R;
+  L += 4 * vl;
+  return (L + 2 * vl - 1) / (2 * vl) * (2 * vl);
+}
+
+// Kernels much wider than the input (huge padded windows): the row buffer would be mostly
+// padding, so the kernels scan each output's live taps instead.
+inline bool pool_is_huge(const PoolShape& s) {
+  return s.k[2] * s.d[2] > 4 * s.in[2] + 256 || s.p[2] > 2 * s.in[2] + 256;
+}
+
+// Bound on the live input rows of one window.
+inline int64_t pool_nrows(const PoolShape& s) {
+  return (s.k[0] < s.in[0] ? s.k[0] : s.in[0]) * (s.k[1] < s.in[1] ? s.k[1] : s.in[1]) + 1;
+}
+
+// Entries of the per-window-row table (0: too large, rows are computed as they come).
+inline int64_t pool_win_table_len(const PoolShape& s) {
+  const int64_t n = s.out[0] * s.out[1] * (pool_nrows(s) + 2);
+  return n <= (int64_t)1 << 18 ? n : 0;
+}
+
+// Scratch bytes one call of a window kernel needs (elem = sizeof(T)).
+inline size_t pool_scratch_bytes(const PoolShape& s, size_t elem) {
+  const int64_t vl = 64 / (int64_t)elem;
+  if (pool_is_huge(s)) return (size_t)(64 * 4 + pool_nrows(s) * 16);
+  const int64_t L = pool_buf_len(s, vl);
+  const int64_t owp = (s.out[2] + vl - 1) / vl * vl;
+  // rows (pointer + base), tap pointers (values + keys), 2 buffers of values and keys,
+  // per-column divisors, tails.
+  const int64_t rows = pool_nrows(s), taps = s.k[2] + 1, chunks = L / 2 + 1;  // vector chunks of >= 2 lanes
+  // rows (pointer + base), per tap (2 pointers, shift, 64-byte mask), per chunk (offset, kind,
+  // 64-byte permute), 4 buffers of values or keys, per-column factors, tails; 64-byte padding each.
+  return (size_t)(64 * 18 + pool_win_table_len(s) * 8 + (rows + 2) * 8 + rows * 16 + taps * (25 + 64) + chunks * (9 + 64) + 4 * L * 8 + (2 * L + owp) * 8 + 4 * 64);
+}
 
 }  // namespace fmaconv

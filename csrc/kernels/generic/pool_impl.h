@@ -1,80 +1,953 @@
 // Part of the generic kernels: included by kernels_impl.h inside
 // namespace fmaconv::FMACONV_KNS::{anonymous}, after common.h. Do not include elsewhere.
+//
+// Pooling, row-first (see kernels/api/pool.h), NCHW with no reorder pass. Per output row (one
+// (plane, od, oh)), the window's live input rows (from a per-call window-row table) are reduced
+// column by column with full-width vector max/add into "cells": cell q holds input column q - pw,
+// cells outside [0, W) hold the padding value (-inf or 0), so padding and the ceil_mode overhang
+// need no branches. The kw taps then read cell ow*s + j*d along the output width:
+//  - AVX-512, strides 1 and 2, every tap shift below a vector (the common kernels): fused in
+//    registers. Cell chunk q+1 (stride 2: its even/odd phases, split with permutes) is reduced
+//    right before output chunk q, whose taps are permutes of two registers; edge chunks come
+//    from the nearest in-bounds vector through a permute that brings in the padding value.
+//  - otherwise: the cells go through an aligned row buffer (de-interleaved into stride phases for
+//    strides > 1) and the taps are vector loads at constant offsets (AVX-512: aligned loads and a
+//    permute; other sets, where run-time two-source permutes are expanded lane by lane:
+//    unaligned loads).
+// Row and tap counts up to 3 are compile-time constants. Average pooling multiplies by a
+// per-column reciprocal of the divisor (count_include_pad / divisor_override handled per column
+// and per row factor once), so it is within an ulp of PyTorch's quotient, and sums rows then
+// columns (PyTorch sums in window order): results match to allclose, not bit for bit.
+//
+// Max-pool indices: PyTorch scans each window in (depth, row, column) order and takes v when
+// v > best or isnan(v): the result is the first maximum, or the LAST NaN. Flat in-plane offsets
+// grow with that scan order, so the result is the maximum of (value, offset) pairs under the
+// total order: NaN above everything (larger offset wins among NaNs), then value, then smaller
+// offset on ties. That order does not depend on the visiting order, so rows can be reduced first
+// and columns after. Padding cells are (-inf, KEY_MAX): they never win a tie. A window whose
+// maximum is -inf keeps PyTorch's initial index (first tap at or after 0 on each axis).
+// Keys are int32 for float (int64 for double); float planes of 2**31 - 1 elements or more, and
+// windows far wider than the input, use a plain scan in PyTorch's order instead.
 #pragma once
 
 // First tap index >= 0 of a window starting at `start` (PyTorch's initial argmax position).
 inline int64_t first_tap(int64_t start, int64_t d) { return start < 0 ? start + ceil_div(-start, d) * d : start; }
 
 template <typename T>
-void max_row(const PoolShape& s, const T* const* rows, const int64_t* row_base, int64_t n_rows,
-             int64_t first_base, T* __restrict y, int64_t* __restrict idx) {
-  const int64_t OW = s.out[2], KW = s.k[2], sw = s.s[2], pw = s.p[2], dw = s.d[2], W = s.in[2];
-  const T ninf = -__builtin_inf();
-  for (int64_t ow = 0; ow < OW; ++ow) y[ow] = ninf;
-  if (idx)
-    for (int64_t ow = 0; ow < OW; ++ow) idx[ow] = first_base + first_tap(ow * sw - pw, dw);
-  int64_t j0, j1;
-  live_taps(KW, dw, pw, sw, W, OW, &j0, &j1);
-  if (j1 - j0 > W) {  // huge kernel, large stride: visit only each column's own taps (same order)
-    for (int64_t r = 0; r < n_rows; ++r)
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        const int64_t st = ow * sw - pw;
-        for (int64_t jw = max64(j0, ceil_div(-st, dw)), je = min64(j1, ceil_div(W - st, dw)); jw < je; ++jw) {
-          const T v = rows[r][st + jw * dw];
-          if ((v > y[ow]) | (v != v)) {
-            y[ow] = v;
-            if (idx) idx[ow] = row_base[r] + st + jw * dw;
-          }
-        }
-      }
+struct PoolKey;
+template <>
+struct PoolKey<float> {
+  typedef int32_t type;
+  static constexpr int64_t max = 0x7fffffff;
+};
+template <>
+struct PoolKey<double> {
+  typedef int64_t type;
+  static constexpr int64_t max = 0x7fffffffffffffffLL;
+};
+
+template <typename T>
+struct PV {
+  static constexpr int VL = VB / (int)sizeof(T);
+  typedef T V __attribute__((vector_size(VB)));
+  typedef typename PoolKey<T>::type K;
+  typedef K VK __attribute__((vector_size(VB)));
+};
+
+// Unaligned vector of E (typed, so stores into value buffers are known not to touch the plan's
+// pointers and offsets).
+template <typename E>
+struct VT {
+  typedef E U __attribute__((vector_size(VB), aligned(sizeof(E))));
+};
+template <typename V, typename E>
+inline V pld(const E* p) {
+  return (V) * (const typename VT<E>::U*)p;
+}
+template <typename V, typename E>
+inline void pst(E* p, const V& v) {
+  *(typename VT<E>::U*)p = (typename VT<E>::U)v;
+}
+
+template <int N>
+struct IC {
+  static constexpr int value = N;
+};
+
+// max(a, b) where a NaN in either propagates.
+template <typename V>
+inline V vmax_nan(V a, V b) {
+  const V m = (a > b) ? a : b;  // maxps: b when unordered, so only a's NaN needs the blend
+  return (a != a) ? a : m;
+}
+template <typename T>
+inline T smax_nan(T a, T b) {
+  return (b > a || b != b) ? b : a;
+}
+
+// Does (v, vk) beat (b, bk) in the index order above (vector lanes or scalars)?
+template <typename V, typename VK>
+inline VK vbeats(V v, VK vk, V b, VK bk) {
+  const VK vn = v != v, bn = b != b;
+  return (v > b) | (vn & (~bn | (vk > bk))) | ((v == b) & (vk < bk));
+}
+template <typename T, typename K>
+inline bool sbeats(T v, K vk, T b, K bk) {
+  const bool vn = v != v, bn = b != b;
+  return (v > b) || (vn && (!bn || vk > bk)) || (v == b && vk < bk);
+}
+
+inline char* align64(void* p) { return (char*)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+template <typename E>
+inline E* carve(char*& sp, int64_t n) {
+  E* r = (E*)sp;
+  sp += ((int64_t)sizeof(E) * n + 63) / 64 * 64;
+  return r;
+}
+
+// Runs f(c) for vector chunks c covering [0, n): the last chunk overlaps the one before (same
+// values written twice) instead of a scalar tail. Needs n >= VL.
+template <int VL, typename F>
+inline void for_chunks(int64_t n, const F& f) {
+  for (int64_t c = 0;; c += VL) {
+    if (c + VL > n) c = n - VL;
+    f(c);
+    if (c + VL >= n) break;
+  }
+}
+
+// ---- row passes: reduce n rows column-wise into out[0, W) ----------------------------------
+
+template <typename T>
+void rows_max(const T* const* rows, int64_t n, int64_t W, T* __restrict out) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  if (n == 0) {
+    for (int64_t i = 0; i < W; ++i) out[i] = -__builtin_inf();
     return;
   }
-  for (int64_t r = 0; r < n_rows; ++r) {
-    const T* __restrict x = rows[r];
-    for (int64_t jw = j0; jw < j1; ++jw) {
-      const int64_t off = jw * dw - pw;
-      int64_t lo, hi;
-      valid_cols(off, sw, W, OW, &lo, &hi);
-      if (idx) {
-        const int64_t base = row_base[r] + off;
-        for (int64_t ow = lo; ow < hi; ++ow) {
-          T v = x[ow * sw + off];
-          bool take = (v > y[ow]) | (v != v);
-          y[ow] = take ? v : y[ow];
-          idx[ow] = take ? base + ow * sw : idx[ow];
-        }
-      } else {
-        for (int64_t ow = lo; ow < hi; ++ow) {
-          T v = x[ow * sw + off];
-          T b = y[ow];
-          y[ow] = ((v > b) | (v != v)) ? v : b;
+  if (W >= VL) {
+    for_chunks<VL>(W, [&](int64_t i) {
+      V a = pld<V>(rows[0] + i);
+      for (int64_t r = 1; r < n; ++r) a = vmax_nan(a, pld<V>(rows[r] + i));
+      pst(out + i, a);
+    });
+  } else {
+    for (int64_t i = 0; i < W; ++i) {
+      T a = rows[0][i];
+      for (int64_t r = 1; r < n; ++r) a = smax_nan(a, rows[r][i]);
+      out[i] = a;
+    }
+  }
+}
+
+// Same with the flat offset (key) of each column's winner; rows come in scan order.
+template <typename T>
+void rows_max_idx(const T* const* rows, const int64_t* bases, int64_t n, int64_t W, T* __restrict out,
+                  typename PV<T>::K* __restrict kout) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  if (n == 0) {
+    for (int64_t i = 0; i < W; ++i) {
+      out[i] = -__builtin_inf();
+      kout[i] = (K)PoolKey<T>::max;
+    }
+    return;
+  }
+  if (W >= VL) {
+    VK iota;
+    for (int l = 0; l < VL; ++l) iota[l] = (K)l;
+    for_chunks<VL>(W, [&](int64_t i) {
+      V a = pld<V>(rows[0] + i);
+      VK k = (K)(bases[0] + i) + iota;
+      for (int64_t r = 1; r < n; ++r) {
+        const V v = pld<V>(rows[r] + i);
+        const VK m = (v > a) | (v != v);  // later row: strictly greater, or NaN (last NaN wins)
+        a = m ? v : a;
+        k = m ? (K)(bases[r] + i) + iota : k;
+      }
+      pst(out + i, a);
+      pst(kout + i, k);
+    });
+  } else {
+    for (int64_t i = 0; i < W; ++i) {
+      T a = rows[0][i];
+      K k = (K)(bases[0] + i);
+      for (int64_t r = 1; r < n; ++r) {
+        const T v = rows[r][i];
+        if (v > a || v != v) {
+          a = v;
+          k = (K)(bases[r] + i);
         }
       }
+      out[i] = a;
+      kout[i] = k;
     }
   }
 }
 
 template <typename T>
-void sum_row(const PoolShape& s, const T* const* rows, int64_t n_rows, T* __restrict y) {
-  const int64_t OW = s.out[2], KW = s.k[2], sw = s.s[2], pw = s.p[2], W = s.in[2];
-  for (int64_t ow = 0; ow < OW; ++ow) y[ow] = T(0);
-  int64_t j0, j1;
-  live_taps(KW, 1, pw, sw, W, OW, &j0, &j1);
-  if (j1 - j0 > W) {  // huge kernel, large stride: visit only each column's own taps (same order)
-    for (int64_t r = 0; r < n_rows; ++r)
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        const int64_t st = ow * sw - pw;
-        for (int64_t jw = max64(j0, -st), je = min64(j1, W - st); jw < je; ++jw) y[ow] += rows[r][st + jw];
-      }
+void rows_sum(const T* const* rows, int64_t n, int64_t W, T* __restrict out) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  if (W >= VL) {
+    for_chunks<VL>(W, [&](int64_t i) {
+      V a = V{};
+      for (int64_t r = 0; r < n; ++r) a += pld<V>(rows[r] + i);
+      pst(out + i, a);
+    });
+  } else {
+    for (int64_t i = 0; i < W; ++i) {
+      T a = 0;
+      for (int64_t r = 0; r < n; ++r) a += rows[r][i];
+      out[i] = a;
+    }
+  }
+}
+
+// ---- stride phases: ph[r * ne + i] = buf[i * s + r] for i in [0, n) -------------------------
+
+// Constant strides: the vectorizer turns the interleaved group into vector loads and permutes.
+template <int S, typename E>
+void deinterleave_const(const E* __restrict buf, int64_t n, int64_t ne, E* __restrict ph) {
+  E* __restrict p[S];
+  for (int r = 0; r < S; ++r) p[r] = ph + r * ne;
+  for (int64_t i = 0; i < n; ++i)
+    for (int r = 0; r < S; ++r) p[r][i] = buf[i * S + r];
+}
+
+template <typename T, typename E>
+void deinterleave(const E* __restrict buf, int64_t s, int64_t n, int64_t ne, E* __restrict ph) {
+  constexpr int VL = PV<T>::VL;
+  if (s == 2) {
+    typedef E VE __attribute__((vector_size(VB)));
+    typedef typename PV<T>::VK VK;
+    VK me, mo;
+    for (int l = 0; l < VL; ++l) {
+      me[l] = 2 * l;
+      mo[l] = 2 * l + 1;
+    }
+    for (int64_t i = 0; i < n; i += VL) {
+      const VE a = pld<VE>(buf + 2 * i), b = pld<VE>(buf + 2 * i + VL);
+      pst(ph + i, (VE)__builtin_shuffle(a, b, me));
+      pst(ph + ne + i, (VE)__builtin_shuffle(a, b, mo));
+    }
     return;
   }
-  for (int64_t r = 0; r < n_rows; ++r) {
-    const T* __restrict x = rows[r];
-    for (int64_t jw = j0; jw < j1; ++jw) {
-      const int64_t off = jw - pw;
-      int64_t lo, hi;
-      valid_cols(off, sw, W, OW, &lo, &hi);
-      for (int64_t ow = lo; ow < hi; ++ow) y[ow] += x[ow * sw + off];
+  if (s == 3) return deinterleave_const<3>(buf, n, ne, ph);
+  if (s == 4) return deinterleave_const<4>(buf, n, ne, ph);
+  for (int64_t r = 0; r < s; ++r)
+    for (int64_t i = 0; i < n; ++i) ph[r * ne + i] = buf[i * s + r];
+}
+
+// ---- the window kernels ---------------------------------------------------------------------
+
+// Live input rows of output row (od, oh), in scan order; returns their count.
+inline int64_t window_rows(const PoolShape& s, int64_t od, int64_t oh, int64_t* bases) {
+  const int64_t D = s.in[0], H = s.in[1], W = s.in[2];
+  const int64_t d0 = od * s.s[0] - s.p[0], h0 = oh * s.s[1] - s.p[1];
+  int64_t n = 0;
+  for (int64_t jd = d0 < 0 ? ceil_div(-d0, s.d[0]) : 0; jd < s.k[0]; ++jd) {
+    const int64_t id = d0 + jd * s.d[0];
+    if (id >= D) break;
+    for (int64_t jh = h0 < 0 ? ceil_div(-h0, s.d[1]) : 0; jh < s.k[1]; ++jh) {
+      const int64_t ih = h0 + jh * s.d[1];
+      if (ih >= H) break;
+      bases[n++] = (id * H + ih) * W;
+    }
+  }
+  return n;
+}
+
+// Windows far wider than the input (pool_is_huge), or planes too large for 32-bit keys (float
+// indices): scan each output's live taps in PyTorch's order.
+
+template <typename T>
+void max_pool_scan(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, int64_t* bases) {
+  const int64_t OD = s.out[0], OH = s.out[1], OW = s.out[2], W = s.in[2], H = s.in[1];
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t p = row / (OD * OH), r = row % (OD * OH), od = r / OH, oh = r % OH;
+    const T* xp = x + p * s.in_plane();
+    const int64_t n = window_rows(s, od, oh, bases);
+    const int64_t first_base =
+        (first_tap(od * s.s[0] - s.p[0], s.d[0]) * H + first_tap(oh * s.s[1] - s.p[1], s.d[1])) * W;
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const int64_t st = ow * s.s[2] - s.p[2];
+      T best = -__builtin_inf();
+      int64_t arg = first_base + first_tap(st, s.d[2]);
+      const int64_t j0 = st < 0 ? ceil_div(-st, s.d[2]) : 0, j1 = min64(s.k[2], max64(0, ceil_div(W - st, s.d[2])));
+      for (int64_t r2 = 0; r2 < n; ++r2)
+        for (int64_t j = j0; j < j1; ++j) {
+          const int64_t iw = st + j * s.d[2];
+          const T v = xp[bases[r2] + iw];
+          if (v > best || v != v) {
+            best = v;
+            arg = bases[r2] + iw;
+          }
+        }
+      y[row * OW + ow] = best;
+      if (idx) idx[row * OW + ow] = arg;
+    }
+  }
+}
+
+template <typename T>
+void avg_pool_scan(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
+                   int64_t begin, int64_t end, int64_t* bases) {
+  const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t p = row / (OD * OH), r = row % (OD * OH), od = r / OH, oh = r % OH;
+    const T* xp = x + p * s.in_plane();
+    const int64_t n = window_rows(s, od, oh, bases);
+    const int64_t d0 = od * s.s[0] - s.p[0], h0 = oh * s.s[1] - s.p[1];
+    const int64_t d1 = min64(d0 + s.k[0], D + s.p[0]), h1 = min64(h0 + s.k[1], H + s.p[1]);
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const int64_t st = ow * s.s[2] - s.p[2], en = min64(st + s.k[2], W + s.p[2]);
+      const int64_t a = max64(st, 0), b = min64(en, W);
+      T sum = 0;
+      for (int64_t r2 = 0; r2 < n; ++r2)
+        for (int64_t iw = a; iw < b; ++iw) sum += xp[bases[r2] + iw];
+      const int64_t div = divisor_override ? divisor_override
+                          : count_include_pad ? (d1 - d0) * (h1 - h0) * (en - st)
+                                              : (min64(d1, D) - max64(d0, 0)) * (min64(h1, H) - max64(h0, 0)) * (b - a);
+      y[row * OW + ow] = sum / (T)div;
+    }
+  }
+}
+
+// Two-source permutes with run-time indices are one instruction on AVX-512 (vpermt2ps/d/pd/q);
+// elsewhere GCC would expand them lane by lane, so those sets use unaligned loads and stores.
+#if defined(__AVX512F__)
+constexpr bool kPermute = true;
+#else
+constexpr bool kPermute = false;
+#endif
+
+// Stores the first n (< VL) lanes of v.
+template <typename T, typename V>
+inline void store_n(T* p, const V& v, int64_t n) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64 && sizeof(T) == 4) {
+    __builtin_ia32_storeups512_mask(p, v, (unsigned short)((1u << n) - 1));
+    return;
+  } else if constexpr (sizeof(V) == 64 && sizeof(T) == 8) {
+    __builtin_ia32_storeupd512_mask(p, v, (unsigned char)((1u << n) - 1));
+    return;
+  }
+#endif
+  for (int64_t l = 0; l < n; ++l) p[l] = v[l];
+}
+
+// One call's plan for the row-first window kernels. Buffer coordinates: cell q holds input
+// column q - pw (padding value outside [0, W)), so output ow's tap j reads cell ow*s + j*d. The
+// row pass fills whole aligned vector chunks of cells: interior chunks straight from the input
+// rows, edge chunks from the nearest in-bounds vector through a permute that brings in the
+// padding value. Stride 2 splits each pair of chunks into even/odd phase chunks on the fly; the
+// tap pass then reads phase (j*d) % s at shift (j*d) / s with aligned loads (two loads and a
+// permute for shifts that are not whole vectors). Every load of a buffer matches one earlier
+// store exactly, so nothing waits on a store that only partly covers it.
+template <typename T>
+struct RowPlan {
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  int64_t W, OW, KW, sw, pw, dw, n_ph, ne, nck;
+  bool chunked;           // W >= VL: the vector row pass (else scalar into buf + pw)
+  int64_t* coff;          // per chunk: input column of its load
+  int8_t* ckind;          // 0 interior, 1 edge (permute), 2 padding only
+  VK* cidx;               // per chunk: permute indices (lane VL = the padding value)
+  const T** tp;           // per tap: first aligned source vector
+  const K** tk;
+  int64_t* tr;            // per tap: shift within the vector
+  int8_t* tph;            // per tap: stride phase
+  VK* tmask;              // per tap: permute indices for that shift
+  T* buf;                 // cells (s != 2, or the scalar row pass)
+  T* ph;                  // phases (s > 1)
+  K* kbuf;
+  K* kph;
+};
+
+template <typename T>
+RowPlan<T> make_plan(const PoolShape& s, char*& sp, bool keys, T fill) {
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  RowPlan<T> c;
+  c.W = s.in[2], c.OW = s.out[2], c.KW = s.k[2], c.sw = s.s[2], c.pw = s.p[2], c.dw = s.d[2];
+  const int64_t L = pool_buf_len(s, 64 / (int64_t)sizeof(T));
+  const int64_t shift_max = (c.KW - 1) * c.dw / c.sw;
+  // phase (or cell, s == 1) elements the tap pass reads: aligned output chunks plus the shift
+  c.n_ph = (c.OW - 1) / VL * VL + VL + (shift_max + VL - 1) / VL * VL;
+  c.ne = L / c.sw / VL * VL;
+  c.nck = c.n_ph * c.sw / VL;
+  c.chunked = c.W >= VL;
+  c.coff = carve<int64_t>(sp, c.nck);
+  c.ckind = carve<int8_t>(sp, c.nck);
+  c.cidx = carve<VK>(sp, c.nck);
+  c.tp = carve<const T*>(sp, c.KW);
+  c.tk = carve<const K*>(sp, c.KW);
+  c.tr = carve<int64_t>(sp, c.KW);
+  c.tph = carve<int8_t>(sp, c.KW);
+  c.tmask = carve<VK>(sp, c.KW);
+  c.buf = carve<T>(sp, L);
+  c.ph = carve<T>(sp, L);
+  c.kbuf = carve<K>(sp, keys ? L : 0);
+  c.kph = carve<K>(sp, keys ? L : 0);
+  for (int64_t i = 0; i < L; ++i) c.buf[i] = fill;
+  if (keys)
+    for (int64_t i = 0; i < L; ++i) c.kbuf[i] = (K)PoolKey<T>::max;
+  for (int64_t k = 0; k < c.nck; ++k) {
+    const int64_t off = k * VL - c.pw;
+    if (off >= 0 && off + VL <= c.W) {
+      c.ckind[k] = 0, c.coff[k] = off;
+      continue;
+    }
+    const int64_t o = c.chunked ? min64(max64(off, 0), c.W - VL) : 0;
+    c.coff[k] = o;
+    c.ckind[k] = (off >= c.W || off + VL <= 0) ? 2 : 1;
+    for (int l = 0; l < VL; ++l) {
+      const int64_t col = off + l;
+      c.cidx[k][l] = (K)((col >= 0 && col < c.W) ? col - o : VL);
+    }
+  }
+  const T* vsrc = c.sw == 1 ? c.buf : c.ph;
+  const K* ksrc = c.sw == 1 ? c.kbuf : c.kph;
+  for (int64_t j = 0; j < c.KW; ++j) {
+    const int64_t t = j * c.dw, phase = t % c.sw, shift = t / c.sw;
+    const int64_t o = phase * c.ne + (kPermute ? shift / VL * VL : shift);
+    c.tp[j] = vsrc + o;
+    c.tk[j] = ksrc + o;
+    c.tr[j] = kPermute ? shift % VL : 0;
+    c.tph[j] = (int8_t)(phase & 1);
+    for (int l = 0; l < VL; ++l) c.tmask[j][l] = (K)(l + c.tr[j]);
+  }
+  return c;
+}
+
+// Iterates output rows [begin, end) as (plane, od, oh) without divisions per row.
+struct RowIter {
+  int64_t p, od, oh, OD, OH;
+  RowIter(int64_t row, int64_t OD_, int64_t OH_) : OD(OD_), OH(OH_) {
+    p = row / (OD * OH);
+    const int64_t r = row % (OD * OH);
+    od = r / OH, oh = r % OH;
+  }
+  void next() {
+    if (++oh == OH) {
+      oh = 0;
+      if (++od == OD) od = 0, ++p;
+    }
+  }
+};
+
+// Per window row (od, oh) of a plane, filled on first use: {n, aux, bases[n]} at stride
+// pool_nrows(s) + 2, so rows of later planes reuse it (no per-row window arithmetic).
+struct WinTable {
+  int64_t* t;
+  int64_t stride;
+  bool full;  // one entry per window row; else one entry recomputed per output row
+  template <typename Aux>
+  const int64_t* get(const PoolShape& s, int64_t od, int64_t oh, const Aux& aux) {
+    int64_t* e = full ? t + (od * s.out[1] + oh) * stride : t;
+    if (!full || e[0] < 0) {
+      e[0] = window_rows(s, od, oh, e + 2);
+      e[1] = aux(od, oh);
+    }
+    return e;
+  }
+};
+
+inline WinTable make_win_table(const PoolShape& s, char*& sp) {
+  WinTable w;
+  w.stride = pool_nrows(s) + 2;
+  w.full = pool_win_table_len(s) > 0;
+  w.t = carve<int64_t>(sp, w.full ? pool_win_table_len(s) : w.stride);
+  if (w.full)
+    for (int64_t i = 0; i < s.out[0] * s.out[1]; ++i) w.t[i * w.stride] = -1;
+  return w;
+}
+
+// The row pass: reduces n rows into the plan's cells (or phases, s == 2). Red(a, v) folds row
+// v into a; keys (flat offsets) are tracked when KEYS.
+#define FMACONV_POOL_INLINE inline __attribute__((always_inline))
+
+template <typename T, bool KEYS, int NR, typename Red>
+FMACONV_POOL_INLINE void row_pass(const RowPlan<T>& c, const T* const* rows_in, const int64_t* bases_in, int64_t n, T fill,
+                     const Red& red) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const V fillv = V{} + fill;
+  const VK kmaxv = VK{} + (K)PoolKey<T>::max;
+  VK iota;
+  for (int l = 0; l < VL; ++l) iota[l] = (K)l;
+  // NR > 0: that many rows, known at compile time (loops unrolled, pointers in registers)
+  const T* rl[NR > 0 ? NR : 1];
+  int64_t bl[NR > 0 ? NR : 1];
+  for (int r = 0; r < NR; ++r) rl[r] = rows_in[r], bl[r] = bases_in[r];
+  const T* const* rows = NR > 0 ? rl : rows_in;
+  const int64_t* bases = NR > 0 ? bl : bases_in;
+  if (NR > 0) n = NR;
+  if (!c.chunked) {  // narrow rows: scalar into the cells, then the phases
+    for (int64_t i = 0; i < c.W; ++i) {
+      if (n == 0) break;
+      T a = rows[0][i];
+      K k = KEYS ? (K)(bases[0] + i) : 0;
+      for (int64_t r = 1; r < n; ++r) {
+        if (KEYS) {
+          const T v = rows[r][i];
+          if (v > a || v != v) a = v, k = (K)(bases[r] + i);
+        } else {
+          a = red(a, rows[r][i]);
+        }
+      }
+      c.buf[c.pw + i] = a;
+      if (KEYS) c.kbuf[c.pw + i] = k;
+    }
+    if (c.sw > 1) {
+      deinterleave<T>(c.buf, c.sw, c.n_ph, c.ne, c.ph);
+      if (KEYS) deinterleave<T>(c.kbuf, c.sw, c.n_ph, c.ne, c.kph);
+    }
+    return;
+  }
+  auto chunk = [&](int64_t k, V& a, VK& kk) __attribute__((always_inline)) {
+    const int kind = c.ckind[k];
+    if (kind == 2 || n == 0) {
+      a = fillv;
+      if (KEYS) kk = kmaxv;
+      return;
+    }
+    const int64_t o = c.coff[k];
+    a = pld<V>(rows[0] + o);
+    if (KEYS) kk = (K)(bases[0] + o) + iota;
+    for (int64_t r = 1; r < n; ++r) {
+      const V v = pld<V>(rows[r] + o);
+      if (KEYS) {
+        const VK m = (v > a) | (v != v);  // later row: strictly greater, or NaN (last NaN wins)
+        a = m ? v : a;
+        kk = m ? (K)(bases[r] + o) + iota : kk;
+      } else {
+        a = red(a, v);
+      }
+    }
+    if (kPermute && kind == 1) {
+      a = __builtin_shuffle(a, fillv, c.cidx[k]);
+      if (KEYS) kk = __builtin_shuffle(kk, kmaxv, c.cidx[k]);
+    }
+  };
+  if (kPermute && c.sw == 2) {
+    VK me, mo;
+    for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
+    for (int64_t k = 0; k < c.nck; k += 2) {
+      V a, b;
+      VK ka, kb;
+      chunk(k, a, ka);
+      chunk(k + 1, b, kb);
+      pst(c.ph + k / 2 * VL, (V)__builtin_shuffle(a, b, me));
+      pst(c.ph + c.ne + k / 2 * VL, (V)__builtin_shuffle(a, b, mo));
+      if (KEYS) {
+        pst(c.kph + k / 2 * VL, (VK)__builtin_shuffle(ka, kb, me));
+        pst(c.kph + c.ne + k / 2 * VL, (VK)__builtin_shuffle(ka, kb, mo));
+      }
+    }
+    return;
+  }
+  for (int64_t k = 0; k < c.nck; ++k) {
+    V a;
+    VK kk;
+    chunk(k, a, kk);
+    if (kPermute || c.ckind[k] == 0) {
+      pst(c.buf + k * VL, a);
+      if (KEYS) pst(c.kbuf + k * VL, kk);
+    } else if (c.ckind[k] == 1) {  // the in-bounds vector at its own cells; padding cells keep the fill
+      pst(c.buf + c.pw + c.coff[k], a);
+      if (KEYS) pst(c.kbuf + c.pw + c.coff[k], kk);
+    }
+  }
+  if (c.sw > 1) {
+    deinterleave<T>(c.buf, c.sw, c.n_ph, c.ne, c.ph);
+    if (KEYS) deinterleave<T>(c.kbuf, c.sw, c.n_ph, c.ne, c.kph);
+  }
+}
+
+template <typename T, bool KEYS, typename Red>
+FMACONV_POOL_INLINE void row_pass_n_inl(const RowPlan<T>& c, const T* const* rows, const int64_t* bases, int64_t n,
+                                        T fill, const Red& red) {
+  switch (n) {
+    case 1: return row_pass<T, KEYS, 1>(c, rows, bases, n, fill, red);
+    case 2: return row_pass<T, KEYS, 2>(c, rows, bases, n, fill, red);
+    case 3: return row_pass<T, KEYS, 3>(c, rows, bases, n, fill, red);
+    default: return row_pass<T, KEYS, 0>(c, rows, bases, n, fill, red);
+  }
+}
+// The same as a call (keeps the max kernels' row loops small; measured faster there).
+template <typename T, bool KEYS, typename Red>
+__attribute__((noinline)) void row_pass_n(const RowPlan<T>& c, const T* const* rows, const int64_t* bases, int64_t n,
+                                          T fill, const Red& red) {
+  row_pass_n_inl<T, KEYS>(c, rows, bases, n, fill, red);
+}
+
+// Tap j's source vector for output chunk ow (SHIFT: some tap shift is not whole vectors; the
+// permute then takes lanes [r, r + VL) of two aligned vectors).
+template <typename T, bool SHIFT>
+FMACONV_POOL_INLINE typename PV<T>::V tap_v(const RowPlan<T>& c, int64_t j, int64_t ow) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  const V lo = pld<V>(c.tp[j] + ow);
+  if (!SHIFT) return lo;
+  return __builtin_shuffle(lo, pld<V>(c.tp[j] + ow + VL), c.tmask[j]);
+}
+template <typename T, bool SHIFT>
+FMACONV_POOL_INLINE typename PV<T>::VK tap_k(const RowPlan<T>& c, int64_t j, int64_t ow) {
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const VK lo = pld<VK>(c.tk[j] + ow);
+  if (!SHIFT) return lo;
+  return __builtin_shuffle(lo, pld<VK>(c.tk[j] + ow + VL), c.tmask[j]);
+}
+
+// Calls f(IC<taps>, IC<shift>) with the tap count as a constant for the common kernels.
+template <typename T, typename F>
+inline void tap_dispatch(const RowPlan<T>& c, const F& f) {
+  bool shift = false;
+  for (int64_t j = 0; j < c.KW; ++j) shift |= c.tr[j] != 0;
+  if (shift) {
+    if (c.KW == 2) return f(IC<2>{}, IC<1>{});
+    if (c.KW == 3) return f(IC<3>{}, IC<1>{});
+    return f(IC<0>{}, IC<1>{});
+  }
+  if (c.KW == 1) return f(IC<1>{}, IC<0>{});
+  if (c.KW == 2) return f(IC<2>{}, IC<0>{});
+  if (c.KW == 3) return f(IC<3>{}, IC<0>{});
+  return f(IC<0>{}, IC<0>{});
+}
+
+// ---- fused row (AVX-512, strides 1 and 2, every tap shift below a vector) -------------------
+// The cells never go through memory: output chunk q needs cell chunks q and q + 1 (stride 2:
+// their even/odd phases), so the row pass of chunk q + 1 feeds the taps of chunk q directly and
+// each tap is one permute of two registers.
+
+// Cell chunk k of the row (padding outside the input; chunks past the plan are padding).
+template <typename T, int NR, typename Red>
+FMACONV_POOL_INLINE typename PV<T>::V cell_chunk(const RowPlan<T>& c, const T* const* rows, int64_t n, int64_t k,
+                                                 typename PV<T>::V fillv, const Red& red) {
+  typedef typename PV<T>::V V;
+  if (k >= c.nck || n == 0 || c.ckind[k] == 2) return fillv;
+  const int64_t o = c.coff[k];
+  const int64_t nr = NR > 0 ? NR : n;
+  V a = pld<V>(rows[0] + o);
+  for (int64_t r = 1; r < nr; ++r) a = red(a, pld<V>(rows[r] + o));
+  if (c.ckind[k] == 1) a = __builtin_shuffle(a, fillv, c.cidx[k]);
+  return a;
+}
+
+// Can this call use the fused rows? (values only)
+template <typename T>
+inline bool fused_ok(const RowPlan<T>& c) {
+  return kPermute && c.chunked && (c.sw == 1 || c.sw == 2) && (c.KW - 1) * c.dw / c.sw < PV<T>::VL;
+}
+
+// Reduces one output row: fin(ow, acc) stores output chunk ow.
+template <typename T, int NR, int NT, typename Red, typename Fin>
+FMACONV_POOL_INLINE void fused_row(const RowPlan<T>& c, const T* const* rows_in, int64_t n, T fill, const Red& red,
+                                   const Fin& fin) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const T* rl[NR > 0 ? NR : 1];
+  for (int r = 0; r < NR; ++r) rl[r] = rows_in[r];
+  const T* const* rows = NR > 0 ? rl : rows_in;
+  const V fillv = V{} + fill;
+  const int64_t KW = NT > 0 ? NT : c.KW;
+  const int64_t nq = (c.OW + VL - 1) / VL;
+  if (c.sw == 1) {
+    V A = cell_chunk<T, NR>(c, rows, n, 0, fillv, red);
+    for (int64_t q = 0; q < nq; ++q) {
+      const V B = cell_chunk<T, NR>(c, rows, n, q + 1, fillv, red);
+      V acc = c.tr[0] ? __builtin_shuffle(A, B, c.tmask[0]) : A;
+      for (int64_t j = 1; j < KW; ++j) acc = red(acc, __builtin_shuffle(A, B, c.tmask[j]));
+      fin(q * VL, acc);
+      A = B;
+    }
+    return;
+  }
+  VK me, mo;
+  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
+  V a0 = cell_chunk<T, NR>(c, rows, n, 0, fillv, red), a1 = cell_chunk<T, NR>(c, rows, n, 1, fillv, red);
+  V E = __builtin_shuffle(a0, a1, me), O = __builtin_shuffle(a0, a1, mo);
+  for (int64_t q = 0; q < nq; ++q) {
+    const V b0 = cell_chunk<T, NR>(c, rows, n, 2 * q + 2, fillv, red);
+    const V b1 = cell_chunk<T, NR>(c, rows, n, 2 * q + 3, fillv, red);
+    const V E2 = __builtin_shuffle(b0, b1, me), O2 = __builtin_shuffle(b0, b1, mo);
+    V acc = __builtin_shuffle(c.tph[0] ? O : E, c.tph[0] ? O2 : E2, c.tmask[0]);
+    for (int64_t j = 1; j < KW; ++j) acc = red(acc, __builtin_shuffle(c.tph[j] ? O : E, c.tph[j] ? O2 : E2, c.tmask[j]));
+    fin(q * VL, acc);
+    E = E2, O = O2;
+  }
+}
+
+template <typename T, int NT, typename Red, typename Fin>
+FMACONV_POOL_INLINE void fused_row_n(const RowPlan<T>& c, const T* const* rows, int64_t n, T fill, const Red& red,
+                                     const Fin& fin) {
+  switch (n) {
+    case 1: return fused_row<T, 1, NT>(c, rows, n, fill, red, fin);
+    case 2: return fused_row<T, 2, NT>(c, rows, n, fill, red, fin);
+    case 3: return fused_row<T, 3, NT>(c, rows, n, fill, red, fin);
+    default: return fused_row<T, 0, NT>(c, rows, n, fill, red, fin);
+  }
+}
+
+template <typename T>
+void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  char* sp = align64(scratch);
+  const T** rows = carve<const T*>(sp, pool_nrows(s));
+  int64_t* bases = carve<int64_t>(sp, pool_nrows(s));
+  if (pool_is_huge(s) || (idx && s.in_plane() >= PoolKey<T>::max))
+    return max_pool_scan(s, x, y, idx, begin, end, bases);
+  const T ninf = -__builtin_inf();
+  const RowPlan<T> c = make_plan<T>(s, sp, idx != nullptr, ninf);
+  K* initc = carve<K>(sp, c.n_ph);  // PyTorch's initial index column per output
+  for (int64_t ow = 0; ow < c.n_ph; ++ow) initc[ow] = (K)min64(first_tap(ow * c.sw - c.pw, c.dw), PoolKey<T>::max);
+  K* tkey = carve<K>(sp, VL);
+  const int64_t OW = c.OW, H = s.in[1], W = s.in[2];
+  auto red = [](auto a, auto v) { return vmax_nan(a, v); };
+  WinTable wt = make_win_table(s, sp);
+  auto first_base_of = [&](int64_t od, int64_t oh) {
+    return (first_tap(od * s.s[0] - s.p[0], s.d[0]) * H + first_tap(oh * s.s[1] - s.p[1], s.d[1])) * W;
+  };
+  tap_dispatch(c, [&](auto NT, auto SH) {
+  constexpr int nt = decltype(NT)::value;
+  constexpr bool sh = decltype(SH)::value != 0;
+  const int64_t KW = nt > 0 ? nt : c.KW;
+  const bool fused = fused_ok(c);
+  RowIter it(begin, s.out[0], s.out[1]);
+  for (int64_t row = begin; row < end; ++row, it.next()) {
+    const T* xp = x + it.p * s.in_plane();
+    const int64_t* e = wt.get(s, it.od, it.oh, first_base_of);
+    const int64_t n = e[0], first_base = e[1];
+    const int64_t* bases = e + 2;
+    for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
+    T* yr = y + row * OW;
+    if (!idx && fused) {
+      fused_row_n<T, nt>(c, rows, n, ninf, red, [&](int64_t ow, V a) {
+        if (ow + VL <= OW)
+          pst(yr + ow, a);
+        else
+          store_n(yr + ow, a, OW - ow);
+      });
+      continue;
+    }
+    if (!idx) {
+      row_pass_n<T, false>(c, rows, bases, n, ninf, red);
+      for (int64_t ow = 0; ow < OW; ow += VL) {
+        V a = tap_v<T, sh>(c, 0, ow);
+        for (int64_t j = 1; j < KW; ++j) a = vmax_nan(a, tap_v<T, sh>(c, j, ow));
+        if (ow + VL <= OW)
+          pst(yr + ow, a);
+        else
+          store_n(yr + ow, a, OW - ow);
+      }
+      continue;
+    }
+    row_pass_n<T, true>(c, rows, bases, n, ninf, red);
+    int64_t* ir = idx + row * OW;
+    for (int64_t ow = 0; ow < OW; ow += VL) {
+      V b = tap_v<T, sh>(c, 0, ow);
+      VK bk = tap_k<T, sh>(c, 0, ow);
+      for (int64_t j = 1; j < KW; ++j) {
+        const V v = tap_v<T, sh>(c, j, ow);
+        const VK vk = tap_k<T, sh>(c, j, ow);
+        const VK m = vbeats(v, vk, b, bk);
+        b = m ? v : b;
+        bk = m ? vk : bk;
+      }
+      // keys fit K (the plane is smaller than PoolKey<T>::max), so the initial index does too
+      const VK res = (b == ninf) ? (K)first_base + pld<VK>(initc + ow) : bk;
+      pst(tkey, res);
+      if (ow + VL <= OW) {
+        pst(yr + ow, b);
+        for (int l = 0; l < VL; ++l) ir[ow + l] = (int64_t)tkey[l];
+      } else {
+        store_n(yr + ow, b, OW - ow);
+        for (int64_t l = 0; l < OW - ow; ++l) ir[ow + l] = (int64_t)tkey[l];
+      }
+    }
+  }
+  });
+}
+
+template <typename T>
+void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
+                int64_t begin, int64_t end, void* scratch) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  char* sp = align64(scratch);
+  const T** rows = carve<const T*>(sp, pool_nrows(s));
+  int64_t* bases = carve<int64_t>(sp, pool_nrows(s));
+  if (pool_is_huge(s)) return avg_pool_scan(s, x, y, count_include_pad, divisor_override, begin, end, bases);
+  const RowPlan<T> c = make_plan<T>(s, sp, false, T(0));
+  T* cw = carve<T>(sp, c.n_ph);
+  T* rcp = carve<T>(sp, c.n_ph);
+  // per-column divisor factor (the row factor multiplies it)
+  for (int64_t ow = 0; ow < c.n_ph; ++ow) {
+    const int64_t st = ow * c.sw - c.pw, en = min64(st + c.KW, c.W + c.pw);
+    cw[ow] = divisor_override ? T(1) : count_include_pad ? T(en - st) : T(min64(en, c.W) - max64(st, 0));
+  }
+  // 1 / divisor per column for the current row factor: rows share it except at the plane's
+  // edges, so it is recomputed only when the row factor changes (a multiply per output instead
+  // of a divide; within an ulp of the quotient).
+  T rcp_f = T(0);
+  const int64_t OW = c.OW, D = s.in[0], H = s.in[1];
+  auto red = [](auto a, auto v) { return a + v; };
+  WinTable wt = make_win_table(s, sp);
+  auto row_factor = [&](int64_t od, int64_t oh) {
+    const int64_t d0 = od * s.s[0] - s.p[0], h0 = oh * s.s[1] - s.p[1];
+    const int64_t d1 = min64(d0 + s.k[0], D + s.p[0]), h1 = min64(h0 + s.k[1], H + s.p[1]);
+    return divisor_override ? divisor_override
+           : count_include_pad ? (d1 - d0) * (h1 - h0)
+                               : (min64(d1, D) - max64(d0, 0)) * (min64(h1, H) - max64(h0, 0));
+  };
+  tap_dispatch(c, [&](auto NT, auto SH) {
+  constexpr int nt = decltype(NT)::value;
+  constexpr bool sh = decltype(SH)::value != 0;
+  const int64_t KW = nt > 0 ? nt : c.KW;
+  const bool fused = fused_ok(c);
+  RowIter it(begin, s.out[0], s.out[1]);
+  for (int64_t row = begin; row < end; ++row, it.next()) {
+    const T* xp = x + it.p * s.in_plane();
+    const int64_t* e = wt.get(s, it.od, it.oh, row_factor);
+    const int64_t n = e[0];
+    const int64_t* bases = e + 2;
+    for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
+    const T f = (T)e[1];
+    if (f != rcp_f) {
+      rcp_f = f;
+      for (int64_t ow = 0; ow < c.n_ph; ow += VL) pst(rcp + ow, T(1) / (f * pld<V>(cw + ow)));
+    }
+    T* yr = y + row * OW;
+    if (fused) {
+      fused_row_n<T, nt>(c, rows, n, T(0), red, [&](int64_t ow, V a) {
+        a = a * pld<V>(rcp + ow);
+        if (ow + VL <= OW)
+          pst(yr + ow, a);
+        else
+          store_n(yr + ow, a, OW - ow);
+      });
+      continue;
+    }
+    row_pass_n_inl<T, false>(c, rows, bases, n, T(0), red);
+    for (int64_t ow = 0; ow < OW; ow += VL) {
+      V a = tap_v<T, sh>(c, 0, ow);
+      for (int64_t j = 1; j < KW; ++j) a += tap_v<T, sh>(c, j, ow);
+      a = a * pld<V>(rcp + ow);
+      if (ow + VL <= OW)
+        pst(yr + ow, a);
+      else
+        store_n(yr + ow, a, OW - ow);
+    }
+  }
+  });
+}
+
+// Adaptive window [floor(o*i/O), ceil((o+1)*i/O)) along one axis.
+inline int64_t ad_start(int64_t o, int64_t i, int64_t O) { return (o * i) / O; }
+inline int64_t ad_end(int64_t o, int64_t i, int64_t O) { return ((o + 1) * i + O - 1) / O; }
+
+inline int64_t adaptive_rows(const PoolShape& s, int64_t od, int64_t oh, int64_t* bases) {
+  const int64_t D = s.in[0], H = s.in[1], W = s.in[2];
+  int64_t n = 0;
+  for (int64_t id = ad_start(od, D, s.out[0]), d1 = ad_end(od, D, s.out[0]); id < d1; ++id)
+    for (int64_t ih = ad_start(oh, H, s.out[1]), h1 = ad_end(oh, H, s.out[1]); ih < h1; ++ih)
+      bases[n++] = (id * H + ih) * W;
+  return n;
+}
+
+template <typename T>
+void adaptive_max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end,
+                         void* scratch) {
+  typedef typename PV<T>::K K;
+  const int64_t H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
+  const int64_t L = pool_buf_len(s, 64 / (int64_t)sizeof(T));
+  char* sp = align64(scratch);
+  const int64_t nr = (s.in[0] / OD + 2) * (H / OH + 2);
+  const T** rows = carve<const T*>(sp, nr);
+  int64_t* bases = carve<int64_t>(sp, nr);
+  T* buf = carve<T>(sp, L);
+  K* kbuf = carve<K>(sp, L);
+  const bool big = s.in_plane() >= PoolKey<T>::max;
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t p = row / (OD * OH), r = row % (OD * OH), od = r / OH, oh = r % OH;
+    const T* xp = x + p * s.in_plane();
+    const int64_t n = adaptive_rows(s, od, oh, bases);
+    for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
+    T* yr = y + row * OW;
+    if (!idx) {
+      rows_max(rows, n, W, buf);
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        T b = -__builtin_inf();
+        for (int64_t iw = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW); iw < w1; ++iw) b = smax_nan(b, buf[iw]);
+        yr[ow] = b;
+      }
+      continue;
+    }
+    int64_t* ir = idx + row * OW;
+    if (big) {  // keys would overflow: plain scan in PyTorch's order
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
+        T b = -__builtin_inf();
+        int64_t arg = bases[0] + w0;
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t iw = w0; iw < w1; ++iw) {
+            const T v = rows[i][iw];
+            if (v > b || v != v) b = v, arg = bases[i] + iw;
+          }
+        yr[ow] = b;
+        ir[ow] = arg;
+      }
+      continue;
+    }
+    rows_max_idx(rows, bases, n, W, buf, kbuf);
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const int64_t w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
+      T b = buf[w0];
+      K bk = kbuf[w0];
+      for (int64_t iw = w0 + 1; iw < w1; ++iw)
+        if (sbeats(buf[iw], kbuf[iw], b, bk)) b = buf[iw], bk = kbuf[iw];
+      yr[ow] = b;
+      ir[ow] = b == -__builtin_inf() ? bases[0] + w0 : (int64_t)bk;
+    }
+  }
+}
+
+template <typename T>
+void adaptive_avg_pool_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end, void* scratch) {
+  const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
+  const int64_t L = pool_buf_len(s, 64 / (int64_t)sizeof(T));
+  char* sp = align64(scratch);
+  const int64_t nr = (D / OD + 2) * (H / OH + 2);
+  const T** rows = carve<const T*>(sp, nr);
+  int64_t* bases = carve<int64_t>(sp, nr);
+  T* buf = carve<T>(sp, L);
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t p = row / (OD * OH), r = row % (OD * OH), od = r / OH, oh = r % OH;
+    const T* xp = x + p * s.in_plane();
+    const int64_t n = adaptive_rows(s, od, oh, bases);
+    for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
+    rows_sum(rows, n, W, buf);
+    const T fd = (T)(ad_end(od, D, OD) - ad_start(od, D, OD)), fh = (T)(ad_end(oh, H, OH) - ad_start(oh, H, OH));
+    T* yr = y + row * OW;
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const int64_t w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
+      T sum = 0;
+      for (int64_t iw = w0; iw < w1; ++iw) sum += buf[iw];
+      // PyTorch divides by each window extent in turn.
+      yr[ow] = sum / fd / fh / (T)(w1 - w0);
     }
   }
 }
@@ -84,16 +957,15 @@ template <typename T>
 T reduce_sum(const T* __restrict x, int64_t n) {
   constexpr int VL = VB / (int)sizeof(T);
   typedef T V __attribute__((vector_size(VB)));
-  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
   V a0 = V{}, a1 = V{}, a2 = V{}, a3 = V{};
   int64_t i = 0;
   for (; i + 4 * VL <= n; i += 4 * VL) {
-    a0 += *(const VU*)(x + i);
-    a1 += *(const VU*)(x + i + VL);
-    a2 += *(const VU*)(x + i + 2 * VL);
-    a3 += *(const VU*)(x + i + 3 * VL);
+    a0 += pld<V>(x + i);
+    a1 += pld<V>(x + i + VL);
+    a2 += pld<V>(x + i + 2 * VL);
+    a3 += pld<V>(x + i + 3 * VL);
   }
-  for (; i + VL <= n; i += VL) a0 += *(const VU*)(x + i);
+  for (; i + VL <= n; i += VL) a0 += pld<V>(x + i);
   V v = (a0 + a1) + (a2 + a3);
   T sum = 0;
   for (int j = 0; j < VL; ++j) sum += v[j];
@@ -101,7 +973,50 @@ T reduce_sum(const T* __restrict x, int64_t n) {
   return sum;
 }
 
+// Global average pooling. Planes of at least one vector go VL at a time: each plane's run is
+// summed into one vector (the tail as an overlapping load with the already counted lanes masked
+// off), then the VL vectors are folded together pairwise (even + odd lanes) so lane q ends up
+// holding plane q's sum: no per-plane horizontal reduction.
+template <typename T>
+void mean_planes_k(const T* x, int64_t n, int64_t planes, T* y) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  int64_t p = 0;
+  if (n >= VL && VL > 1) {
+    const int64_t rem = n % VL;
+    VK mask, me, mo;
+    for (int l = 0; l < VL; ++l) {
+      mask[l] = l >= VL - rem ? (K)-1 : (K)0;
+      me[l] = 2 * l;
+      mo[l] = 2 * l + 1;
+    }
+    for (; p + VL <= planes; p += VL) {
+      V acc[VL];
+      for (int q = 0; q < VL; ++q) {
+        const T* xp = x + (p + q) * n;
+        V a = pld<V>(xp), b = V{};
+        int64_t i = VL;
+        for (; i + 2 * VL <= n; i += 2 * VL) {
+          a += pld<V>(xp + i);
+          b += pld<V>(xp + i + VL);
+        }
+        if (i + VL <= n) a += pld<V>(xp + i);
+        if (rem) b += (V)((VK)pld<V>(xp + n - VL) & mask);
+        acc[q] = a + b;
+      }
+      for (int m = VL; m > 1; m /= 2)
+        for (int q = 0; q < m / 2; ++q)
+          acc[q] = __builtin_shuffle(acc[2 * q], acc[2 * q + 1], me) + __builtin_shuffle(acc[2 * q], acc[2 * q + 1], mo);
+      pst(y + p, acc[0] / (T)n);
+    }
+  }
+  for (; p < planes; ++p) y[p] = reduce_sum(x + p * n, n) / (T)n;
+}
+
 template <typename T>
 constexpr PoolKernels<T> make_pool_kernels() {
-  return PoolKernels<T>{&max_row<T>, &sum_row<T>, &reduce_sum<T>};
+  return PoolKernels<T>{&max_pool_k<T>, &avg_pool_k<T>, &adaptive_max_pool_k<T>, &adaptive_avg_pool_k<T>,
+                        &mean_planes_k<T>};
 }

@@ -221,6 +221,18 @@ SUITE: tuple[Case, ...] = (
     pool("avgpool2x2_lenet",        AVG_POOL, 64, 6, (28, 28), 2),
     pool("avgpool3x3s1_64x56_n8",   AVG_POOL, 8, 64, (56, 56), 3, 1, 1),
     adaptive_avg_pool("global_avgpool_2048x7", 8, 2048, (7, 7), 1),
+    # pooling shapes beyond the original suite: odd sizes and edges, dilation, 1-D and 3-D,
+    # indices, a large batch that exceeds the caches, non-global adaptive windows
+    pool("maxpool3x3s2_odd57_idx",  MAX_POOL, 2, 32, (57, 57), 3, 2, 1, return_indices=True),
+    pool("maxpool2x2_64x56_n8",     MAX_POOL, 8, 64, (56, 56), 2),
+    pool("maxpool3x3d2_64x56",      MAX_POOL, 1, 64, (56, 56), 3, 1, 1, 2),
+    pool("maxpool1d_k3s2_64xL4095", MAX_POOL, 8, 64, (4095,), 3, 2, 1, return_indices=True),
+    pool("maxpool3d_2x32x16x32",    MAX_POOL, 1, 32, (16, 32, 32), 2),
+    pool("avgpool3x3s2_odd57",      AVG_POOL, 2, 32, (57, 57), 3, 2, 1),
+    pool("avgpool1d_k4_64xL4096",   AVG_POOL, 8, 64, (4096,), 4),
+    pool("avgpool3d_3x16x28",       AVG_POOL, 1, 16, (8, 28, 28), 3, 1, 1),
+    adaptive_avg_pool("global_avgpool_512x14", 8, 512, (14, 14), 1),
+    adaptive_avg_pool("adaptive_avgpool_256x14to7", 4, 256, (14, 14), 7),
 )
 
 CASES_BY_NAME = {c.name: c for c in SUITE}
