@@ -79,3 +79,37 @@ def test_pool_widths(ow, kernel, stride, padding, dtype, rng):
     for cm in (False, True):
         got = fmaconv.avg_pool2d(x, kernel, stride, padding, ceil_mode=cm, count_include_pad=not cm)
         assert_result(got, ref.avg_pool2d(x, kernel, stride, padding, ceil_mode=cm, count_include_pad=not cm), dtype)
+
+
+# Work splits of the direct convolution: by output channels when the weights outweigh the input
+# (many channels, small planes), one padded image per task when the images share evenly over the
+# threads, tile runs otherwise; and the GEMM fallback when the direct layout wastes most lanes
+# (wide dilation). Each must give the reference's result, and the same bits at every thread count.
+SPLITS = [
+    # (x shape, w shape, kwargs)
+    ((1, 96, 5, 5), (96, 96, 3, 3), dict(padding=1)),             # weights > input: channel split
+    ((1, 40, 3, 30), (70, 40, 3, 3), dict(padding=1, stride=2)),  # channel split, strided phases
+    ((4, 6, 9, 13), (10, 6, 3, 3), dict(padding=1)),              # 4 images over 2 threads: per image
+    ((3, 6, 9, 13), (10, 6, 3, 3), dict(padding=1)),              # 3 images over 2 threads: tile runs
+    ((2, 5, 4, 40), (7, 5, 1, 3), dict(dilation=(1, 19))),        # wide dilation: GEMM fallback
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs,ws,kw", SPLITS)
+def test_work_splits(xs, ws, kw, dtype, rng):
+    x = random_array(rng, xs, dtype)
+    w = random_array(rng, ws, dtype)
+    b = random_array(rng, ws[:1], dtype)
+    expected = ref.conv2d(x, w, b, **kw)
+    saved = fmaconv.get_num_threads()
+    try:
+        outs = []
+        for t in (1, 2, 3):
+            fmaconv.set_num_threads(t)
+            outs.append(fmaconv.conv2d(x, w, b, **kw))
+    finally:
+        fmaconv.set_num_threads(saved)
+    assert_result(outs[0], expected, dtype)
+    for o in outs[1:]:
+        np.testing.assert_array_equal(o, outs[0])
