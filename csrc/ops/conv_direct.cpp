@@ -207,9 +207,7 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
         }
         tile.fn(Kdim, a, b, offs, bb, out);
         if (cv) {  // out is positions x channels: one row segment per channel
-          T* to = yb + (q0 / g.Wq) * OW + q0 % g.Wq;
-          for (int64_t i = 0; i < mrv; ++i)
-            for (int64_t j = 0; j < nrv; ++j) to[i * P + j] = out[j * MR + i];
+          transpose(out, MR, nrv, mrv, yb + (q0 / g.Wq) * OW + q0 % g.Wq, P);
           continue;
         }
         // Scatter the tile's grid positions that are outputs (ow < OW).

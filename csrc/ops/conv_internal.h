@@ -30,32 +30,36 @@ enum PackAlgorithm : uint32_t { kPackBlocked = 1, kPackDepthwise = 2 };
 #define FMACONV_SHUF4(a, b, i, j, k, l) __builtin_shuffle(a, b, I4{i, j, k, l})
 #endif
 
-// dst[k * ld + j] = rows[j * stride + k] for j < 4, k in [k0, k1): 4x4 transposes with
-// 16-byte vectors (SSE2 / NEON at baseline flags), a scalar tail.
-inline void transpose4_rows(const float* rows, int64_t stride, int64_t k0, int64_t k1, float* dst, int64_t ld) {
+// 4x4 block transpose: dst[c * dst_ld + r] = src[r * src_ld + c], r, c < 4, with 16-byte
+// vectors (SSE2 / NEON at baseline flags).
+inline void transpose4x4(const float* src, int64_t src_ld, float* dst, int64_t dst_ld) {
   typedef float V4 __attribute__((vector_size(16)));
   typedef float V4U __attribute__((vector_size(16), aligned(4), may_alias));
   typedef int I4 __attribute__((vector_size(16)));
-  const float* r0 = rows;
-  const float* r1 = rows + stride;
-  const float* r2 = rows + 2 * stride;
-  const float* r3 = rows + 3 * stride;
-  int64_t k = k0;
-  for (; k + 4 <= k1; k += 4) {
-    const V4 a = *(const V4U*)(r0 + k), b = *(const V4U*)(r1 + k), c = *(const V4U*)(r2 + k), d = *(const V4U*)(r3 + k);
-    const V4 ab_lo = FMACONV_SHUF4(a, b, 0, 4, 1, 5), cd_lo = FMACONV_SHUF4(c, d, 0, 4, 1, 5);
-    const V4 ab_hi = FMACONV_SHUF4(a, b, 2, 6, 3, 7), cd_hi = FMACONV_SHUF4(c, d, 2, 6, 3, 7);
-    *(V4U*)(dst + (k + 0) * ld) = FMACONV_SHUF4(ab_lo, cd_lo, 0, 1, 4, 5);
-    *(V4U*)(dst + (k + 1) * ld) = FMACONV_SHUF4(ab_lo, cd_lo, 2, 3, 6, 7);
-    *(V4U*)(dst + (k + 2) * ld) = FMACONV_SHUF4(ab_hi, cd_hi, 0, 1, 4, 5);
-    *(V4U*)(dst + (k + 3) * ld) = FMACONV_SHUF4(ab_hi, cd_hi, 2, 3, 6, 7);
-  }
-  for (; k < k1; ++k) {
-    dst[k * ld + 0] = r0[k];
-    dst[k * ld + 1] = r1[k];
-    dst[k * ld + 2] = r2[k];
-    dst[k * ld + 3] = r3[k];
-  }
+  const V4 a = *(const V4U*)src, b = *(const V4U*)(src + src_ld), c = *(const V4U*)(src + 2 * src_ld),
+           d = *(const V4U*)(src + 3 * src_ld);
+  const V4 ab_lo = FMACONV_SHUF4(a, b, 0, 4, 1, 5), cd_lo = FMACONV_SHUF4(c, d, 0, 4, 1, 5);
+  const V4 ab_hi = FMACONV_SHUF4(a, b, 2, 6, 3, 7), cd_hi = FMACONV_SHUF4(c, d, 2, 6, 3, 7);
+  *(V4U*)dst = FMACONV_SHUF4(ab_lo, cd_lo, 0, 1, 4, 5);
+  *(V4U*)(dst + dst_ld) = FMACONV_SHUF4(ab_lo, cd_lo, 2, 3, 6, 7);
+  *(V4U*)(dst + 2 * dst_ld) = FMACONV_SHUF4(ab_hi, cd_hi, 0, 1, 4, 5);
+  *(V4U*)(dst + 3 * dst_ld) = FMACONV_SHUF4(ab_hi, cd_hi, 2, 3, 6, 7);
+}
+
+// dst[j * dst_ld + i] = src[i * src_ld + j] for i < rows, j < cols: 4x4 blocks where float
+// allows, scalar edges.
+template <typename T>
+void transpose(const T* src, int64_t src_ld, int64_t rows, int64_t cols, T* dst, int64_t dst_ld) {
+  int64_t i0 = 0;
+  if constexpr (sizeof(T) == 4)
+    for (; i0 + 4 <= rows; i0 += 4) {
+      int64_t j0 = 0;
+      for (; j0 + 4 <= cols; j0 += 4) transpose4x4(src + i0 * src_ld + j0, src_ld, dst + j0 * dst_ld + i0, dst_ld);
+      for (int64_t i = i0; i < i0 + 4; ++i)
+        for (int64_t j = j0; j < cols; ++j) dst[j * dst_ld + i] = src[i * src_ld + j];
+    }
+  for (int64_t i = i0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) dst[j * dst_ld + i] = src[i * src_ld + j];
 }
 
 // The weights as [group][block of MR output channels][k][MR], zero past each group's channels
@@ -72,15 +76,11 @@ const T* blocked_weights(const ConvShape& s, const T* w, int64_t MR, PackedWeigh
         T* dst = a + blk * Kdim * MR;
         for (int64_t k0 = 0; k0 < Kdim; k0 += KB) {
           const int64_t k1 = k0 + KB < Kdim ? k0 + KB : Kdim;
-          int64_t i = 0;
-          if constexpr (sizeof(T) == 4)  // four channel rows at a time by 4x4 transposes
-            for (; i + 4 <= MR && mb * MR + i + 4 <= Kg && MR % 4 == 0; i += 4)
-              transpose4_rows(w + (g * Kg + mb * MR + i) * Kdim, Kdim, k0, k1, dst + i, MR);
-          for (; i < MR; ++i) {
-            const int64_t co = mb * MR + i;
-            const T* src = w + (g * Kg + co) * Kdim;
-            for (int64_t k = k0; k < k1; ++k) dst[k * MR + i] = co < Kg ? src[k] : T(0);
-          }
+          // channel rows [mb * MR, ...) of this group, zero rows past Kg
+          const int64_t live = Kg - mb * MR < MR ? Kg - mb * MR : MR;
+          transpose(w + (g * Kg + mb * MR) * Kdim + k0, Kdim, live, k1 - k0, dst + k0 * MR, MR);
+          for (int64_t k = k0; k < k1; ++k)
+            for (int64_t i = live; i < MR; ++i) dst[k * MR + i] = T(0);
         }
       }
     });
