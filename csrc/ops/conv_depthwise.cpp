@@ -1,4 +1,17 @@
-// Depthwise and channel-multiplier convolution (Cin/groups == 1): a direct row kernel on NCHW.
+// Depthwise and channel-multiplier convolution (Cin/groups == 1) on NCHW.
+//
+// Work is split into tasks of (image, input channel, output depth, band of output rows, band of
+// output columns). A task copies the input rows its band reads into a thread-local buffer, once,
+// with the zero padding written out and each row split into `stride` phases (so strided taps read
+// contiguous memory); rows entirely in the padding share one zero row. The kernel (DwBlock in
+// kernels/api/depthwise.h) then runs without bounds logic, for each of the channel's multiplier
+// outputs. Bands are sized so the buffer stays in L1/L2 and so that a single image still gives
+// every thread work.
+//
+// A non-finite weight would meet the padding zeros (0 * inf = NaN) where PyTorch skips padding
+// taps, so channels with one take the exact row kernel instead.
+#include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "ops/conv_internal.h"
@@ -9,36 +22,178 @@
 
 namespace fmaconv {
 
+namespace {
+
+// Exact path for one output row (skips padding taps), as used for non-finite weights.
+template <typename T>
+void dw_exact_row(const DwKernels<T>& ks, const ConvShape& s, const T* xp, const T* wc, T b, int64_t od, int64_t oh,
+                  T* yrow, std::vector<const T*>& in_rows, std::vector<const T*>& w_rows) {
+  const int64_t D = s.in[0], H = s.in[1], W = s.in[2];
+  in_rows.resize((size_t)(s.k[0] * s.k[1]));
+  w_rows.resize(in_rows.size());
+  int64_t nr = 0;
+  for (int64_t jd = 0; jd < s.k[0]; ++jd) {
+    const int64_t id = od * s.s[0] - s.p[0] + jd * s.d[0];
+    if (id < 0 || id >= D) continue;
+    for (int64_t jh = 0; jh < s.k[1]; ++jh) {
+      const int64_t ih = oh * s.s[1] - s.p[1] + jh * s.d[1];
+      if (ih < 0 || ih >= H) continue;
+      in_rows[(size_t)nr] = xp + (id * H + ih) * W;
+      w_rows[(size_t)nr] = wc + (jd * s.k[1] + jh) * s.k[2];
+      ++nr;
+    }
+  }
+  ks.row(s, in_rows.data(), w_rows.data(), nr, b, yrow);
+}
+
+// Copies input columns iw0 + i*sw + p (zero outside [0, W)) to dst[p*Lp + i], i in [0, Lp).
+template <typename T>
+void copy_row_phases(const T* src, int64_t W, int64_t iw0, int64_t sw, int64_t Lp, T* dst) {
+  for (int64_t p = 0; p < sw; ++p) {
+    T* d = dst + p * Lp;
+    const int64_t lo = min64(Lp, max64(0, ceil_div(-iw0 - p, sw)));
+    const int64_t hi = max64(lo, min64(Lp, ceil_div(W - iw0 - p, sw)));
+    for (int64_t i = 0; i < lo; ++i) d[i] = T(0);
+    if (sw == 1) {
+      if (hi > lo) std::memcpy(d + lo, src + iw0 + lo, (size_t)(hi - lo) * sizeof(T));
+    } else {
+      for (int64_t i = lo; i < hi; ++i) d[i] = src[iw0 + p + i * sw];
+    }
+    for (int64_t i = hi; i < Lp; ++i) d[i] = T(0);
+  }
+}
+
+inline int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
+
+}  // namespace
+
 template <typename T>
 void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) {
   const DwKernels<T>& ks = kernel_set<T>(kernels()).dw;
-  const int64_t Kg = s.Kg(), taps = s.taps(), in_plane = s.in_plane(), P = s.out_plane();
+  const int64_t M = s.Kg(), C = s.C, taps = s.taps(), in_plane = s.in_plane(), P = s.out_plane();
   const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
-  const int64_t rows = OD * OH, planes = s.N * s.K;
-  parallel_range(planes * rows, (double)(OW * taps), [&](int64_t begin, int64_t end) {
+  const int64_t KD = s.k[0], KH = s.k[1], KW = s.k[2];
+  const int64_t sd = s.s[0], sh = s.s[1], sw = s.s[2];
+  const int64_t dd = s.d[0], dh = s.d[1], dw = s.d[2];
+  const int64_t pd = s.p[0], ph = s.p[1], pw = s.p[2];
+  constexpr int64_t kAlign = 64 / (int64_t)sizeof(T);  // elements per cache line
+
+  // Channels whose weights are not all finite take the exact path.
+  std::vector<char> exact((size_t)C, 0);
+  for (int64_t co = 0; co < s.K; ++co)
+    for (int64_t t = 0; t < taps; ++t)
+      if (!std::isfinite(w[co * taps + t])) exact[(size_t)(co / M)] = 1;
+
+  // Column bands: a row buffer of at most ~16 KiB.
+  auto row_len = [&](int64_t cw) {
+    const int64_t Lw = (cw - 1) * sw + (KW - 1) * dw + 1;
+    return round_up(ceil_div(Lw, sw) + kDwVecSlack, kAlign);
+  };
+  const int64_t row_budget = 16384 / (int64_t)sizeof(T);
+  int64_t nwc = 1;
+  while (nwc < OW && sw * row_len(ceil_div(OW, nwc)) > row_budget && ceil_div(OW, nwc) > 256) ++nwc;
+  const int64_t cw = ceil_div(OW, nwc);
+  nwc = ceil_div(OW, cw);
+  const int64_t rowbuf = sw * row_len(cw);
+
+  // Row bands: all the rows a band reads (KD slices) in ~48 KiB, and enough tasks for the threads.
+  const int64_t buf_budget = 49152 / (int64_t)sizeof(T);
+  const int64_t rows_fit = max64(1, buf_budget / rowbuf / KD);
+  int64_t ch = max64(1, (rows_fit - (KH - 1) * dh - 1) / sh + 1);
+  ch = min64(OH, max64(ch, min64(OH, 4)));
+  int64_t nhc = ceil_div(OH, ch);
+  const int64_t outer = s.N * C * OD * nwc;
+  const int64_t want = 4 * (int64_t)get_num_threads();
+  if (outer * nhc < want && nhc < OH) {
+    nhc = min64(OH, ceil_div(want, outer));
+    ch = ceil_div(OH, nhc);
+    nhc = ceil_div(OH, ch);
+  }
+  const int64_t items = outer * nhc;
+  const double work = (double)(M * ch * cw * taps + KD * ((ch - 1) * sh + (KH - 1) * dh + 1) * rowbuf);
+
+  parallel_range(items, work, [&](int64_t begin, int64_t end) {
     FlushDenormalsScope ftz;
-    thread_local std::vector<const T*> in_rows, w_rows;
-    in_rows.resize((size_t)(s.k[0] * s.k[1]));
-    w_rows.resize(in_rows.size());
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t plane = i / rows, r = i % rows;
-      const int64_t n = plane / s.K, co = plane % s.K;
-      const T* xp = x + (n * s.C + co / Kg) * in_plane;
-      const T* wc = w + co * taps;
-      const int64_t od = r / OH, oh = r % OH;
-      int64_t nr = 0;
-      for (int64_t jd = 0; jd < s.k[0]; ++jd) {
-        const int64_t id = od * s.s[0] - s.p[0] + jd * s.d[0];
-        if (id < 0 || id >= D) continue;
-        for (int64_t jh = 0; jh < s.k[1]; ++jh) {
-          const int64_t ih = oh * s.s[1] - s.p[1] + jh * s.d[1];
-          if (ih < 0 || ih >= H) continue;
-          in_rows[nr] = xp + (id * H + ih) * W;
-          w_rows[nr] = wc + (jd * s.k[1] + jh) * s.k[2];
-          ++nr;
+    thread_local std::vector<T> buf;
+    thread_local std::vector<const T*> rowp, ex_rows, ex_w;
+    int64_t col_off[64];
+    std::vector<int64_t> col_off_big;
+    int64_t* off = col_off;
+    if (KW > 64) {
+      col_off_big.resize((size_t)KW);
+      off = col_off_big.data();
+    }
+    for (int64_t item = begin; item < end; ++item) {
+      int64_t rest = item;
+      const int64_t hc = rest % nhc;
+      rest /= nhc;
+      const int64_t wc = rest % nwc;
+      rest /= nwc;
+      const int64_t od = rest % OD;
+      rest /= OD;
+      const int64_t c = rest % C, n = rest / C;
+      const int64_t oh0 = hc * ch, noh = min64(ch, OH - oh0);
+      const int64_t ow0 = wc * cw, now = min64(cw, OW - ow0);
+      const T* xp = x + (n * C + c) * in_plane;
+
+      if (exact[(size_t)c]) {
+        if (wc != 0) continue;  // the exact kernel writes whole rows
+        for (int64_t j = 0; j < M; ++j) {
+          const int64_t co = c * M + j;
+          T* yp = y + (n * s.K + co) * P + od * OH * OW;
+          for (int64_t oh = oh0; oh < oh0 + noh; ++oh)
+            dw_exact_row(ks, s, xp, w + co * taps, bias ? bias[co] : T(0), od, oh, yp + oh * OW, ex_rows, ex_w);
+        }
+        continue;
+      }
+
+      const int64_t nri = (noh - 1) * sh + (KH - 1) * dh + 1;  // input rows per depth slice
+      const int64_t Lw = (now - 1) * sw + (KW - 1) * dw + 1;
+      const int64_t Lp = round_up(ceil_div(Lw, sw) + kDwVecSlack, kAlign);
+      const int64_t rlen = sw * Lp;
+      const size_t need = (size_t)((KD * nri + 1) * rlen + kAlign);
+      if (buf.size() < need) buf.resize(need);
+      T* base = buf.data();
+      base += (kAlign - (int64_t)(((uintptr_t)base / sizeof(T)) % kAlign)) % kAlign;
+      T* zero = base + KD * nri * rlen;
+      std::memset(zero, 0, (size_t)rlen * sizeof(T));
+      rowp.resize((size_t)(KD * nri));
+      const int64_t iw0 = ow0 * sw - pw;
+      for (int64_t jd = 0; jd < KD; ++jd) {
+        const int64_t id = od * sd - pd + jd * dd;
+        for (int64_t i = 0; i < nri; ++i) {
+          const int64_t ih = oh0 * sh - ph + i;
+          const size_t k = (size_t)(jd * nri + i);
+          if (id < 0 || id >= D || ih < 0 || ih >= H) {
+            rowp[k] = zero;
+            continue;
+          }
+          T* dst = base + (int64_t)k * rlen;
+          copy_row_phases(xp + (id * H + ih) * W, W, iw0, sw, Lp, dst);
+          rowp[k] = dst;
         }
       }
-      ks.row(s, in_rows.data(), w_rows.data(), nr, bias ? bias[co] : T(0), y + plane * P + r * OW);
+      for (int64_t jw = 0; jw < KW; ++jw) off[jw] = ((jw * dw) % sw) * Lp + (jw * dw) / sw;
+
+      for (int64_t j = 0; j < M; ++j) {
+        const int64_t co = c * M + j;
+        DwBlock<T> b;
+        b.rows = rowp.data();
+        b.rows_per_d = nri;
+        b.kd = KD;
+        b.kh = KH;
+        b.kw = KW;
+        b.sh = sh;
+        b.dh = dh;
+        b.col_off = off;
+        b.w = w + co * taps;
+        b.bias = bias ? bias[co] : T(0);
+        b.n_rows = noh;
+        b.ow = now;
+        b.y = y + (n * s.K + co) * P + (od * OH + oh0) * OW + ow0;
+        b.ldy = OW;
+        ks.block(b);
+      }
     }
   });
 }

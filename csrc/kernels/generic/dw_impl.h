@@ -2,6 +2,8 @@
 // namespace fmaconv::FMACONV_KNS::{anonymous}, after common.h. Do not include elsewhere.
 #pragma once
 
+// ---------------------------------------------------------------- exact row kernel (slow path)
+// Skips padding taps exactly, so a non-finite weight never meets a padding zero (0 * inf).
 template <typename T>
 void dw_row(const ConvShape& s, const T* const* rows, const T* const* w_rows, int64_t n_rows, T bias,
             T* __restrict y) {
@@ -26,7 +28,175 @@ void dw_row(const ConvShape& s, const T* const* rows, const T* const* w_rows, in
   for (int64_t ow = 0; ow < OW; ++ow) y[ow] += bias;
 }
 
+// ---------------------------------------------------------------- register-blocked kernels
+// Registers available to a kernel: 32 vector registers with AVX-512 and on aarch64, else 16.
+#if defined(__AVX512F__) || defined(__aarch64__)
+constexpr int kDwRegs = 32;
+#else
+constexpr int kDwRegs = 16;
+#endif
+
+// Stores the first n (<= NB * VL) columns of acc[0:NB] to y.
+template <typename T, int NB, typename V>
+inline void dw_store(T* __restrict y, const V* acc, int64_t n) {
+  constexpr int VL = VB / (int)sizeof(T);
+  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+  if (n >= NB * VL) {
+#pragma GCC unroll 16
+    for (int v = 0; v < NB; ++v) *(VU*)(y + v * VL) = acc[v];
+    return;
+  }
+  T tmp[NB * VL];
+#pragma GCC unroll 16
+  for (int v = 0; v < NB; ++v) *(VU*)(tmp + v * VL) = acc[v];
+  for (int64_t i = 0; i < n; ++i) y[i] = tmp[i];
+}
+
+// Unit strides and dilations (sh = sw = dh = dw = 1, kd = 1): a tile of R output rows x NB
+// vectors. Input row t of the tile feeds output rows r = t - jh, so each input vector is loaded
+// once per tile and used by up to min(R, KH) accumulators; all KH*KW weights stay in registers.
+template <typename T, int KH, int KW, int R, int NB, typename V>
+inline void dw_tile_unit(const T* const* rows, const V* wv, V bias, T* __restrict y, int64_t ldy, int64_t c,
+                         int64_t n) {
+  constexpr int VL = VB / (int)sizeof(T);
+  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+  V acc[R][NB];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+    for (int v = 0; v < NB; ++v) acc[r][v] = bias;
+#pragma GCC unroll 16
+  for (int t = 0; t < R + KH - 1; ++t) {
+    const T* p = rows[t] + c;
+#pragma GCC unroll 16
+    for (int jw = 0; jw < KW; ++jw) {
+      V xv[NB];
+#pragma GCC unroll 16
+      for (int v = 0; v < NB; ++v) xv[v] = *(const VU*)(p + jw + v * VL);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const int jh = t - r;
+        if (jh < 0 || jh >= KH) continue;
+#pragma GCC unroll 16
+        for (int v = 0; v < NB; ++v) acc[r][v] += wv[jh * KW + jw] * xv[v];
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) dw_store<T, NB>(y + r * ldy + c, acc[r], n);
+}
+
+// All columns of R output rows starting at output row r0.
+template <typename T, int KH, int KW, int R, int NB, typename V>
+inline void dw_rows_unit(const DwBlock<T>& b, const V* wv, V bias, int64_t r0) {
+  constexpr int VL = VB / (int)sizeof(T);
+  const T* const* rows = b.rows + r0;
+  T* y = b.y + r0 * b.ldy;
+  const int64_t ow = b.ow, ldy = b.ldy;
+  int64_t c = 0;
+  for (; c + NB * VL <= ow; c += NB * VL) dw_tile_unit<T, KH, KW, R, NB>(rows, wv, bias, y, ldy, c, NB * VL);
+  for (; c + VL <= ow; c += VL) dw_tile_unit<T, KH, KW, R, 1>(rows, wv, bias, y, ldy, c, VL);
+  if (c < ow) {
+    if (ow >= VL)  // one last whole vector ending at ow: recomputes a few columns, same values
+      dw_tile_unit<T, KH, KW, R, 1>(rows, wv, bias, y, ldy, ow - VL, VL);
+    else
+      dw_tile_unit<T, KH, KW, R, 1>(rows, wv, bias, y, ldy, c, ow - c);
+  }
+}
+
+template <typename T, int KH, int KW>
+void dw_block_unit(const DwBlock<T>& b) {
+  typedef T V __attribute__((vector_size(VB)));
+  // R output rows share input rows; R * NB accumulators cover the FMA latency.
+  constexpr int R = KH == 1 ? 1 : (kDwRegs >= 32 ? 4 : 2);
+  constexpr int NB = KH == 1 ? (kDwRegs >= 32 ? 8 : 4) : 2;
+  V wv[KH * KW];
+  for (int i = 0; i < KH * KW; ++i) wv[i] = V{} + b.w[i];
+  const V bias = V{} + b.bias;
+  const int64_t n = b.n_rows;
+  int64_t r0 = 0;
+  if (n >= R) {
+    for (; r0 + R <= n; r0 += R) dw_rows_unit<T, KH, KW, R, NB>(b, wv, bias, r0);
+    if (r0 < n) dw_rows_unit<T, KH, KW, R, NB>(b, wv, bias, n - R);  // overlaps: same values
+  } else {
+    for (; r0 < n; ++r0) dw_rows_unit<T, KH, KW, 1, NB>(b, wv, bias, r0);
+  }
+}
+
+// Any geometry: one output row x NB vectors, every tap's weight broadcast in the loop.
+template <typename T, int NB, typename V>
+inline void dw_tile_any(const DwBlock<T>& b, int64_t r, int64_t c, int64_t n) {
+  constexpr int VL = VB / (int)sizeof(T);
+  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+  V acc[NB];
+#pragma GCC unroll 16
+  for (int v = 0; v < NB; ++v) acc[v] = V{} + b.bias;
+  const int64_t kw = b.kw;
+  const int64_t* off = b.col_off;
+  for (int64_t jd = 0; jd < b.kd; ++jd) {
+    for (int64_t jh = 0; jh < b.kh; ++jh) {
+      const T* p = b.rows[jd * b.rows_per_d + r * b.sh + jh * b.dh] + c;
+      const T* wr = b.w + (jd * b.kh + jh) * kw;
+      for (int64_t jw = 0; jw < kw; ++jw) {
+        const V w = V{} + wr[jw];
+        const T* q = p + off[jw];
+#pragma GCC unroll 16
+        for (int v = 0; v < NB; ++v) acc[v] += w * *(const VU*)(q + v * VL);
+      }
+    }
+  }
+  dw_store<T, NB>(b.y + r * b.ldy + c, acc, n);
+}
+
+template <typename T>
+void dw_block_any(const DwBlock<T>& b) {
+  typedef T V __attribute__((vector_size(VB)));
+  constexpr int VL = VB / (int)sizeof(T);
+  constexpr int NB = kDwRegs >= 32 ? 8 : 4;
+  const int64_t ow = b.ow;
+  for (int64_t r = 0; r < b.n_rows; ++r) {
+    int64_t c = 0;
+    for (; c + NB * VL <= ow; c += NB * VL) dw_tile_any<T, NB, V>(b, r, c, NB * VL);
+    for (; c + VL <= ow; c += VL) dw_tile_any<T, 1, V>(b, r, c, VL);
+    if (c < ow) {
+      if (ow >= VL)
+        dw_tile_any<T, 1, V>(b, r, ow - VL, VL);
+      else
+        dw_tile_any<T, 1, V>(b, r, c, ow - c);
+    }
+  }
+}
+
+template <typename T>
+void dw_block(const DwBlock<T>& b) {
+  bool unit = b.kd == 1 && b.sh == 1 && b.dh == 1;
+  for (int64_t j = 0; unit && j < b.kw; ++j) unit = b.col_off[j] == j;
+  if (unit) {
+    const int64_t kh = b.kh, kw = b.kw;
+    if (kh == 1) {
+      switch (kw) {
+        case 1: return dw_block_unit<T, 1, 1>(b);
+        case 2: return dw_block_unit<T, 1, 2>(b);
+        case 3: return dw_block_unit<T, 1, 3>(b);
+        case 4: return dw_block_unit<T, 1, 4>(b);
+        case 5: return dw_block_unit<T, 1, 5>(b);
+        case 7: return dw_block_unit<T, 1, 7>(b);
+        case 9: return dw_block_unit<T, 1, 9>(b);
+        default: break;
+      }
+    } else if (kh == kw) {
+      switch (kw) {
+        case 3: return dw_block_unit<T, 3, 3>(b);
+        case 5: return dw_block_unit<T, 5, 5>(b);
+        case 7: return dw_block_unit<T, 7, 7>(b);
+        default: break;
+      }
+    }
+  }
+  dw_block_any<T>(b);
+}
+
 template <typename T>
 constexpr DwKernels<T> make_dw_kernels() {
-  return DwKernels<T>{&dw_row<T>};
+  return DwKernels<T>{&dw_row<T>, &dw_block<T>};
 }
