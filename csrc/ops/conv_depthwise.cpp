@@ -46,20 +46,58 @@ void dw_exact_row(const DwKernels<T>& ks, const ConvShape& s, const T* xp, const
   ks.row(s, in_rows.data(), w_rows.data(), nr, b, yrow);
 }
 
-// Copies input columns iw0 + i*sw + p (zero outside [0, W)) to dst[p*Lp + i], i in [0, Lp).
+// Where one padded row buffer's data sits: phase p (of sw) holds padded columns iw0 + i*sw + p
+// at [p*Lp + i]; [lo[p], hi[p]) come from the input, [0, lo) and [hi, Lz) are zeros. The
+// kernels read no further than Lz (the window plus one vector).
+struct RowLayout {
+  int64_t sw = 0, Lp = 0, Lz = 0, iw0 = 0;
+  int64_t lo[8], hi[8];
+  bool operator==(const RowLayout& o) const {
+    return sw == o.sw && Lp == o.Lp && Lz == o.Lz && iw0 == o.iw0;
+  }
+};
+
+inline void make_layout(RowLayout* L, int64_t W, int64_t iw0, int64_t sw, int64_t Lp, int64_t Lz) {
+  L->sw = sw;
+  L->Lp = Lp;
+  L->Lz = Lz;
+  L->iw0 = iw0;
+  for (int64_t p = 0; p < sw && p < 8; ++p) {
+    L->lo[p] = min64(Lz, max64(0, ceil_div(-iw0 - p, sw)));
+    L->hi[p] = max64(L->lo[p], min64(Lz, ceil_div(W - iw0 - p, sw)));
+  }
+}
+
+// Fills one row buffer from input row src; with zeros == false only the input part (the
+// buffer already holds this layout's zeros).
 template <typename T>
-void copy_row_phases(const T* src, int64_t W, int64_t iw0, int64_t sw, int64_t Lp, T* dst) {
-  for (int64_t p = 0; p < sw; ++p) {
-    T* d = dst + p * Lp;
-    const int64_t lo = min64(Lp, max64(0, ceil_div(-iw0 - p, sw)));
-    const int64_t hi = max64(lo, min64(Lp, ceil_div(W - iw0 - p, sw)));
-    for (int64_t i = 0; i < lo; ++i) d[i] = T(0);
-    if (sw == 1) {
-      if (hi > lo) std::memcpy(d + lo, src + iw0 + lo, (size_t)(hi - lo) * sizeof(T));
-    } else {
-      for (int64_t i = lo; i < hi; ++i) d[i] = src[iw0 + p + i * sw];
+void copy_row_phases(const T* src, const RowLayout& L, int64_t W, bool zeros, T* dst) {
+  const int64_t sw = L.sw, iw0 = L.iw0;
+  if (sw == 1) {
+    const int64_t lo = L.lo[0], hi = L.hi[0];
+    if (zeros) {
+      for (int64_t i = 0; i < lo; ++i) dst[i] = T(0);
+      for (int64_t i = hi; i < L.Lz; ++i) dst[i] = T(0);
     }
-    for (int64_t i = hi; i < Lp; ++i) d[i] = T(0);
+    if (hi > lo) std::memcpy(dst + lo, src + iw0 + lo, (size_t)(hi - lo) * sizeof(T));
+    return;
+  }
+  for (int64_t p = 0; p < sw; ++p) {
+    T* d = dst + p * L.Lp;
+    int64_t lo, hi;
+    if (p < 8) {
+      lo = L.lo[p];
+      hi = L.hi[p];
+    } else {
+      lo = min64(L.Lz, max64(0, ceil_div(-iw0 - p, sw)));
+      hi = max64(lo, min64(L.Lz, ceil_div(W - iw0 - p, sw)));
+    }
+    if (zeros) {
+      for (int64_t i = 0; i < lo; ++i) d[i] = T(0);
+      for (int64_t i = hi; i < L.Lz; ++i) d[i] = T(0);
+    }
+    const T* sp = src + (iw0 + p + lo * sw);
+    for (int64_t i = 0; i < hi - lo; ++i) d[lo + i] = sp[i * sw];
   }
 }
 
@@ -114,15 +152,15 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
 
   parallel_range(items, work, [&](int64_t begin, int64_t end) {
     FlushDenormalsScope ftz;
-    thread_local std::vector<T> buf;
-    thread_local std::vector<const T*> rowp, ex_rows, ex_w;
-    int64_t col_off[64];
-    std::vector<int64_t> col_off_big;
-    int64_t* off = col_off;
-    if (KW > 64) {
-      col_off_big.resize((size_t)KW);
-      off = col_off_big.data();
-    }
+    static thread_local std::vector<T> tl_buf;
+    static thread_local std::vector<const T*> tl_rowp, tl_ex_rows, tl_ex_w;
+    std::vector<T>& buf = tl_buf;
+    std::vector<const T*>&rowp = tl_rowp, &ex_rows = tl_ex_rows, &ex_w = tl_ex_w;
+    std::vector<int64_t> off((size_t)KW);
+    // Row buffers whose zeros already match `layout` (valid within this range only).
+    std::vector<char> ready;
+    RowLayout layout;
+    const T* layout_base = nullptr;
     for (int64_t item = begin; item < end; ++item) {
       int64_t rest = item;
       const int64_t hc = rest % nhc;
@@ -149,16 +187,25 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
 
       const int64_t nri = (noh - 1) * sh + (KH - 1) * dh + 1;  // input rows per depth slice
       const int64_t Lw = (now - 1) * sw + (KW - 1) * dw + 1;
-      const int64_t Lp = round_up(ceil_div(Lw, sw) + kDwVecSlack, kAlign);
+      const int64_t Lz = ceil_div(Lw, sw) + kDwVecSlack;
+      const int64_t Lp = round_up(Lz, kAlign);
       const int64_t rlen = sw * Lp;
-      const size_t need = (size_t)((KD * nri + 1) * rlen + kAlign);
+      const int64_t slots = KD * nri;
+      const size_t need = (size_t)((slots + 1) * rlen + kAlign);
       if (buf.size() < need) buf.resize(need);
       T* base = buf.data();
       base += (kAlign - (int64_t)(((uintptr_t)base / sizeof(T)) % kAlign)) % kAlign;
-      T* zero = base + KD * nri * rlen;
-      std::memset(zero, 0, (size_t)rlen * sizeof(T));
-      rowp.resize((size_t)(KD * nri));
-      const int64_t iw0 = ow0 * sw - pw;
+      T* zero = base;  // slot 0: the zero row; input rows from slot 1
+      RowLayout L;
+      make_layout(&L, W, ow0 * sw - pw, sw, Lp, Lz);
+      if (!(L == layout) || base != layout_base) {
+        layout = L;
+        layout_base = base;
+        ready.assign(0, 0);
+        std::memset(zero, 0, (size_t)rlen * sizeof(T));
+      }
+      if ((int64_t)ready.size() < slots) ready.resize((size_t)slots, 0);
+      rowp.resize((size_t)slots);
       for (int64_t jd = 0; jd < KD; ++jd) {
         const int64_t id = od * sd - pd + jd * dd;
         for (int64_t i = 0; i < nri; ++i) {
@@ -168,12 +215,13 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
             rowp[k] = zero;
             continue;
           }
-          T* dst = base + (int64_t)k * rlen;
-          copy_row_phases(xp + (id * H + ih) * W, W, iw0, sw, Lp, dst);
+          T* dst = base + ((int64_t)k + 1) * rlen;
+          copy_row_phases(xp + (id * H + ih) * W, L, W, !ready[k], dst);
+          ready[k] = 1;
           rowp[k] = dst;
         }
       }
-      for (int64_t jw = 0; jw < KW; ++jw) off[jw] = ((jw * dw) % sw) * Lp + (jw * dw) / sw;
+      for (int64_t jw = 0; jw < KW; ++jw) off[(size_t)jw] = ((jw * dw) % sw) * Lp + (jw * dw) / sw;
 
       for (int64_t j = 0; j < M; ++j) {
         const int64_t co = c * M + j;
@@ -185,7 +233,7 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
         b.kw = KW;
         b.sh = sh;
         b.dh = dh;
-        b.col_off = off;
+        b.col_off = off.data();
         b.w = w + co * taps;
         b.bias = bias ? bias[co] : T(0);
         b.n_rows = noh;

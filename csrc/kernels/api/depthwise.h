@@ -29,7 +29,7 @@ struct DwBlock {
 };
 
 // Elements every padded row buffer holds past the last column a block reads (>= one vector).
-constexpr int64_t kDwVecSlack = 64;
+constexpr int64_t kDwVecSlack = 16;
 
 template <typename T>
 struct DwKernels {

@@ -53,13 +53,16 @@ inline void dw_store(T* __restrict y, const V* acc, int64_t n) {
 }
 
 // Unit strides and dilations (sh = sw = dh = dw = 1, kd = 1): a tile of R output rows x NB
-// vectors. Input row t of the tile feeds output rows r = t - jh, so each input vector is loaded
-// once per tile and used by up to min(R, KH) accumulators; all KH*KW weights stay in registers.
+// vectors at columns cols[0:NB]. Input row t of the tile feeds output rows r = t - jh, so each
+// input vector is loaded once per tile and used by up to min(R, KH) accumulators; all KH*KW
+// weights stay in registers. n < VL only for a row narrower than one vector.
 template <typename T, int KH, int KW, int R, int NB, typename V>
-inline void dw_tile_unit(const T* const* rows, const V* wv, V bias, T* __restrict y, int64_t ldy, int64_t c,
-                         int64_t n) {
-  constexpr int VL = VB / (int)sizeof(T);
+inline void dw_tile_unit(const T* const* rows, const V* wv, V bias, T* __restrict y, int64_t ldy,
+                         const int64_t* cols, int64_t n) {
   typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+  int64_t col[NB];
+#pragma GCC unroll 16
+  for (int v = 0; v < NB; ++v) col[v] = cols[v];
   V acc[R][NB];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
@@ -67,12 +70,12 @@ inline void dw_tile_unit(const T* const* rows, const V* wv, V bias, T* __restric
     for (int v = 0; v < NB; ++v) acc[r][v] = bias;
 #pragma GCC unroll 16
   for (int t = 0; t < R + KH - 1; ++t) {
-    const T* p = rows[t] + c;
+    const T* p = rows[t];
 #pragma GCC unroll 16
     for (int jw = 0; jw < KW; ++jw) {
       V xv[NB];
 #pragma GCC unroll 16
-      for (int v = 0; v < NB; ++v) xv[v] = *(const VU*)(p + jw + v * VL);
+      for (int v = 0; v < NB; ++v) xv[v] = *(const VU*)(p + col[v] + jw);
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const int jh = t - r;
@@ -83,43 +86,49 @@ inline void dw_tile_unit(const T* const* rows, const V* wv, V bias, T* __restric
     }
   }
 #pragma GCC unroll 16
-  for (int r = 0; r < R; ++r) dw_store<T, NB>(y + r * ldy + c, acc[r], n);
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+    for (int v = 0; v < NB; ++v) dw_store<T, 1>(y + r * ldy + col[v], &acc[r][v], n);
 }
 
-// All columns of R output rows starting at output row r0.
+// Vectors [v0, nv) of R output rows, NB at a time, then the rest with halving tiles. Vector v
+// covers columns [v*VL, v*VL + VL), the last one moved back to end at ow: it recomputes a few
+// columns of its neighbour, with the same values.
 template <typename T, int KH, int KW, int R, int NB, typename V>
-inline void dw_rows_unit(const DwBlock<T>& b, const V* wv, V bias, int64_t r0) {
+inline void dw_cols_unit(const T* const* rows, const V* wv, V bias, T* y, int64_t ldy, int64_t ow, int64_t v0,
+                         int64_t nv) {
   constexpr int VL = VB / (int)sizeof(T);
-  const T* const* rows = b.rows + r0;
-  T* y = b.y + r0 * b.ldy;
-  const int64_t ow = b.ow, ldy = b.ldy;
-  int64_t c = 0;
-  for (; c + NB * VL <= ow; c += NB * VL) dw_tile_unit<T, KH, KW, R, NB>(rows, wv, bias, y, ldy, c, NB * VL);
-  for (; c + VL <= ow; c += VL) dw_tile_unit<T, KH, KW, R, 1>(rows, wv, bias, y, ldy, c, VL);
-  if (c < ow) {
-    if (ow >= VL)  // one last whole vector ending at ow: recomputes a few columns, same values
-      dw_tile_unit<T, KH, KW, R, 1>(rows, wv, bias, y, ldy, ow - VL, VL);
-    else
-      dw_tile_unit<T, KH, KW, R, 1>(rows, wv, bias, y, ldy, c, ow - c);
+  const int64_t last = ow >= VL ? ow - VL : 0, n = ow >= VL ? VL : ow;
+  int64_t cols[NB];
+  for (; v0 + NB <= nv; v0 += NB) {
+#pragma GCC unroll 16
+    for (int v = 0; v < NB; ++v) cols[v] = min64((v0 + v) * VL, last);
+    dw_tile_unit<T, KH, KW, R, NB>(rows, wv, bias, y, ldy, cols, n);
+  }
+  if constexpr (NB > 1) {
+    if (v0 < nv) dw_cols_unit<T, KH, KW, R, NB / 2>(rows, wv, bias, y, ldy, ow, v0, nv);
   }
 }
 
 template <typename T, int KH, int KW>
 void dw_block_unit(const DwBlock<T>& b) {
   typedef T V __attribute__((vector_size(VB)));
+  constexpr int VL = VB / (int)sizeof(T);
   // R output rows share input rows; R * NB accumulators cover the FMA latency.
   constexpr int R = KH == 1 ? 1 : (kDwRegs >= 32 ? 4 : 2);
   constexpr int NB = KH == 1 ? (kDwRegs >= 32 ? 8 : 4) : 2;
   V wv[KH * KW];
   for (int i = 0; i < KH * KW; ++i) wv[i] = V{} + b.w[i];
   const V bias = V{} + b.bias;
-  const int64_t n = b.n_rows;
+  const int64_t n = b.n_rows, ow = b.ow, nv = ceil_div(ow, VL), ldy = b.ldy;
   int64_t r0 = 0;
   if (n >= R) {
-    for (; r0 + R <= n; r0 += R) dw_rows_unit<T, KH, KW, R, NB>(b, wv, bias, r0);
-    if (r0 < n) dw_rows_unit<T, KH, KW, R, NB>(b, wv, bias, n - R);  // overlaps: same values
+    for (; r0 < n; r0 += R) {
+      const int64_t r = min64(r0, n - R);  // the last group overlaps the previous: same values
+      dw_cols_unit<T, KH, KW, R, NB>(b.rows + r, wv, bias, b.y + r * ldy, ldy, ow, 0, nv);
+    }
   } else {
-    for (; r0 < n; ++r0) dw_rows_unit<T, KH, KW, 1, NB>(b, wv, bias, r0);
+    for (; r0 < n; ++r0) dw_cols_unit<T, KH, KW, 1, NB>(b.rows + r0, wv, bias, b.y + r0 * ldy, ldy, ow, 0, nv);
   }
 }
 
