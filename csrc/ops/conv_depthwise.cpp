@@ -161,17 +161,42 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
     std::vector<char> ready;
     RowLayout layout;
     const T* layout_base = nullptr;
+    struct Task {
+      int64_t n, c, od, oh0, noh, ow0, now;
+    };
+    auto decode = [&](int64_t item) {
+      Task t;
+      t.oh0 = (item % nhc) * ch;
+      item /= nhc;
+      t.ow0 = (item % nwc) * cw;
+      item /= nwc;
+      t.od = item % OD;
+      item /= OD;
+      t.c = item % C;
+      t.n = item / C;
+      t.noh = min64(ch, OH - t.oh0);
+      t.now = min64(cw, OW - t.ow0);
+      return t;
+    };
+    // Asks for the input rows of a task ahead of time, so the copy does not wait on memory.
+    auto prefetch = [&](const Task& t) {
+      const T* xp = x + (t.n * C + t.c) * in_plane;
+      const int64_t i0 = max64(0, t.oh0 * sh - ph), i1 = min64(H, (t.oh0 + t.noh - 1) * sh - ph + (KH - 1) * dh + 1);
+      for (int64_t jd = 0; jd < KD; ++jd) {
+        const int64_t id = t.od * sd - pd + jd * dd;
+        if (id < 0 || id >= D || i1 <= i0) continue;
+        const char* a = (const char*)(xp + (id * H + i0) * W);
+        const int64_t bytes = min64((i1 - i0) * W * (int64_t)sizeof(T), 65536);
+        for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(a + o, 0, 2);
+      }
+    };
+    if (begin < end) prefetch(decode(begin));
     for (int64_t item = begin; item < end; ++item) {
-      int64_t rest = item;
-      const int64_t hc = rest % nhc;
-      rest /= nhc;
-      const int64_t wc = rest % nwc;
-      rest /= nwc;
-      const int64_t od = rest % OD;
-      rest /= OD;
-      const int64_t c = rest % C, n = rest / C;
-      const int64_t oh0 = hc * ch, noh = min64(ch, OH - oh0);
-      const int64_t ow0 = wc * cw, now = min64(cw, OW - ow0);
+      const Task task = decode(item);
+      if (item + 1 < end) prefetch(decode(item + 1));
+      const int64_t n = task.n, c = task.c, od = task.od, oh0 = task.oh0, noh = task.noh, ow0 = task.ow0,
+                    now = task.now;
+      const int64_t wc = ow0 / cw;
       const T* xp = x + (n * C + c) * in_plane;
 
       if (exact[(size_t)c]) {
@@ -206,19 +231,21 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
       }
       if ((int64_t)ready.size() < slots) ready.resize((size_t)slots, 0);
       rowp.resize((size_t)slots);
+      const T** rp = rowp.data();
+      char* rdy = ready.data();
       for (int64_t jd = 0; jd < KD; ++jd) {
         const int64_t id = od * sd - pd + jd * dd;
         for (int64_t i = 0; i < nri; ++i) {
           const int64_t ih = oh0 * sh - ph + i;
           const size_t k = (size_t)(jd * nri + i);
           if (id < 0 || id >= D || ih < 0 || ih >= H) {
-            rowp[k] = zero;
+            rp[k] = zero;
             continue;
           }
           T* dst = base + ((int64_t)k + 1) * rlen;
-          copy_row_phases(xp + (id * H + ih) * W, L, W, !ready[k], dst);
-          ready[k] = 1;
-          rowp[k] = dst;
+          copy_row_phases(xp + (id * H + ih) * W, L, W, !rdy[k], dst);
+          rdy[k] = 1;
+          rp[k] = dst;
         }
       }
       for (int64_t jw = 0; jw < KW; ++jw) off[(size_t)jw] = ((jw * dw) % sw) * Lp + (jw * dw) / sw;
@@ -226,7 +253,7 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
       for (int64_t j = 0; j < M; ++j) {
         const int64_t co = c * M + j;
         DwBlock<T> b;
-        b.rows = rowp.data();
+        b.rows = rp;
         b.rows_per_d = nri;
         b.kd = KD;
         b.kh = KH;
