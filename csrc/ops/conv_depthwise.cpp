@@ -235,17 +235,25 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
       char* rdy = ready.data();
       for (int64_t jd = 0; jd < KD; ++jd) {
         const int64_t id = od * sd - pd + jd * dd;
-        for (int64_t i = 0; i < nri; ++i) {
-          const int64_t ih = oh0 * sh - ph + i;
-          const size_t k = (size_t)(jd * nri + i);
-          if (id < 0 || id >= D || ih < 0 || ih >= H) {
-            rp[k] = zero;
-            continue;
+        const bool in_d = id >= 0 && id < D;
+        // input rows [i0, i1) of the slice are inside the image
+        const int64_t i0 = in_d ? min64(nri, max64(0, ph - oh0 * sh)) : 0;
+        const int64_t i1 = in_d ? max64(i0, min64(nri, H - oh0 * sh + ph)) : 0;
+        const int64_t k0 = jd * nri;
+        for (int64_t i = 0; i < nri; ++i) rp[k0 + i] = i >= i0 && i < i1 ? base + (k0 + i + 1) * rlen : zero;
+        if (i1 <= i0) continue;
+        const T* src = xp + (id * H + oh0 * sh - ph + i0) * W;
+        for (int64_t i = i0; i < i1; ++i)
+          if (!rdy[k0 + i]) {
+            copy_row_phases(src + (i - i0) * W, L, W, true, base + (k0 + i + 1) * rlen);
+            rdy[k0 + i] = 1;
           }
-          T* dst = base + ((int64_t)k + 1) * rlen;
-          copy_row_phases(xp + (id * H + ih) * W, L, W, !rdy[k], dst);
-          rdy[k] = 1;
-          rp[k] = dst;
+        if (sw == 1) {  // the input part of every row, in one call
+          if (L.hi[0] > L.lo[0])
+            ks.copy_rows(src + L.iw0 + L.lo[0], W, base + (k0 + i0 + 1) * rlen + L.lo[0], rlen, i1 - i0,
+                         L.hi[0] - L.lo[0]);
+        } else {
+          for (int64_t i = i0; i < i1; ++i) copy_row_phases(src + (i - i0) * W, L, W, false, base + (k0 + i + 1) * rlen);
         }
       }
       for (int64_t jw = 0; jw < KW; ++jw) off[(size_t)jw] = ((jw * dw) % sw) * Lp + (jw * dw) / sw;

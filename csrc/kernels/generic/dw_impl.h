@@ -206,6 +206,31 @@ void dw_block(const DwBlock<T>& b) {
 }
 
 template <typename T>
+void dw_copy_rows(const T* src, int64_t ld_src, T* dst, int64_t ld_dst, int64_t n, int64_t len) {
+  constexpr int VL = VB / (int)sizeof(T);
+  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+  for (int64_t i = 0; i < n; ++i) {
+    const T* s = src + i * ld_src;
+    T* d = dst + i * ld_dst;
+    if (len < VL) {
+      for (int64_t j = 0; j < len; ++j) d[j] = s[j];
+      continue;
+    }
+    int64_t j = 0;
+    for (; j + 4 * VL <= len; j += 4 * VL) {
+      VU a = *(const VU*)(s + j), b = *(const VU*)(s + j + VL), c = *(const VU*)(s + j + 2 * VL),
+         e = *(const VU*)(s + j + 3 * VL);
+      *(VU*)(d + j) = a;
+      *(VU*)(d + j + VL) = b;
+      *(VU*)(d + j + 2 * VL) = c;
+      *(VU*)(d + j + 3 * VL) = e;
+    }
+    for (; j + VL <= len; j += VL) *(VU*)(d + j) = *(const VU*)(s + j);
+    if (j < len) *(VU*)(d + len - VL) = *(const VU*)(s + len - VL);  // overlaps: same values
+  }
+}
+
+template <typename T>
 constexpr DwKernels<T> make_dw_kernels() {
-  return DwKernels<T>{&dw_row<T>, &dw_block<T>};
+  return DwKernels<T>{&dw_row<T>, &dw_block<T>, &dw_copy_rows<T>};
 }
