@@ -53,21 +53,26 @@ inline void dw_store(T* __restrict y, const V* acc, int64_t n) {
 }
 
 // Unit strides and dilations (sh = sw = dh = dw = 1, kd = 1): a tile of R output rows x NB
-// vectors at columns cols[0:NB]. Input row t of the tile feeds output rows r = t - jh, so each
-// input vector is loaded once per tile and used by up to min(R, KH) accumulators; all KH*KW
-// weights stay in registers. n < VL only for a row narrower than one vector.
-template <typename T, int KH, int KW, int R, int NB, typename V>
-inline void dw_tile_unit(const T* const* rows, const V* wv, V bias, T* __restrict y, int64_t ldy,
+// vectors of W bytes at columns cols[0:NB]. Input row t of the tile feeds output rows
+// r = t - jh; all KH*KW weights are broadcast once per tile. n < VL only for a row narrower
+// than one vector.
+template <typename T, int KH, int KW, int R, int NB, int WB>
+inline void dw_tile_unit(const T* const* rows, const T* w, T bias, T* __restrict y, int64_t ldy,
                          const int64_t* cols, int64_t n) {
-  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+  typedef T V __attribute__((vector_size(WB)));
+  typedef T VU __attribute__((vector_size(WB), aligned(sizeof(T)), may_alias));
+  constexpr int VL = WB / (int)sizeof(T);
   int64_t col[NB];
 #pragma GCC unroll 16
   for (int v = 0; v < NB; ++v) col[v] = cols[v];
+  V wv[KH * KW];
+#pragma GCC unroll 64
+  for (int i = 0; i < KH * KW; ++i) wv[i] = V{} + w[i];
   V acc[R][NB];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
-    for (int v = 0; v < NB; ++v) acc[r][v] = bias;
+    for (int v = 0; v < NB; ++v) acc[r][v] = V{} + bias;
 #pragma GCC unroll 16
   for (int t = 0; t < R + KH - 1; ++t) {
     const T* p = rows[t];
@@ -85,50 +90,70 @@ inline void dw_tile_unit(const T* const* rows, const V* wv, V bias, T* __restric
       }
     }
   }
+  if (n >= VL) {
 #pragma GCC unroll 16
-  for (int r = 0; r < R; ++r)
+    for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
-    for (int v = 0; v < NB; ++v) dw_store<T, 1>(y + r * ldy + col[v], &acc[r][v], n);
+      for (int v = 0; v < NB; ++v) *(VU*)(y + r * ldy + col[v]) = acc[r][v];
+    return;
+  }
+  for (int r = 0; r < R; ++r) {
+    T tmp[VL];
+    *(VU*)tmp = acc[r][0];
+    for (int64_t i = 0; i < n; ++i) y[r * ldy + col[0] + i] = tmp[i];
+  }
 }
 
-// Vectors [v0, nv) of R output rows, NB at a time, then the rest with halving tiles. Vector v
-// covers columns [v*VL, v*VL + VL), the last one moved back to end at ow: it recomputes a few
-// columns of its neighbour, with the same values.
-template <typename T, int KH, int KW, int R, int NB, typename V>
-inline void dw_cols_unit(const T* const* rows, const V* wv, V bias, T* y, int64_t ldy, int64_t ow, int64_t v0,
-                         int64_t nv) {
+// Whole vectors [v0, nv) of R output rows, NB at a time, then the rest with halving tiles.
+template <typename T, int KH, int KW, int R, int NB>
+inline void dw_cols_unit(const T* const* rows, const T* w, T bias, T* y, int64_t ldy, int64_t v0, int64_t nv) {
   constexpr int VL = VB / (int)sizeof(T);
-  const int64_t last = ow >= VL ? ow - VL : 0, n = ow >= VL ? VL : ow;
   int64_t cols[NB];
   for (; v0 + NB <= nv; v0 += NB) {
 #pragma GCC unroll 16
-    for (int v = 0; v < NB; ++v) cols[v] = min64((v0 + v) * VL, last);
-    dw_tile_unit<T, KH, KW, R, NB>(rows, wv, bias, y, ldy, cols, n);
+    for (int v = 0; v < NB; ++v) cols[v] = (v0 + v) * VL;
+    dw_tile_unit<T, KH, KW, R, NB, VB>(rows, w, bias, y, ldy, cols, VL);
   }
   if constexpr (NB > 1) {
-    if (v0 < nv) dw_cols_unit<T, KH, KW, R, NB / 2>(rows, wv, bias, y, ldy, ow, v0, nv);
+    if (v0 < nv) dw_cols_unit<T, KH, KW, R, NB / 2>(rows, w, bias, y, ldy, v0, nv);
   }
+}
+
+// All columns of R output rows: whole vectors, then the last ow % VL columns with one vector
+// ending at ow (half a vector when that suffices), which recomputes a few columns of its
+// neighbour with the same values.
+template <typename T, int KH, int KW, int R, int NB>
+inline void dw_row_unit(const T* const* rows, const T* w, T bias, T* y, int64_t ldy, int64_t ow) {
+  constexpr int VL = VB / (int)sizeof(T);
+  const int64_t nv = ow / VL, rem = ow % VL;
+  dw_cols_unit<T, KH, KW, R, NB>(rows, w, bias, y, ldy, 0, nv);
+  if (rem == 0) return;
+  int64_t col = ow - VL;
+  if (nv == 0) {
+    col = 0;
+  } else if constexpr (VB >= 32 && VB / 2 >= 2 * (int)sizeof(T)) {
+    if (rem <= VL / 2) {
+      col = ow - VL / 2;
+      dw_tile_unit<T, KH, KW, R, 1, VB / 2>(rows, w, bias, y, ldy, &col, VL / 2);
+      return;
+    }
+  }
+  dw_tile_unit<T, KH, KW, R, 1, VB>(rows, w, bias, y, ldy, &col, nv == 0 ? ow : VL);
 }
 
 template <typename T, int KH, int KW>
 void dw_block_unit(const DwBlock<T>& b) {
-  typedef T V __attribute__((vector_size(VB)));
-  constexpr int VL = VB / (int)sizeof(T);
   // R output rows share input rows; R * NB accumulators cover the FMA latency.
   constexpr int R = KH == 1 ? 1 : (kDwRegs >= 32 ? 4 : 2);
   constexpr int NB = KH == 1 ? (kDwRegs >= 32 ? 8 : 4) : 2;
-  V wv[KH * KW];
-  for (int i = 0; i < KH * KW; ++i) wv[i] = V{} + b.w[i];
-  const V bias = V{} + b.bias;
-  const int64_t n = b.n_rows, ow = b.ow, nv = ceil_div(ow, VL), ldy = b.ldy;
-  int64_t r0 = 0;
+  const int64_t n = b.n_rows, ow = b.ow, ldy = b.ldy;
   if (n >= R) {
-    for (; r0 < n; r0 += R) {
+    for (int64_t r0 = 0; r0 < n; r0 += R) {
       const int64_t r = min64(r0, n - R);  // the last group overlaps the previous: same values
-      dw_cols_unit<T, KH, KW, R, NB>(b.rows + r, wv, bias, b.y + r * ldy, ldy, ow, 0, nv);
+      dw_row_unit<T, KH, KW, R, NB>(b.rows + r, b.w, b.bias, b.y + r * ldy, ldy, ow);
     }
   } else {
-    for (; r0 < n; ++r0) dw_cols_unit<T, KH, KW, 1, NB>(b.rows + r0, wv, bias, b.y + r0 * ldy, ldy, ow, 0, nv);
+    for (int64_t r = 0; r < n; ++r) dw_row_unit<T, KH, KW, 1, NB>(b.rows + r, b.w, b.bias, b.y + r * ldy, ldy, ow);
   }
 }
 
