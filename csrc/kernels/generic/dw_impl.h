@@ -36,6 +36,19 @@ constexpr int kDwRegs = 32;
 constexpr int kDwRegs = 16;
 #endif
 
+// Keeps a loaded vector in a register: without it the compiler folds the load into every FMA
+// that uses it (one load per FMA), and the loads, not the FMAs, bound the unit kernels.
+template <typename V>
+inline void dw_in_reg(V& v) {
+#if defined(__x86_64__) || defined(__i386__)
+  __asm__("" : "+v"(v));
+#elif defined(__aarch64__)
+  __asm__("" : "+w"(v));
+#else
+  (void)v;
+#endif
+}
+
 // Stores the first n (<= NB * VL) columns of acc[0:NB] to y.
 template <typename T, int NB, typename V>
 inline void dw_store(T* __restrict y, const V* acc, int64_t n) {
@@ -80,7 +93,10 @@ inline void dw_tile_unit(const T* const* rows, const T* w, T bias, T* __restrict
     for (int jw = 0; jw < KW; ++jw) {
       V xv[NB];
 #pragma GCC unroll 16
-      for (int v = 0; v < NB; ++v) xv[v] = *(const VU*)(p + col[v] + jw);
+      for (int v = 0; v < NB; ++v) {
+        xv[v] = *(const VU*)(p + col[v] + jw);
+        if (R > 1) dw_in_reg(xv[v]);
+      }
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const int jh = t - r;
