@@ -68,20 +68,10 @@ inline void make_layout(RowLayout* L, int64_t W, int64_t iw0, int64_t sw, int64_
   }
 }
 
-// Fills one row buffer from input row src; with zeros == false only the input part (the
-// buffer already holds this layout's zeros).
+// Writes the zeros of one row buffer (the padding around the input columns, and the slack).
 template <typename T>
-void copy_row_phases(const T* src, const RowLayout& L, int64_t W, bool zeros, T* dst) {
+void zero_row_pads(const RowLayout& L, int64_t W, T* dst) {
   const int64_t sw = L.sw, iw0 = L.iw0;
-  if (sw == 1) {
-    const int64_t lo = L.lo[0], hi = L.hi[0];
-    if (zeros) {
-      for (int64_t i = 0; i < lo; ++i) dst[i] = T(0);
-      for (int64_t i = hi; i < L.Lz; ++i) dst[i] = T(0);
-    }
-    if (hi > lo) std::memcpy(dst + lo, src + iw0 + lo, (size_t)(hi - lo) * sizeof(T));
-    return;
-  }
   for (int64_t p = 0; p < sw; ++p) {
     T* d = dst + p * L.Lp;
     int64_t lo, hi;
@@ -92,12 +82,8 @@ void copy_row_phases(const T* src, const RowLayout& L, int64_t W, bool zeros, T*
       lo = min64(L.Lz, max64(0, ceil_div(-iw0 - p, sw)));
       hi = max64(lo, min64(L.Lz, ceil_div(W - iw0 - p, sw)));
     }
-    if (zeros) {
-      for (int64_t i = 0; i < lo; ++i) d[i] = T(0);
-      for (int64_t i = hi; i < L.Lz; ++i) d[i] = T(0);
-    }
-    const T* sp = src + (iw0 + p + lo * sw);
-    for (int64_t i = 0; i < hi - lo; ++i) d[lo + i] = sp[i * sw];
+    for (int64_t i = 0; i < lo; ++i) d[i] = T(0);
+    for (int64_t i = hi; i < L.Lz; ++i) d[i] = T(0);
   }
 }
 
@@ -245,15 +231,22 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
         const T* src = xp + (id * H + oh0 * sh - ph + i0) * W;
         for (int64_t i = i0; i < i1; ++i)
           if (!rdy[k0 + i]) {
-            copy_row_phases(src + (i - i0) * W, L, W, true, base + (k0 + i + 1) * rlen);
+            zero_row_pads(L, W, base + (k0 + i + 1) * rlen);
             rdy[k0 + i] = 1;
           }
-        if (sw == 1) {  // the input part of every row, in one call
-          if (L.hi[0] > L.lo[0])
-            ks.copy_rows(src + L.iw0 + L.lo[0], W, base + (k0 + i0 + 1) * rlen + L.lo[0], rlen, i1 - i0,
-                         L.hi[0] - L.lo[0]);
-        } else {
-          for (int64_t i = i0; i < i1; ++i) copy_row_phases(src + (i - i0) * W, L, W, false, base + (k0 + i + 1) * rlen);
+        // the input part of every row, one call per stride phase
+        for (int64_t p = 0; p < sw; ++p) {
+          int64_t lo, hi;
+          if (p < 8) {
+            lo = L.lo[p];
+            hi = L.hi[p];
+          } else {
+            lo = min64(Lz, max64(0, ceil_div(-L.iw0 - p, sw)));
+            hi = max64(lo, min64(Lz, ceil_div(W - L.iw0 - p, sw)));
+          }
+          if (hi > lo)
+            ks.copy_rows(src + L.iw0 + p + lo * sw, W, base + (k0 + i0 + 1) * rlen + p * Lp + lo, rlen, i1 - i0,
+                         hi - lo, sw);
         }
       }
       for (int64_t jw = 0; jw < KW; ++jw) off[(size_t)jw] = ((jw * dw) % sw) * Lp + (jw * dw) / sw;

@@ -39,8 +39,9 @@ struct DwKernels {
   void (*row)(const ConvShape& s, const T* const* rows, const T* const* w_rows, int64_t n_rows, T bias, T* y);
   // A block of output rows from padded row buffers (DwBlock above).
   void (*block)(const DwBlock<T>& b);
-  // Copies n rows of len elements: dst[i*ld_dst + j] = src[i*ld_src + j] (fills row buffers).
-  void (*copy_rows)(const T* src, int64_t ld_src, T* dst, int64_t ld_dst, int64_t n, int64_t len);
+  // Copies n rows of len elements, every sw-th from the source:
+  // dst[i*ld_dst + j] = src[i*ld_src + j*sw] (fills row buffers, one stride phase at a time).
+  void (*copy_rows)(const T* src, int64_t ld_src, T* dst, int64_t ld_dst, int64_t n, int64_t len, int64_t sw);
 };
 
 }  // namespace fmaconv

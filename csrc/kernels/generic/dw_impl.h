@@ -173,48 +173,106 @@ void dw_block_unit(const DwBlock<T>& b) {
   }
 }
 
-// Any geometry: one output row x NB vectors, every tap's weight broadcast in the loop.
-template <typename T, int NB, typename V>
-inline void dw_tile_any(const DwBlock<T>& b, int64_t r, int64_t c, int64_t n) {
-  constexpr int VL = VB / (int)sizeof(T);
-  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
-  V acc[NB];
+// Any geometry: a tile of R output rows x NB vectors of WB bytes; every tap's weight is
+// broadcast once per tile and feeds R * NB accumulators.
+template <typename T, int R, int NB, int WB>
+inline void dw_tile_any(const DwBlock<T>& b, int64_t r0, const int64_t* cols, int64_t n) {
+  typedef T V __attribute__((vector_size(WB)));
+  typedef T VU __attribute__((vector_size(WB), aligned(sizeof(T)), may_alias));
+  constexpr int VL = WB / (int)sizeof(T);
+  int64_t col[NB];
 #pragma GCC unroll 16
-  for (int v = 0; v < NB; ++v) acc[v] = V{} + b.bias;
+  for (int v = 0; v < NB; ++v) col[v] = cols[v];
+  V acc[R][NB];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+    for (int v = 0; v < NB; ++v) acc[r][v] = V{} + b.bias;
   const int64_t kw = b.kw;
   const int64_t* off = b.col_off;
   for (int64_t jd = 0; jd < b.kd; ++jd) {
     for (int64_t jh = 0; jh < b.kh; ++jh) {
-      const T* p = b.rows[jd * b.rows_per_d + r * b.sh + jh * b.dh] + c;
+      const T* const* rp = b.rows + jd * b.rows_per_d + r0 * b.sh + jh * b.dh;
+      const T* p[R];
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) p[r] = rp[r * b.sh];
       const T* wr = b.w + (jd * b.kh + jh) * kw;
       for (int64_t jw = 0; jw < kw; ++jw) {
         const V w = V{} + wr[jw];
-        const T* q = p + off[jw];
+        const int64_t o = off[jw];
 #pragma GCC unroll 16
-        for (int v = 0; v < NB; ++v) acc[v] += w * *(const VU*)(q + v * VL);
+        for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+          for (int v = 0; v < NB; ++v) acc[r][v] += w * *(const VU*)(p[r] + o + col[v]);
       }
     }
   }
-  dw_store<T, NB>(b.y + r * b.ldy + c, acc, n);
+  T* y = b.y + r0 * b.ldy;
+  if (n >= VL) {
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+      for (int v = 0; v < NB; ++v) *(VU*)(y + r * b.ldy + col[v]) = acc[r][v];
+    return;
+  }
+  for (int r = 0; r < R; ++r) {
+    T tmp[VL];
+    *(VU*)tmp = acc[r][0];
+    for (int64_t i = 0; i < n; ++i) y[r * b.ldy + col[0] + i] = tmp[i];
+  }
+}
+
+template <typename T, int R, int NB>
+inline void dw_cols_any(const DwBlock<T>& b, int64_t r0, int64_t v0, int64_t nv) {
+  constexpr int VL = VB / (int)sizeof(T);
+  int64_t cols[NB];
+  for (; v0 + NB <= nv; v0 += NB) {
+#pragma GCC unroll 16
+    for (int v = 0; v < NB; ++v) cols[v] = (v0 + v) * VL;
+    dw_tile_any<T, R, NB, VB>(b, r0, cols, VL);
+  }
+  if constexpr (NB > 1) {
+    if (v0 < nv) dw_cols_any<T, R, NB / 2>(b, r0, v0, nv);
+  }
+}
+
+template <typename T, int R, int NB>
+inline void dw_row_any(const DwBlock<T>& b, int64_t r0) {
+  constexpr int VL = VB / (int)sizeof(T);
+  const int64_t ow = b.ow, nv = ow / VL, rem = ow % VL;
+  dw_cols_any<T, R, NB>(b, r0, 0, nv);
+  if (rem == 0) return;
+  int64_t col = ow - VL;
+  if (nv == 0) {
+    col = 0;
+  } else if constexpr (VB >= 32 && VB / 2 >= 2 * (int)sizeof(T)) {
+    if (rem <= VL / 2) {
+      col = ow - VL / 2;
+      dw_tile_any<T, R, 1, VB / 2>(b, r0, &col, VL / 2);
+      return;
+    }
+  }
+  dw_tile_any<T, R, 1, VB>(b, r0, &col, nv == 0 ? ow : VL);
+}
+
+template <typename T, int R, int NB>
+void dw_rows_any(const DwBlock<T>& b) {
+  const int64_t n = b.n_rows;
+  if (n >= R) {
+    for (int64_t r0 = 0; r0 < n; r0 += R) dw_row_any<T, R, NB>(b, min64(r0, n - R));  // overlap: same values
+  } else {
+    for (int64_t r = 0; r < n; ++r) dw_row_any<T, 1, NB>(b, r);
+  }
 }
 
 template <typename T>
 void dw_block_any(const DwBlock<T>& b) {
-  typedef T V __attribute__((vector_size(VB)));
   constexpr int VL = VB / (int)sizeof(T);
-  constexpr int NB = kDwRegs >= 32 ? 8 : 4;
-  const int64_t ow = b.ow;
-  for (int64_t r = 0; r < b.n_rows; ++r) {
-    int64_t c = 0;
-    for (; c + NB * VL <= ow; c += NB * VL) dw_tile_any<T, NB, V>(b, r, c, NB * VL);
-    for (; c + VL <= ow; c += VL) dw_tile_any<T, 1, V>(b, r, c, VL);
-    if (c < ow) {
-      if (ow >= VL)
-        dw_tile_any<T, 1, V>(b, r, ow - VL, VL);
-      else
-        dw_tile_any<T, 1, V>(b, r, c, ow - c);
-    }
-  }
+  // Wide rows: one row of many vectors; narrow rows: several rows, for independent sums.
+  if (b.ow >= 4 * VL)
+    dw_rows_any<T, 1, (kDwRegs >= 32 ? 8 : 4)>(b);
+  else
+    dw_rows_any<T, 4, 2>(b);
 }
 
 template <typename T>
@@ -247,9 +305,25 @@ void dw_block(const DwBlock<T>& b) {
 }
 
 template <typename T>
-void dw_copy_rows(const T* src, int64_t ld_src, T* dst, int64_t ld_dst, int64_t n, int64_t len) {
+void dw_copy_rows(const T* src, int64_t ld_src, T* dst, int64_t ld_dst, int64_t n, int64_t len, int64_t sw) {
   constexpr int VL = VB / (int)sizeof(T);
   typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+  if (sw == 2) {  // the compiler vectorises this de-interleave
+    for (int64_t i = 0; i < n; ++i) {
+      const T* __restrict s = src + i * ld_src;
+      T* __restrict d = dst + i * ld_dst;
+      for (int64_t j = 0; j < len; ++j) d[j] = s[2 * j];
+    }
+    return;
+  }
+  if (sw != 1) {
+    for (int64_t i = 0; i < n; ++i) {
+      const T* __restrict s = src + i * ld_src;
+      T* __restrict d = dst + i * ld_dst;
+      for (int64_t j = 0; j < len; ++j) d[j] = s[j * sw];
+    }
+    return;
+  }
   for (int64_t i = 0; i < n; ++i) {
     const T* s = src + i * ld_src;
     T* d = dst + i * ld_dst;
