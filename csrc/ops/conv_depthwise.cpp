@@ -52,9 +52,6 @@ void dw_exact_row(const DwKernels<T>& ks, const ConvShape& s, const T* xp, const
 struct RowLayout {
   int64_t sw = 0, Lp = 0, Lz = 0, iw0 = 0;
   int64_t lo[8], hi[8];
-  bool operator==(const RowLayout& o) const {
-    return sw == o.sw && Lp == o.Lp && Lz == o.Lz && iw0 == o.iw0;
-  }
 };
 
 inline void make_layout(RowLayout* L, int64_t W, int64_t iw0, int64_t sw, int64_t Lp, int64_t Lz) {
@@ -143,46 +140,31 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
     std::vector<T>& buf = tl_buf;
     std::vector<const T*>&rowp = tl_rowp, &ex_rows = tl_ex_rows, &ex_w = tl_ex_w;
     std::vector<int64_t> off((size_t)KW);
-    // Row buffers whose zeros already match `layout` (valid within this range only).
+    // The row buffer layout of the current column band, and which row buffers already hold its
+    // zeros (valid within this range only).
     std::vector<char> ready;
     RowLayout layout;
-    const T* layout_base = nullptr;
-    struct Task {
-      int64_t n, c, od, oh0, noh, ow0, now;
-    };
-    auto decode = [&](int64_t item) {
-      Task t;
-      t.oh0 = (item % nhc) * ch;
-      item /= nhc;
-      t.ow0 = (item % nwc) * cw;
-      item /= nwc;
-      t.od = item % OD;
-      item /= OD;
-      t.c = item % C;
-      t.n = item / C;
-      t.noh = min64(ch, OH - t.oh0);
-      t.now = min64(cw, OW - t.ow0);
-      return t;
-    };
-    // Asks for the input rows of a task ahead of time, so the copy does not wait on memory.
-    auto prefetch = [&](const Task& t) {
-      const T* xp = x + (t.n * C + t.c) * in_plane;
-      const int64_t i0 = max64(0, t.oh0 * sh - ph), i1 = min64(H, (t.oh0 + t.noh - 1) * sh - ph + (KH - 1) * dh + 1);
-      for (int64_t jd = 0; jd < KD; ++jd) {
-        const int64_t id = t.od * sd - pd + jd * dd;
-        if (id < 0 || id >= D || i1 <= i0) continue;
-        const char* a = (const char*)(xp + (id * H + i0) * W);
-        const int64_t bytes = min64((i1 - i0) * W * (int64_t)sizeof(T), 65536);
-        for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(a + o, 0, 2);
-      }
-    };
-    if (begin < end) prefetch(decode(begin));
+    int64_t layout_now = -1, layout_ow0 = -1;
+    T* base = nullptr;
+    // Task coordinates, stepped from `begin` (no divisions per task).
+    int64_t hc = begin % nhc, wc = (begin / nhc) % nwc, od = (begin / (nhc * nwc)) % OD;
+    int64_t c = (begin / (nhc * nwc * OD)) % C, n = begin / (nhc * nwc * OD * C);
     for (int64_t item = begin; item < end; ++item) {
-      const Task task = decode(item);
-      if (item + 1 < end) prefetch(decode(item + 1));
-      const int64_t n = task.n, c = task.c, od = task.od, oh0 = task.oh0, noh = task.noh, ow0 = task.ow0,
-                    now = task.now;
-      const int64_t wc = ow0 / cw;
+      if (item != begin && ++hc == nhc) {
+        hc = 0;
+        if (++wc == nwc) {
+          wc = 0;
+          if (++od == OD) {
+            od = 0;
+            if (++c == C) {
+              c = 0;
+              ++n;
+            }
+          }
+        }
+      }
+      const int64_t oh0 = hc * ch, noh = min64(ch, OH - oh0);
+      const int64_t ow0 = wc * cw, now = min64(cw, OW - ow0);
       const T* xp = x + (n * C + c) * in_plane;
 
       if (exact[(size_t)c]) {
@@ -197,24 +179,26 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
       }
 
       const int64_t nri = (noh - 1) * sh + (KH - 1) * dh + 1;  // input rows per depth slice
-      const int64_t Lw = (now - 1) * sw + (KW - 1) * dw + 1;
-      const int64_t Lz = ceil_div(Lw, sw) + kDwVecSlack;
-      const int64_t Lp = round_up(Lz, kAlign);
-      const int64_t rlen = sw * Lp;
       const int64_t slots = KD * nri;
-      const size_t need = (size_t)((slots + 1) * rlen + kAlign);
-      if (buf.size() < need) buf.resize(need);
-      T* base = buf.data();
-      base += (kAlign - (int64_t)(((uintptr_t)base / sizeof(T)) % kAlign)) % kAlign;
-      T* zero = base;  // slot 0: the zero row; input rows from slot 1
-      RowLayout L;
-      make_layout(&L, W, ow0 * sw - pw, sw, Lp, Lz);
-      if (!(L == layout) || base != layout_base) {
-        layout = L;
-        layout_base = base;
+      if (now != layout_now || ow0 != layout_ow0) {  // a new row layout: (re)size and zero
+        const int64_t Lw = (now - 1) * sw + (KW - 1) * dw + 1;
+        const int64_t Lz = ceil_div(Lw, sw) + kDwVecSlack;
+        const int64_t Lp = round_up(Lz, kAlign);
+        const int64_t rlen = sw * Lp;
+        const size_t need = (size_t)((KD * ((ch - 1) * sh + (KH - 1) * dh + 1) + 1) * rlen + kAlign);
+        if (buf.size() < need) buf.resize(need);
+        base = buf.data();
+        base += (kAlign - (int64_t)(((uintptr_t)base / sizeof(T)) % kAlign)) % kAlign;
+        make_layout(&layout, W, ow0 * sw - pw, sw, Lp, Lz);
+        std::memset(base, 0, (size_t)rlen * sizeof(T));  // slot 0: the zero row; input rows from slot 1
         ready.assign(0, 0);
-        std::memset(zero, 0, (size_t)rlen * sizeof(T));
+        for (int64_t jw = 0; jw < KW; ++jw) off[(size_t)jw] = ((jw * dw) % sw) * Lp + (jw * dw) / sw;
+        layout_now = now;
+        layout_ow0 = ow0;
       }
+      const RowLayout& L = layout;
+      const int64_t Lz = L.Lz, Lp = L.Lp, rlen = sw * Lp;
+      T* zero = base;
       if ((int64_t)ready.size() < slots) ready.resize((size_t)slots, 0);
       rowp.resize((size_t)slots);
       const T** rp = rowp.data();
@@ -249,7 +233,6 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
                          hi - lo, sw);
         }
       }
-      for (int64_t jw = 0; jw < KW; ++jw) off[(size_t)jw] = ((jw * dw) % sw) * Lp + (jw * dw) / sw;
 
       for (int64_t j = 0; j < M; ++j) {
         const int64_t co = c * M + j;
