@@ -159,8 +159,9 @@ inline void dw_row_unit(const T* const* rows, const T* w, T bias, T* y, int64_t 
 
 template <typename T, int KH, int KW>
 void dw_block_unit(const DwBlock<T>& b) {
-  // R output rows share input rows; R * NB accumulators cover the FMA latency.
-  constexpr int R = KH == 1 ? 1 : (kDwRegs >= 32 ? 4 : 2);
+  // R output rows share input rows (each input vector feeds up to min(R, KH) of them); R * NB
+  // accumulators cover the FMA latency. 3x3 on 32 registers: 16 accumulators + 9 weights.
+  constexpr int R = KH == 1 ? 1 : (kDwRegs >= 32 ? (KH == 3 ? 8 : 4) : 2);
   constexpr int NB = KH == 1 ? (kDwRegs >= 32 ? 8 : 4) : 2;
   const int64_t n = b.n_rows, ow = b.ow, ldy = b.ldy;
   if (n >= R) {
