@@ -185,11 +185,14 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
         const int64_t Lz = ceil_div(Lw, sw) + kDwVecSlack;
         const int64_t Lp = round_up(Lz, kAlign);
         const int64_t rlen = sw * Lp;
-        const size_t need = (size_t)((KD * ((ch - 1) * sh + (KH - 1) * dh + 1) + 1) * rlen + kAlign);
+        const size_t need = (size_t)((KD * ((ch - 1) * sh + (KH - 1) * dh + 1) + 1) * rlen + 2 * kAlign);
         if (buf.size() < need) buf.resize(need);
+        make_layout(&layout, W, ow0 * sw - pw, sw, Lp, Lz);
+        // Rows are a multiple of a cache line long; shift them so that the first input column
+        // (of phase 0) starts a line: the copy's stores then never straddle two lines.
         base = buf.data();
         base += (kAlign - (int64_t)(((uintptr_t)base / sizeof(T)) % kAlign)) % kAlign;
-        make_layout(&layout, W, ow0 * sw - pw, sw, Lp, Lz);
+        base += (kAlign - layout.lo[0] % kAlign) % kAlign;
         std::memset(base, 0, (size_t)rlen * sizeof(T));  // slot 0: the zero row; input rows from slot 1
         ready.assign(0, 0);
         for (int64_t jw = 0; jw < KW; ++jw) off[(size_t)jw] = ((jw * dw) % sw) * Lp + (jw * dw) / sw;
