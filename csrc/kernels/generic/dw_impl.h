@@ -70,7 +70,7 @@ inline void dw_store(T* __restrict y, const V* acc, int64_t n) {
 // r = t - jh; all KH*KW weights are broadcast once per tile. n < VL only for a row narrower
 // than one vector.
 template <typename T, int KH, int KW, int R, int NB, int WB>
-inline void dw_tile_unit(const T* const* rows, const T* w, T bias, T* __restrict y, int64_t ldy,
+__attribute__((always_inline)) inline void dw_tile_unit_body(const T* const* rows, const T* w, T bias, T* __restrict y, int64_t ldy,
                          const int64_t* cols, int64_t n) {
   typedef T V __attribute__((vector_size(WB)));
   typedef T VU __attribute__((vector_size(WB), aligned(sizeof(T)), may_alias));
@@ -117,6 +117,24 @@ inline void dw_tile_unit(const T* const* rows, const T* w, T bias, T* __restrict
     T tmp[VL];
     *(VU*)tmp = acc[r][0];
     for (int64_t i = 0; i < n; ++i) y[r * ldy + col[0] + i] = tmp[i];
+  }
+}
+
+template <typename T, int KH, int KW, int R, int NB, int WB>
+__attribute__((noinline)) void dw_tile_unit_call(const T* const* rows, const T* w, T bias, T* __restrict y, int64_t ldy,
+                                                 const int64_t* cols, int64_t n) {
+  dw_tile_unit_body<T, KH, KW, R, NB, WB>(rows, w, bias, y, ldy, cols, n);
+}
+
+// Single-row tiles (1-D) are inlined into the column loop (the weights stay in registers
+// across tiles); multi-row tiles are big enough to be calls.
+template <typename T, int KH, int KW, int R, int NB, int WB>
+__attribute__((always_inline)) inline void dw_tile_unit(const T* const* rows, const T* w, T bias, T* __restrict y, int64_t ldy,
+                         const int64_t* cols, int64_t n) {
+  if constexpr (R == 1) {
+    dw_tile_unit_body<T, KH, KW, R, NB, WB>(rows, w, bias, y, ldy, cols, n);
+  } else {
+    dw_tile_unit_call<T, KH, KW, R, NB, WB>(rows, w, bias, y, ldy, cols, n);
   }
 }
 
