@@ -360,7 +360,15 @@ void dw_copy_rows(const T* src, int64_t ld_src, T* dst, int64_t ld_dst, int64_t 
       *(VU*)(d + j + 3 * VL) = e;
     }
     for (; j + VL <= len; j += VL) *(VU*)(d + j) = *(const VU*)(s + j);
-    if (j < len) *(VU*)(d + len - VL) = *(const VU*)(s + len - VL);  // overlaps: same values
+    if (j == len) continue;
+    if constexpr (VB >= 32) {
+      typedef T VH __attribute__((vector_size(VB / 2), aligned(sizeof(T)), may_alias));
+      if (j + VL / 2 >= len) {  // half a vector suffices
+        *(VH*)(d + len - VL / 2) = *(const VH*)(s + len - VL / 2);
+        continue;
+      }
+    }
+    *(VU*)(d + len - VL) = *(const VU*)(s + len - VL);  // overlaps: same values
   }
 }
 
