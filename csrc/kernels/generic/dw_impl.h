@@ -49,19 +49,28 @@ inline void dw_in_reg(V& v) {
 #endif
 }
 
-// Stores the first n (<= NB * VL) columns of acc[0:NB] to y.
-template <typename T, int NB, typename V>
-inline void dw_store(T* __restrict y, const V* acc, int64_t n) {
-  constexpr int VL = VB / (int)sizeof(T);
-  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
-  if (n >= NB * VL) {
-#pragma GCC unroll 16
-    for (int v = 0; v < NB; ++v) *(VU*)(y + v * VL) = acc[v];
+// Stores the first n (< lanes) elements of v to y: a masked store with AVX-512, else element
+// by element.
+template <typename T, typename V>
+inline void dw_store_part(T* __restrict y, V v, int64_t n) {
+#if defined(__AVX512F__)
+  // the builtins behind _mm512_mask_storeu_ps/pd (this header cannot include immintrin.h)
+  if constexpr (sizeof(V) == 64) {
+    const unsigned m = (1u << n) - 1u;
+    if constexpr (sizeof(T) == 4) {
+      typedef float V16 __attribute__((vector_size(64)));
+      __builtin_ia32_storeups512_mask((float*)y, (V16)v, (unsigned short)m);
+    } else {
+      typedef double V8 __attribute__((vector_size(64)));
+      __builtin_ia32_storeupd512_mask((double*)y, (V8)v, (unsigned char)m);
+    }
     return;
   }
-  T tmp[NB * VL];
-#pragma GCC unroll 16
-  for (int v = 0; v < NB; ++v) *(VU*)(tmp + v * VL) = acc[v];
+#endif
+  constexpr int L = (int)(sizeof(V) / sizeof(T));
+  T tmp[L];
+  typedef T VU __attribute__((vector_size(sizeof(V)), aligned(sizeof(T)), may_alias));
+  *(VU*)tmp = v;
   for (int64_t i = 0; i < n; ++i) y[i] = tmp[i];
 }
 
@@ -113,11 +122,8 @@ __attribute__((always_inline)) inline void dw_tile_unit_body(const T* const* row
       for (int v = 0; v < NB; ++v) *(VU*)(y + r * ldy + col[v]) = acc[r][v];
     return;
   }
-  for (int r = 0; r < R; ++r) {
-    T tmp[VL];
-    *(VU*)tmp = acc[r][0];
-    for (int64_t i = 0; i < n; ++i) y[r * ldy + col[0] + i] = tmp[i];
-  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) dw_store_part(y + r * ldy + col[0], acc[r][0], n);
 }
 
 template <typename T, int KH, int KW, int R, int NB, int WB>
@@ -175,21 +181,27 @@ inline void dw_row_unit(const T* const* rows, const T* w, T bias, T* y, int64_t 
   dw_tile_unit<T, KH, KW, R, 1, VB>(rows, w, bias, y, ldy, &col, nv == 0 ? ow : VL);
 }
 
+// Rows of the block in groups of R (the last group moved back to end at n_rows: it recomputes
+// a few rows, with the same values); fewer rows than R: halve R.
+template <typename T, int KH, int KW, int R, int NB>
+void dw_rows_unit(const DwBlock<T>& b) {
+  const int64_t n = b.n_rows, ldy = b.ldy;
+  if constexpr (R > 1) {
+    if (n < R) return dw_rows_unit<T, KH, KW, R / 2, NB>(b);
+  }
+  for (int64_t r0 = 0; r0 < n; r0 += R) {
+    const int64_t r = min64(r0, n - R);
+    dw_row_unit<T, KH, KW, R, NB>(b.rows + r, b.w, b.bias, b.y + r * ldy, ldy, b.ow);
+  }
+}
+
 template <typename T, int KH, int KW>
 void dw_block_unit(const DwBlock<T>& b) {
   // R output rows share input rows (each input vector feeds up to min(R, KH) of them); R * NB
-  // accumulators cover the FMA latency. 3x3 on 32 registers: 16 accumulators + 9 weights.
+  // accumulators cover the FMA latency. 3x3 on 32 registers: 8 rows x 1 vector (measured best).
   constexpr int R = KH == 1 ? 1 : (kDwRegs >= 32 ? (KH == 3 ? 8 : 4) : 2);
-  constexpr int NB = KH == 1 ? (kDwRegs >= 32 ? 8 : 4) : 2;
-  const int64_t n = b.n_rows, ow = b.ow, ldy = b.ldy;
-  if (n >= R) {
-    for (int64_t r0 = 0; r0 < n; r0 += R) {
-      const int64_t r = min64(r0, n - R);  // the last group overlaps the previous: same values
-      dw_row_unit<T, KH, KW, R, NB>(b.rows + r, b.w, b.bias, b.y + r * ldy, ldy, ow);
-    }
-  } else {
-    for (int64_t r = 0; r < n; ++r) dw_row_unit<T, KH, KW, 1, NB>(b.rows + r, b.w, b.bias, b.y + r * ldy, ldy, ow);
-  }
+  constexpr int NB = KH == 1 ? (kDwRegs >= 32 ? 8 : 4) : (KH == 3 && kDwRegs >= 32 ? 1 : 2);
+  dw_rows_unit<T, KH, KW, R, NB>(b);
 }
 
 // Any geometry: a tile of R output rows x NB vectors of WB bytes; every tap's weight is
@@ -234,11 +246,8 @@ inline void dw_tile_any(const DwBlock<T>& b, int64_t r0, const int64_t* cols, in
       for (int v = 0; v < NB; ++v) *(VU*)(y + r * b.ldy + col[v]) = acc[r][v];
     return;
   }
-  for (int r = 0; r < R; ++r) {
-    T tmp[VL];
-    *(VU*)tmp = acc[r][0];
-    for (int64_t i = 0; i < n; ++i) y[r * b.ldy + col[0] + i] = tmp[i];
-  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) dw_store_part(y + r * b.ldy + col[0], acc[r][0], n);
 }
 
 template <typename T, int R, int NB>
@@ -277,11 +286,10 @@ inline void dw_row_any(const DwBlock<T>& b, int64_t r0) {
 template <typename T, int R, int NB>
 void dw_rows_any(const DwBlock<T>& b) {
   const int64_t n = b.n_rows;
-  if (n >= R) {
-    for (int64_t r0 = 0; r0 < n; r0 += R) dw_row_any<T, R, NB>(b, min64(r0, n - R));  // overlap: same values
-  } else {
-    for (int64_t r = 0; r < n; ++r) dw_row_any<T, 1, NB>(b, r);
+  if constexpr (R > 1) {
+    if (n < R) return dw_rows_any<T, R / 2, NB>(b);
   }
+  for (int64_t r0 = 0; r0 < n; r0 += R) dw_row_any<T, R, NB>(b, min64(r0, n - R));  // overlap: same values
 }
 
 template <typename T>
