@@ -1,5 +1,9 @@
 // Depthwise and channel-multiplier convolution (Cin/groups == 1) on NCHW.
 //
+// Unit strides and dilations on a kernel set with masked loads (AVX-512): the kernels read the
+// input rows in place, masking the columns in the padding (kernels/api/depthwise.h,
+// reads_in_place); rows in the padding read a zero row. Otherwise:
+//
 // Work is split into tasks of (image, input channel, output depth, band of output rows, band of
 // output columns). A task copies the input rows its band reads into a thread-local buffer, once,
 // with the zero padding written out and each row split into `stride` phases (so strided taps read
@@ -91,6 +95,8 @@ void zero_row_pads(const RowLayout& L, int64_t W, T* dst) {
 
 inline int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
 
+constexpr int64_t kNoEdge = INT64_MAX / 4;  // DwBlock::vlo/vhi of row buffers: no masking
+
 }  // namespace
 
 template <typename T>
@@ -138,11 +144,18 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
   const int64_t items = outer * nhc;
   const double work = (double)(M * ch * cw * taps + KD * ((ch - 1) * sh + (KH - 1) * dh + 1) * rowbuf);
 
+  // Unit strides on a kernel set with masked loads: no row buffers, the kernels read the input.
+  const bool in_place = ks.reads_in_place(s);
+
   parallel_range(items, work, [&](int64_t begin, int64_t end) {
     FlushDenormalsScope ftz;
     static thread_local std::vector<T> tl_buf;
     static thread_local std::vector<const T*> tl_rowp, tl_ex_rows, tl_ex_w;
+    static thread_local std::vector<T> tl_zeros;
     std::vector<T>& buf = tl_buf;
+    std::vector<T>& zeros = tl_zeros;
+    std::vector<int64_t> unit_off((size_t)KW);
+    for (int64_t jw = 0; jw < KW; ++jw) unit_off[(size_t)jw] = jw;
     std::vector<const T*>&rowp = tl_rowp, &ex_rows = tl_ex_rows, &ex_w = tl_ex_w;
     std::vector<int64_t> off((size_t)KW);
     // The row buffer layout of the current column band, and which row buffers already hold its
@@ -185,6 +198,38 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
 
       const int64_t nri = (noh - 1) * sh + (KH - 1) * dh + 1;  // input rows per depth slice
       const int64_t slots = KD * nri;
+      if (in_place) {  // rows read where they are; rows in the padding read a zero row
+        const size_t need = (size_t)(now + KW + 4 * kDwVecSlack);
+        if (zeros.size() < need) zeros.assign(need, T(0));
+        rowp.resize((size_t)slots);
+        const int64_t id = od * sd - pd;  // KD == 1
+        for (int64_t i = 0; i < nri; ++i) {
+          const int64_t ih = oh0 - ph + i;
+          rowp[(size_t)i] = id >= 0 && id < D && ih >= 0 && ih < H ? xp + (id * H + ih) * W + (ow0 - pw) : zeros.data();
+        }
+        for (int64_t j = 0; j < M; ++j) {
+          const int64_t co = c * M + j;
+          DwBlock<T> b;
+          b.rows = rowp.data();
+          b.rows_per_d = nri;
+          b.kd = KD;
+          b.kh = KH;
+          b.kw = KW;
+          b.sh = sh;
+          b.dh = dh;
+          b.col_off = unit_off.data();
+          b.w = w + co * taps;
+          b.bias = bias ? bias[co] : T(0);
+          b.n_rows = noh;
+          b.ow = now;
+          b.y = y + (n * s.K + co) * P + (od * OH + oh0) * OW + ow0;
+          b.ldy = OW;
+          b.vlo = pw - ow0;
+          b.vhi = pw - ow0 + W;
+          ks.block(b);
+        }
+        continue;
+      }
       if (now != layout_now || ow0 != layout_ow0) {  // a new row layout: (re)size and zero
         const int64_t Lw = (now - 1) * sw + (KW - 1) * dw + 1;
         const int64_t Lz = ceil_div(Lw, sw) + kDwVecSlack;
@@ -259,6 +304,8 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
         b.ow = now;
         b.y = y + (n * s.K + co) * P + (od * OH + oh0) * OW + ow0;
         b.ldy = OW;
+        b.vlo = -kNoEdge;
+        b.vhi = kNoEdge;
         ks.block(b);
       }
     }

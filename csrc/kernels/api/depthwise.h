@@ -26,6 +26,9 @@ struct DwBlock {
   int64_t n_rows, ow;
   T* y;
   int64_t ldy;
+  // Padded columns [vlo, vhi) of a row hold input; a kernel that reads rows in place (see
+  // reads_in_place) must read the columns outside as zeros. Row buffers: vlo = -inf, vhi = inf.
+  int64_t vlo, vhi;
 };
 
 // Elements every padded row buffer holds past the last column a block reads (>= one vector).
@@ -39,6 +42,9 @@ struct DwKernels {
   void (*row)(const ConvShape& s, const T* const* rows, const T* const* w_rows, int64_t n_rows, T bias, T* y);
   // A block of output rows from padded row buffers (DwBlock above).
   void (*block)(const DwBlock<T>& b);
+  // True if block() can read the rows of this shape in place (rows pointing into the input at
+  // padded column 0, with vlo/vhi set): no row buffer needed.
+  bool (*reads_in_place)(const ConvShape& s);
   // Copies n rows of len elements, every sw-th from the source:
   // dst[i*ld_dst + j] = src[i*ld_src + j*sw] (fills row buffers, one stride phase at a time).
   void (*copy_rows)(const T* src, int64_t ld_src, T* dst, int64_t ld_dst, int64_t n, int64_t len, int64_t sw);

@@ -74,13 +74,47 @@ inline void dw_store_part(T* __restrict y, V v, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = tmp[i];
 }
 
+#if defined(__AVX512F__)
+constexpr bool kDwMasked = true;
+#else
+constexpr bool kDwMasked = false;
+#endif
+
+// Loads the WB-byte vector at p, lanes whose column c + lane lies outside [vlo, vhi) as zeros;
+// masked-off lanes are not read (no fault even before or after the array). AVX-512 only.
+template <typename T, int WB>
+inline auto dw_load_masked(const T* p, int64_t c, int64_t vlo, int64_t vhi) {
+  typedef T V __attribute__((vector_size(WB)));
+  constexpr int VL = WB / (int)sizeof(T);
+  const int64_t lo = clamp64(vlo - c, 0, VL), hi = clamp64(vhi - c, lo, VL);
+  const unsigned m = ((1u << hi) - 1u) & ~((1u << lo) - 1u);
+  V r;
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4) {
+    typedef float V16 __attribute__((vector_size(64)));
+    V16 z = __builtin_ia32_loadups512_mask((const float*)p, V16{}, (unsigned short)m);
+    __builtin_memcpy(&r, &z, sizeof(V));
+  } else {
+    typedef double V8 __attribute__((vector_size(64)));
+    V8 z = __builtin_ia32_loadupd512_mask((const double*)p, V8{}, (unsigned char)m);
+    __builtin_memcpy(&r, &z, sizeof(V));
+  }
+#else
+  (void)p;
+  (void)m;
+  r = V{};
+#endif
+  return r;
+}
+
 // Unit strides and dilations (sh = sw = dh = dw = 1, kd = 1): a tile of R output rows x NB
 // vectors of W bytes at columns cols[0:NB]. Input row t of the tile feeds output rows
 // r = t - jh; all KH*KW weights are broadcast once per tile. n < VL only for a row narrower
 // than one vector.
-template <typename T, int KH, int KW, int R, int NB, int WB>
-__attribute__((always_inline)) inline void dw_tile_unit_body(const T* const* rows, const T* w, T bias, T* __restrict y, int64_t ldy,
-                         const int64_t* cols, int64_t n) {
+template <typename T, int KH, int KW, int R, int NB, int WB, bool MASK>
+__attribute__((always_inline)) inline void dw_tile_unit_body(const T* const* rows, const T* w, T bias, T* __restrict y,
+                                                             int64_t ldy, const int64_t* cols, int64_t n, int64_t vlo,
+                                                             int64_t vhi) {
   typedef T V __attribute__((vector_size(WB)));
   typedef T VU __attribute__((vector_size(WB), aligned(sizeof(T)), may_alias));
   constexpr int VL = WB / (int)sizeof(T);
@@ -103,7 +137,10 @@ __attribute__((always_inline)) inline void dw_tile_unit_body(const T* const* row
       V xv[NB];
 #pragma GCC unroll 16
       for (int v = 0; v < NB; ++v) {
-        xv[v] = *(const VU*)(p + col[v] + jw);
+        if constexpr (MASK)
+          xv[v] = dw_load_masked<T, WB>(p + col[v] + jw, col[v] + jw, vlo, vhi);
+        else
+          xv[v] = *(const VU*)(p + col[v] + jw);
         if (R > 1) dw_in_reg(xv[v]);
       }
 #pragma GCC unroll 16
@@ -126,36 +163,46 @@ __attribute__((always_inline)) inline void dw_tile_unit_body(const T* const* row
   for (int r = 0; r < R; ++r) dw_store_part(y + r * ldy + col[0], acc[r][0], n);
 }
 
-template <typename T, int KH, int KW, int R, int NB, int WB>
+template <typename T, int KH, int KW, int R, int NB, int WB, bool MASK>
 __attribute__((noinline)) void dw_tile_unit_call(const T* const* rows, const T* w, T bias, T* __restrict y, int64_t ldy,
-                                                 const int64_t* cols, int64_t n) {
-  dw_tile_unit_body<T, KH, KW, R, NB, WB>(rows, w, bias, y, ldy, cols, n);
+                                                 const int64_t* cols, int64_t n, int64_t vlo, int64_t vhi) {
+  dw_tile_unit_body<T, KH, KW, R, NB, WB, MASK>(rows, w, bias, y, ldy, cols, n, vlo, vhi);
 }
 
 // Single-row tiles (1-D) are inlined into the column loop (the weights stay in registers
-// across tiles); multi-row tiles are big enough to be calls.
+// across tiles); multi-row tiles are big enough to be calls. Tiles that read a column outside
+// [vlo, vhi) (rows read in place) take masked loads.
 template <typename T, int KH, int KW, int R, int NB, int WB>
-__attribute__((always_inline)) inline void dw_tile_unit(const T* const* rows, const T* w, T bias, T* __restrict y, int64_t ldy,
-                         const int64_t* cols, int64_t n) {
+__attribute__((always_inline)) inline void dw_tile_unit(const T* const* rows, const T* w, T bias, T* __restrict y,
+                                                        int64_t ldy, const int64_t* cols, int64_t n, int64_t vlo,
+                                                        int64_t vhi) {
+  constexpr int VL = WB / (int)sizeof(T);
+  if constexpr (kDwMasked) {
+    if (cols[0] < vlo || cols[NB - 1] + VL + KW - 2 >= vhi) {
+      dw_tile_unit_call<T, KH, KW, R, NB, WB, true>(rows, w, bias, y, ldy, cols, n, vlo, vhi);
+      return;
+    }
+  }
   if constexpr (R == 1) {
-    dw_tile_unit_body<T, KH, KW, R, NB, WB>(rows, w, bias, y, ldy, cols, n);
+    dw_tile_unit_body<T, KH, KW, R, NB, WB, false>(rows, w, bias, y, ldy, cols, n, vlo, vhi);
   } else {
-    dw_tile_unit_call<T, KH, KW, R, NB, WB>(rows, w, bias, y, ldy, cols, n);
+    dw_tile_unit_call<T, KH, KW, R, NB, WB, false>(rows, w, bias, y, ldy, cols, n, vlo, vhi);
   }
 }
 
 // Whole vectors [v0, nv) of R output rows, NB at a time, then the rest with halving tiles.
 template <typename T, int KH, int KW, int R, int NB>
-inline void dw_cols_unit(const T* const* rows, const T* w, T bias, T* y, int64_t ldy, int64_t v0, int64_t nv) {
+inline void dw_cols_unit(const T* const* rows, const T* w, T bias, T* y, int64_t ldy, int64_t v0, int64_t nv,
+                         int64_t vlo, int64_t vhi) {
   constexpr int VL = VB / (int)sizeof(T);
   int64_t cols[NB];
   for (; v0 + NB <= nv; v0 += NB) {
 #pragma GCC unroll 16
     for (int v = 0; v < NB; ++v) cols[v] = (v0 + v) * VL;
-    dw_tile_unit<T, KH, KW, R, NB, VB>(rows, w, bias, y, ldy, cols, VL);
+    dw_tile_unit<T, KH, KW, R, NB, VB>(rows, w, bias, y, ldy, cols, VL, vlo, vhi);
   }
   if constexpr (NB > 1) {
-    if (v0 < nv) dw_cols_unit<T, KH, KW, R, NB / 2>(rows, w, bias, y, ldy, v0, nv);
+    if (v0 < nv) dw_cols_unit<T, KH, KW, R, NB / 2>(rows, w, bias, y, ldy, v0, nv, vlo, vhi);
   }
 }
 
@@ -163,10 +210,17 @@ inline void dw_cols_unit(const T* const* rows, const T* w, T bias, T* y, int64_t
 // ending at ow (half a vector when that suffices), which recomputes a few columns of its
 // neighbour with the same values.
 template <typename T, int KH, int KW, int R, int NB>
-inline void dw_row_unit(const T* const* rows, const T* w, T bias, T* y, int64_t ldy, int64_t ow) {
+inline void dw_row_unit(const T* const* rows, const T* w, T bias, T* y, int64_t ldy, int64_t ow, int64_t vlo,
+                        int64_t vhi) {
   constexpr int VL = VB / (int)sizeof(T);
   const int64_t nv = ow / VL, rem = ow % VL;
-  dw_cols_unit<T, KH, KW, R, NB>(rows, w, bias, y, ldy, 0, nv);
+  int64_t v0 = 0;
+  if (kDwMasked && NB > 1 && vlo > 0 && nv > 1) {  // the first vector alone: only it is masked
+    const int64_t c0 = 0;
+    dw_tile_unit<T, KH, KW, R, 1, VB>(rows, w, bias, y, ldy, &c0, VL, vlo, vhi);
+    v0 = 1;
+  }
+  dw_cols_unit<T, KH, KW, R, NB>(rows, w, bias, y, ldy, v0, nv, vlo, vhi);
   if (rem == 0) return;
   int64_t col = ow - VL;
   if (nv == 0) {
@@ -174,11 +228,11 @@ inline void dw_row_unit(const T* const* rows, const T* w, T bias, T* y, int64_t 
   } else if constexpr (VB >= 32 && VB / 2 >= 2 * (int)sizeof(T)) {
     if (rem <= VL / 2) {
       col = ow - VL / 2;
-      dw_tile_unit<T, KH, KW, R, 1, VB / 2>(rows, w, bias, y, ldy, &col, VL / 2);
+      dw_tile_unit<T, KH, KW, R, 1, VB / 2>(rows, w, bias, y, ldy, &col, VL / 2, vlo, vhi);
       return;
     }
   }
-  dw_tile_unit<T, KH, KW, R, 1, VB>(rows, w, bias, y, ldy, &col, nv == 0 ? ow : VL);
+  dw_tile_unit<T, KH, KW, R, 1, VB>(rows, w, bias, y, ldy, &col, nv == 0 ? ow : VL, vlo, vhi);
 }
 
 // Rows of the block in groups of R (the last group moved back to end at n_rows: it recomputes
@@ -191,7 +245,7 @@ void dw_rows_unit(const DwBlock<T>& b) {
   }
   for (int64_t r0 = 0; r0 < n; r0 += R) {
     const int64_t r = min64(r0, n - R);
-    dw_row_unit<T, KH, KW, R, NB>(b.rows + r, b.w, b.bias, b.y + r * ldy, ldy, b.ow);
+    dw_row_unit<T, KH, KW, R, NB>(b.rows + r, b.w, b.bias, b.y + r * ldy, ldy, b.ow, b.vlo, b.vhi);
   }
 }
 
@@ -302,33 +356,49 @@ void dw_block_any(const DwBlock<T>& b) {
     dw_rows_any<T, 4, 2>(b);
 }
 
+// The unit-stride kernel for (kh, kw), or null: those sizes have all weights in registers.
+template <typename T>
+void (*dw_unit_kernel(int64_t kh, int64_t kw))(const DwBlock<T>&) {
+  if (kh == 1) {
+    switch (kw) {
+      case 1: return &dw_block_unit<T, 1, 1>;
+      case 2: return &dw_block_unit<T, 1, 2>;
+      case 3: return &dw_block_unit<T, 1, 3>;
+      case 4: return &dw_block_unit<T, 1, 4>;
+      case 5: return &dw_block_unit<T, 1, 5>;
+      case 7: return &dw_block_unit<T, 1, 7>;
+      case 9: return &dw_block_unit<T, 1, 9>;
+      default: return nullptr;
+    }
+  }
+  if (kh == kw) {
+    switch (kw) {
+      case 3: return &dw_block_unit<T, 3, 3>;
+      case 5: return &dw_block_unit<T, 5, 5>;
+      case 7: return &dw_block_unit<T, 7, 7>;
+      default: return nullptr;
+    }
+  }
+  return nullptr;
+}
+
 template <typename T>
 void dw_block(const DwBlock<T>& b) {
   bool unit = b.kd == 1 && b.sh == 1 && b.dh == 1;
   for (int64_t j = 0; unit && j < b.kw; ++j) unit = b.col_off[j] == j;
   if (unit) {
-    const int64_t kh = b.kh, kw = b.kw;
-    if (kh == 1) {
-      switch (kw) {
-        case 1: return dw_block_unit<T, 1, 1>(b);
-        case 2: return dw_block_unit<T, 1, 2>(b);
-        case 3: return dw_block_unit<T, 1, 3>(b);
-        case 4: return dw_block_unit<T, 1, 4>(b);
-        case 5: return dw_block_unit<T, 1, 5>(b);
-        case 7: return dw_block_unit<T, 1, 7>(b);
-        case 9: return dw_block_unit<T, 1, 9>(b);
-        default: break;
-      }
-    } else if (kh == kw) {
-      switch (kw) {
-        case 3: return dw_block_unit<T, 3, 3>(b);
-        case 5: return dw_block_unit<T, 5, 5>(b);
-        case 7: return dw_block_unit<T, 7, 7>(b);
-        default: break;
-      }
-    }
+    if (auto k = dw_unit_kernel<T>(b.kh, b.kw)) return k(b);
   }
   dw_block_any<T>(b);
+}
+
+// In place: unit strides and dilations, a unit kernel, and masked loads (AVX-512) for the
+// columns in the padding. The padding may not exceed a vector (a masked tile covers it).
+template <typename T>
+bool dw_reads_in_place(const ConvShape& s) {
+  constexpr int64_t VL = VB / (int64_t)sizeof(T);
+  return kDwMasked && s.k[0] == 1 && s.s[1] == 1 && s.s[2] == 1 && s.d[1] == 1 && s.d[2] == 1 &&
+         dw_unit_kernel<T>(s.k[1], s.k[2]) != nullptr && s.p[2] < VL && s.in[2] >= 2 * VL;
 }
 
 template <typename T>
@@ -382,5 +452,5 @@ void dw_copy_rows(const T* src, int64_t ld_src, T* dst, int64_t ld_dst, int64_t 
 
 template <typename T>
 constexpr DwKernels<T> make_dw_kernels() {
-  return DwKernels<T>{&dw_row<T>, &dw_block<T>, &dw_copy_rows<T>};
+  return DwKernels<T>{&dw_row<T>, &dw_block<T>, &dw_reads_in_place<T>, &dw_copy_rows<T>};
 }
