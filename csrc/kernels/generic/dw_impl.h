@@ -393,7 +393,8 @@ void dw_block(const DwBlock<T>& b) {
 }
 
 // In place: unit strides and dilations, a unit kernel, and masked loads (AVX-512) for the
-// columns in the padding. The padding may not exceed a vector (a masked tile covers it).
+// columns in the padding. Kept to paddings below a vector and rows of at least two vectors,
+// where only the first and last vectors of a row need masks.
 template <typename T>
 bool dw_reads_in_place(const ConvShape& s) {
   constexpr int64_t VL = VB / (int64_t)sizeof(T);
