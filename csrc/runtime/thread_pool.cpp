@@ -40,8 +40,21 @@ bool spin_until(const Pred& pred, std::chrono::microseconds budget) {
   }
 }
 
+// One parallel region. Workers hold it by shared_ptr, so one that wakes late (descheduled by
+// another process) can still look at a finished job safely: it finds no task left and leaves.
+struct Job {
+  const std::function<void(int64_t)>* fn;
+  int64_t n_tasks;
+  std::atomic<int64_t> next{0};  // next task to hand out
+  std::atomic<int64_t> done{0};  // tasks finished (run or skipped after an error)
+  std::mutex error_mutex;
+  std::exception_ptr error;
+};
+
 // Workers spin briefly after each job before sleeping on a condition variable, so
-// back-to-back calls (a network's layers) do not pay a futex wake-up each.
+// back-to-back calls (a network's layers) do not pay a futex wake-up each. The caller waits
+// for the job's tasks, not for the workers: a worker that never got a core takes no task and
+// holds nobody up.
 class ThreadPool {
  public:
   explicit ThreadPool(int n_threads) { resize(n_threads); }
@@ -72,41 +85,51 @@ class ThreadPool {
       for (int64_t t = 0; t < n_tasks; ++t) fn(t);
       return;
     }
-    error_ = nullptr;
-    job_ = &fn;
-    n_tasks_ = n_tasks;
-    next_.store(0, std::memory_order_relaxed);
-    active_.store((int)workers_.size(), std::memory_order_relaxed);
+    auto job = std::make_shared<Job>();
+    job->fn = &fn;
+    job->n_tasks = n_tasks;
     bool wake;
     {
       std::lock_guard<std::mutex> lk(mutex_);
+      std::atomic_store(&job_, job);
       generation_.fetch_add(1, std::memory_order_release);
       wake = sleepers_ > 0;
     }
     if (wake) cv_work_.notify_all();
-    drain();
-    auto done = [this] { return active_.load(std::memory_order_acquire) == 0; };
-    if (!spin_until(done, std::chrono::microseconds(2000))) {
+    drain(*job);
+    auto finished = [&] { return job->done.load(std::memory_order_acquire) == n_tasks; };
+    if (!spin_until(finished, std::chrono::microseconds(2000))) {
       std::unique_lock<std::mutex> lk(mutex_);
-      cv_done_.wait(lk, done);
+      cv_done_.wait(lk, finished);
     }
-    job_ = nullptr;
-    if (error_) std::rethrow_exception(error_);
+    std::atomic_store(&job_, std::shared_ptr<Job>());
+    if (job->error) std::rethrow_exception(job->error);
   }
 
  private:
-  void drain() {
-    const auto& fn = *job_;
+  // Runs tasks of `job` until none is left; the caller's fn stays valid while any task of
+  // the job is unfinished, and a task is only taken while tasks remain.
+  void drain(Job& job) {
     for (;;) {
-      int64_t t = next_.fetch_add(1, std::memory_order_relaxed);
-      if (t >= n_tasks_) break;
+      const int64_t t = job.next.fetch_add(1, std::memory_order_relaxed);
+      if (t >= job.n_tasks) return;
       try {
-        fn(t);
+        (*job.fn)(t);
       } catch (...) {  // e.g. bad_alloc in a worker: hand it to the caller, skip the rest
-        std::lock_guard<std::mutex> lk(error_mutex_);
-        if (!error_) error_ = std::current_exception();
-        next_.store(n_tasks_, std::memory_order_relaxed);
+        std::lock_guard<std::mutex> lk(job.error_mutex);
+        if (!job.error) job.error = std::current_exception();
+        // Count the tasks nobody will run now as done.
+        const int64_t skipped = std::max<int64_t>(0, job.n_tasks - job.next.exchange(job.n_tasks));
+        if (skipped) finish(job, skipped);
       }
+      finish(job, 1);
+    }
+  }
+
+  void finish(Job& job, int64_t n) {
+    if (job.done.fetch_add(n, std::memory_order_acq_rel) + n == job.n_tasks) {
+      std::lock_guard<std::mutex> lk(mutex_);
+      cv_done_.notify_all();
     }
   }
 
@@ -121,11 +144,8 @@ class ThreadPool {
       }
       if (stopping_.load()) return;
       seen = generation_.load(std::memory_order_acquire);
-      drain();
-      if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lk(mutex_);
-        cv_done_.notify_one();
-      }
+      std::shared_ptr<Job> job = std::atomic_load(&job_);
+      if (job) drain(*job);
     }
   }
 
@@ -143,16 +163,11 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable cv_work_, cv_done_;
   std::vector<std::thread> workers_;
-  const std::function<void(int64_t)>* job_ = nullptr;
-  int64_t n_tasks_ = 0;
-  std::atomic<int64_t> next_{0};
-  std::atomic<int> active_{0};
+  std::shared_ptr<Job> job_;  // read and written with std::atomic_load/atomic_store
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stopping_{false};
   int sleepers_ = 0;
   std::atomic<int> n_threads_{1};
-  std::mutex error_mutex_;
-  std::exception_ptr error_;
 };
 
 // Leaked on purpose: no joins during interpreter shutdown, and a forked child (which has
