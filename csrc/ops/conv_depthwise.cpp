@@ -198,6 +198,30 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
 
       const int64_t nri = (noh - 1) * sh + (KH - 1) * dh + 1;  // input rows per depth slice
       const int64_t slots = KD * nri;
+      // The block kernel for every output channel of this input channel.
+      auto run_blocks = [&](const T* const* rows, const int64_t* col_off, int64_t vlo, int64_t vhi) {
+        for (int64_t j = 0; j < M; ++j) {
+          const int64_t co = c * M + j;
+          DwBlock<T> b;
+          b.rows = rows;
+          b.rows_per_d = nri;
+          b.kd = KD;
+          b.kh = KH;
+          b.kw = KW;
+          b.sh = sh;
+          b.dh = dh;
+          b.col_off = col_off;
+          b.w = w + co * taps;
+          b.bias = bias ? bias[co] : T(0);
+          b.n_rows = noh;
+          b.ow = now;
+          b.y = y + (n * s.K + co) * P + (od * OH + oh0) * OW + ow0;
+          b.ldy = OW;
+          b.vlo = vlo;
+          b.vhi = vhi;
+          ks.block(b);
+        }
+      };
       if (in_place) {  // rows read where they are; rows in the padding read a zero row
         const size_t need = (size_t)(now + KW + 4 * kDwVecSlack);
         if (zeros.size() < need) zeros.assign(need, T(0));
@@ -207,27 +231,7 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
           const int64_t ih = oh0 - ph + i;
           rowp[(size_t)i] = id >= 0 && id < D && ih >= 0 && ih < H ? xp + (id * H + ih) * W + (ow0 - pw) : zeros.data();
         }
-        for (int64_t j = 0; j < M; ++j) {
-          const int64_t co = c * M + j;
-          DwBlock<T> b;
-          b.rows = rowp.data();
-          b.rows_per_d = nri;
-          b.kd = KD;
-          b.kh = KH;
-          b.kw = KW;
-          b.sh = sh;
-          b.dh = dh;
-          b.col_off = unit_off.data();
-          b.w = w + co * taps;
-          b.bias = bias ? bias[co] : T(0);
-          b.n_rows = noh;
-          b.ow = now;
-          b.y = y + (n * s.K + co) * P + (od * OH + oh0) * OW + ow0;
-          b.ldy = OW;
-          b.vlo = pw - ow0;
-          b.vhi = pw - ow0 + W;
-          ks.block(b);
-        }
+        run_blocks(rowp.data(), unit_off.data(), pw - ow0, pw - ow0 + W);
         continue;
       }
       if (now != layout_now || ow0 != layout_ow0) {  // a new row layout: (re)size and zero
@@ -287,27 +291,7 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
         }
       }
 
-      for (int64_t j = 0; j < M; ++j) {
-        const int64_t co = c * M + j;
-        DwBlock<T> b;
-        b.rows = rp;
-        b.rows_per_d = nri;
-        b.kd = KD;
-        b.kh = KH;
-        b.kw = KW;
-        b.sh = sh;
-        b.dh = dh;
-        b.col_off = off.data();
-        b.w = w + co * taps;
-        b.bias = bias ? bias[co] : T(0);
-        b.n_rows = noh;
-        b.ow = now;
-        b.y = y + (n * s.K + co) * P + (od * OH + oh0) * OW + ow0;
-        b.ldy = OW;
-        b.vlo = -kNoEdge;
-        b.vhi = kNoEdge;
-        ks.block(b);
-      }
+      run_blocks(rp, off.data(), -kNoEdge, kNoEdge);
     }
   });
 }
