@@ -664,6 +664,7 @@ def test_functional_namespace_matches_top_level():
     np.testing.assert_array_equal(Fn.max_pool2d(x, 2), fmaconv.max_pool2d(x, 2))
 
 
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix itself warns
 def test_ndarray_subclass_input():
     # np.matrix keeps 2-D under reshape; the API must treat it as the plain array it holds
     x = np.matrix(np.arange(10, dtype=np.float32).reshape(2, 5))
