@@ -227,34 +227,34 @@ def test_threads_agree(dtype, rng):
         np.testing.assert_array_equal(r[2], res[0][2])
 
 
-def _isas():
+_CHILD = os.environ.get("FMACONV_POOL_KERNELS_CHILD") == "1"
+
+
+def _other_isas():
+    """Kernel sets the tests above did not run on: every available one but this process's."""
     import contextlib
     import io
 
     with contextlib.redirect_stdout(io.StringIO()):
-        return list(fmaconv.show_config()["isa_available"])
+        cfg = fmaconv.show_config()
+    return [isa for isa in cfg["isa_available"] if isa != cfg["isa"]]
 
 
-@pytest.mark.skipif(os.environ.get("FMACONV_POOL_KERNELS_CHILD") == "1", reason="inside the per-ISA run")
-@pytest.mark.parametrize("isa", _isas())
-def test_every_isa(isa):
-    import contextlib
-    import io
+if not _CHILD:
+    # The tests above ran on this process's kernel set; rerun them once per other set.
+    @pytest.mark.parametrize("isa", _other_isas())
+    def test_every_isa(isa):
+        env = dict(os.environ, FMACONV_ISA=isa, FMACONV_POOL_KERNELS_CHILD="1")
+        p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                            os.path.join(HERE, "test_pool_kernels.py")],
+                           capture_output=True, text=True, env=env, timeout=600, cwd=HERE)
+        assert p.returncode == 0, f"FMACONV_ISA={isa}:\n{p.stdout[-3000:]}\n{p.stderr[-2000:]}"
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        if os.environ.get("FMACONV_ISA") is None and fmaconv.show_config()["isa"] == isa:
-            pytest.skip("the default kernel set: the tests above ran on it")
-    env = dict(os.environ, FMACONV_ISA=isa, FMACONV_POOL_KERNELS_CHILD="1")
-    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                        os.path.join(HERE, "test_pool_kernels.py")],
-                       capture_output=True, text=True, env=env, timeout=600, cwd=HERE)
-    assert p.returncode == 0, f"FMACONV_ISA={isa}:\n{p.stdout[-3000:]}\n{p.stderr[-2000:]}"
+else:
 
+    def test_child_runs_the_forced_isa():
+        import contextlib
+        import io
 
-@pytest.mark.skipif(os.environ.get("FMACONV_POOL_KERNELS_CHILD") != "1", reason="only inside the per-ISA run")
-def test_child_runs_the_forced_isa():
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert fmaconv.show_config()["isa"] == os.environ["FMACONV_ISA"]
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert fmaconv.show_config()["isa"] == os.environ["FMACONV_ISA"]
