@@ -130,6 +130,46 @@ def test_avg_pool_rows_and_depth(dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["ints", "special"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tiling_windows(threads, kind, dtype, rng):
+    # kernel = stride, no padding, every input element in one window: output widths around the
+    # vector lengths, output rows that end a thread's range, 1-D/2-D/3-D, every horizontal kernel
+    old = fmaconv.get_num_threads()
+    fmaconv.set_num_threads(threads)
+    try:
+        for k in (1, 2, 3, 4, 5):
+            for ow in OWS:
+                x = random_array(rng, (2, 3, 2 * 3, ow * k), dtype, kind)
+                kw = dict(kernel_size=(2, k), stride=(2, k))
+                _max_check(x, 2, kw, f"tiled {x.shape} {kw}")
+                xa = random_array(rng, x.shape, dtype)
+                for div in (None, 3):
+                    exp = ref.avg_pool2d(xa, divisor_override=div, **kw)
+                    assert_result(fmaconv.avg_pool2d(xa, divisor_override=div, **kw), exp, dtype, what=f"tiled {kw}")
+        for shape, kw in [((1, 3, 4, 6, 34), dict(kernel_size=2)), ((2, 2, 3, 4, 12), dict(kernel_size=(3, 1, 4))),
+                          ((1, 2, 2, 2, 8), dict(kernel_size=2))]:
+            x = random_array(rng, shape, dtype, kind)
+            _max_check(x, 3, kw, f"tiled 3d {shape} {kw}")
+            xa = random_array(rng, shape, dtype)
+            assert_result(fmaconv.avg_pool3d(xa, **kw), ref.avg_pool3d(xa, **kw), dtype, what=f"tiled 3d {kw}")
+        for L, k in [(4096, 4), (40, 4), (12, 4), (30, 2), (7, 1), (96, 3)]:
+            x = random_array(rng, (3, 5, L), dtype, kind)
+            _max_check(x, 1, dict(kernel_size=k), f"tiled 1d L={L} k={k}")
+            xa = random_array(rng, x.shape, dtype)
+            assert_result(fmaconv.avg_pool1d(xa, k), ref.avg_pool1d(xa, k), dtype, what=f"tiled 1d L={L} k={k}")
+        xa = random_array(rng, (4, 6, 14, 14), dtype)
+        assert_result(fmaconv.adaptive_avg_pool2d(xa, 7), ref.adaptive_avg_pool2d(xa, 7), dtype, what="adaptive 14->7")
+        v, i = fmaconv.adaptive_max_pool2d(xa, 7, return_indices=True)
+        ev, ei = ref.adaptive_max_pool2d(xa, 7, return_indices=True)
+        assert_result(v, ev, dtype, exact=True, what="adaptive max 14->7")
+        assert_indices(i, ei)
+        assert_result(fmaconv.adaptive_max_pool2d(xa, 7), ev, dtype, exact=True, what="adaptive max 14->7")
+    finally:
+        fmaconv.set_num_threads(old)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_max_index_scan_order_across_rows(dtype):
     # a tie between (row 1, col 0) and (row 0, col 2) of one 3x3 window: scan order is row-major,
     # so (0, 2) comes first; among NaNs the LAST in scan order is reported.

@@ -699,12 +699,100 @@ FMACONV_POOL_INLINE void fused_row_n(const RowPlan<T>& c, const T* const* rows, 
   }
 }
 
+// Windows that tile the input (pool_is_tiled): every input row belongs to one output row, so a
+// segment of output rows is pooled in two flat passes with no edges: the columns of its input
+// rows (each depth band in turn) are reduced kw at a time into z, one contiguous run across
+// row ends (input rows hold whole windows), then each output row reduces its kd * kh rows of z
+// with full vectors. Rows narrower than a vector are stored whole, later rows of the range
+// overwriting the extra lanes; the rows within a vector of the range's end store their own lanes.
+template <typename T, bool AVG>
+void tiled_pool_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, int64_t end, void* scratch) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2];
+  const int64_t kd = s.k[0], kh = s.k[1], kw = s.k[2];
+  const int64_t B = pool_tile_rows(s), ZS = B * kh * OW;
+  T* z = (T*)align64(scratch);
+  auto red = [](V a, V b) {
+    if constexpr (AVG)
+      return a + b;
+    else
+      return vmax_nan(a, b);
+  };
+  auto sred = [](T a, T b) {
+    if constexpr (AVG)
+      return a + b;
+    else
+      return smax_nan(a, b);
+  };
+  VK me, mo;
+  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
+  // zo[m] = reduce_j xs[m * kw + j] for m in [0, n)
+  auto hred = [&](const T* __restrict xs, int64_t n, T* __restrict zo) {
+    int64_t m = 0;
+    if (kw == 1) {
+      for (; m + VL <= n; m += VL) pst(zo + m, pld<V>(xs + m));
+    } else if (kw == 2) {
+      for (; m + VL <= n; m += VL) {
+        const V a = pld<V>(xs + 2 * m), b = pld<V>(xs + 2 * m + VL);
+        pst(zo + m, red(__builtin_shuffle(a, b, me), __builtin_shuffle(a, b, mo)));
+      }
+    } else if (kw == 4) {
+      for (; m + VL <= n; m += VL) {
+        const T* q = xs + 4 * m;
+        const V a = pld<V>(q), b = pld<V>(q + VL), c = pld<V>(q + 2 * VL), d = pld<V>(q + 3 * VL);
+        const V ab = red(__builtin_shuffle(a, b, me), __builtin_shuffle(a, b, mo));
+        const V cd = red(__builtin_shuffle(c, d, me), __builtin_shuffle(c, d, mo));
+        pst(zo + m, red(__builtin_shuffle(ab, cd, me), __builtin_shuffle(ab, cd, mo)));
+      }
+    }
+    for (; m < n; ++m) {
+      T a = xs[m * kw];
+      for (int64_t j = 1; j < kw; ++j) a = sred(a, xs[m * kw + j]);
+      zo[m] = a;
+    }
+  };
+  int64_t offs[64];
+  const int64_t no = kd * kh <= 64 ? kd * kh : 0;
+  for (int64_t jd = 0; jd < kd && no; ++jd)
+    for (int64_t jh = 0; jh < kh; ++jh) offs[jd * kh + jh] = jd * ZS + jh * OW;
+  auto vred = [&](const T* zr) __attribute__((always_inline)) {
+    V a = pld<V>(zr);
+    if (no) {
+      for (int64_t i = 1; i < no; ++i) a = red(a, pld<V>(zr + offs[i]));
+    } else {
+      for (int64_t jd = 0; jd < kd; ++jd)
+        for (int64_t jh = jd ? 0 : 1; jh < kh; ++jh) a = red(a, pld<V>(zr + jd * ZS + jh * OW));
+    }
+    if constexpr (AVG) a = a / div;
+    return a;
+  };
+  RowIter it(begin, s.out[0], OH);
+  for (int64_t row = begin; row < end;) {
+    const int64_t a = it.oh, b = min64(min64(OH, a + B), a + (end - row));
+    for (int64_t jd = 0; jd < kd; ++jd)
+      hred(x + it.p * s.in_plane() + ((it.od * kd + jd) * H + a * kh) * W, (b - a) * kh * OW, z + jd * ZS);
+    for (int64_t oh = a; oh < b; ++oh, ++row, it.next()) {
+      const T* zr = z + (oh - a) * kh * OW;
+      T* yr = y + row * OW;
+      if (OW >= VL)
+        for_chunks<VL>(OW, [&](int64_t o) { pst(yr + o, vred(zr + o)); });
+      else if ((end - row) * OW >= VL)  // the lanes past this row are later rows of the range
+        pst(yr, vred(zr));
+      else
+        store_n(yr, vred(zr), OW);
+    }
+  }
+}
+
 template <typename T>
 void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
   typedef typename PV<T>::V V;
   typedef typename PV<T>::K K;
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
+  if (!idx && pool_is_tiled(s)) return tiled_pool_k<T, false>(s, x, y, T(1), begin, end, scratch);
   char* sp = align64(scratch);
   const T** rows = carve<const T*>(sp, pool_nrows(s));
   int64_t* bases = carve<int64_t>(sp, pool_nrows(s));
@@ -787,6 +875,9 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
                 int64_t begin, int64_t end, void* scratch) {
   typedef typename PV<T>::V V;
   constexpr int VL = PV<T>::VL;
+  if (pool_is_tiled(s))
+    return tiled_pool_k<T, true>(s, x, y, T(divisor_override ? divisor_override : s.k[0] * s.k[1] * s.k[2]), begin,
+                                 end, scratch);
   char* sp = align64(scratch);
   const T** rows = carve<const T*>(sp, pool_nrows(s));
   int64_t* bases = carve<int64_t>(sp, pool_nrows(s));
