@@ -340,6 +340,46 @@ inline void store_n(T* p, const V& v, int64_t n) {
   for (int64_t l = 0; l < n; ++l) p[l] = v[l];
 }
 
+// Is any lane of the mask set?
+template <typename VK>
+inline bool any_lane(const VK& m) {
+#if defined(__AVX512F__)
+  typedef int VI __attribute__((vector_size(64)));
+  typedef long long VL8 __attribute__((vector_size(64)));
+  if constexpr (sizeof(VK) == 64 && sizeof(m[0]) == 4) return __builtin_ia32_ptestmd512((VI)m, (VI)m, 0xffff) != 0;
+  if constexpr (sizeof(VK) == 64 && sizeof(m[0]) == 8) return __builtin_ia32_ptestmq512((VL8)m, (VL8)m, 0xff) != 0;
+#endif
+  typedef int64_t L __attribute__((vector_size(VB)));
+  const L x = (L)m;
+  int64_t r = 0;
+  for (int i = 0; i < VB / 8; ++i) r |= x[i];
+  return r != 0;
+}
+
+// Stores the first n (<= lanes) keys of k as int64 indices: 32-bit keys are widened in registers,
+// half a vector at a time.
+template <typename K, typename VK>
+inline void store_idx(int64_t* p, const VK& k, int64_t n) {
+  constexpr int L = (int)(sizeof(VK) / sizeof(K));
+  if constexpr (sizeof(K) == 8) {
+    if (n == L) return pst(p, k);
+  } else if constexpr (L >= 2) {
+    static_assert(sizeof(VK) == VB, "one vector of keys");
+    typedef int32_t H __attribute__((vector_size(VB / 2)));
+    typedef int64_t W __attribute__((vector_size(VB)));
+    H lo, hi;
+    __builtin_memcpy(&lo, &k, sizeof(H));
+    __builtin_memcpy(&hi, (const char*)&k + sizeof(H), sizeof(H));
+    if (n >= L / 2) {
+      pst(p, __builtin_convertvector(lo, W));
+      if (n == L) return pst(p + L / 2, __builtin_convertvector(hi, W));
+      for (int64_t l = L / 2; l < n; ++l) p[l] = (int64_t)k[l];
+      return;
+    }
+  }
+  for (int64_t l = 0; l < n; ++l) p[l] = (int64_t)k[l];
+}
+
 // One call's plan for the row-first window kernels. Buffer coordinates: cell q holds input
 // column q - pw (padding value outside [0, W)), so output ow's tap j reads cell ow*s + j*d. The
 // row pass fills whole aligned vector chunks of cells: interior chunks straight from the input
@@ -512,6 +552,14 @@ FMACONV_POOL_INLINE void row_pass(const RowPlan<T>& c, const T* const* rows_in, 
     }
     return;
   }
+  // keys of row r at chunk offset o: with NR rows, (base + lane) per row is kept in registers
+  VK brl[NR > 0 ? NR : 1];
+  if (KEYS)
+    for (int r = 0; r < NR; ++r) brl[r] = (K)bases[r] + iota;
+  auto rowkey = [&](int64_t r, int64_t o, VK ov) __attribute__((always_inline)) {
+    if (NR > 0) return brl[r] + ov;
+    return (K)(bases[r] + o) + iota;
+  };
   auto chunk = [&](int64_t k, V& a, VK& kk) __attribute__((always_inline)) {
     const int kind = c.ckind[k];
     if (kind == 2 || n == 0) {
@@ -520,14 +568,15 @@ FMACONV_POOL_INLINE void row_pass(const RowPlan<T>& c, const T* const* rows_in, 
       return;
     }
     const int64_t o = c.coff[k];
+    const VK ov = VK{} + (K)o;
     a = pld<V>(rows[0] + o);
-    if (KEYS) kk = (K)(bases[0] + o) + iota;
+    if (KEYS) kk = rowkey(0, o, ov);
     for (int64_t r = 1; r < n; ++r) {
       const V v = pld<V>(rows[r] + o);
       if (KEYS) {
         const VK m = (v > a) | (v != v);  // later row: strictly greater, or NaN (last NaN wins)
         a = m ? v : a;
-        kk = m ? (K)(bases[r] + o) + iota : kk;
+        kk = m ? rowkey(r, o, ov) : kk;
       } else {
         a = red(a, v);
       }
@@ -596,7 +645,7 @@ FMACONV_POOL_INLINE typename PV<T>::V tap_v(const RowPlan<T>& c, int64_t j, int6
   typedef typename PV<T>::V V;
   constexpr int VL = PV<T>::VL;
   const V lo = pld<V>(c.tp[j] + ow);
-  if (!SHIFT) return lo;
+  if (!SHIFT || c.tr[j] == 0) return lo;  // (a predictable branch: skips a vector permute)
   return __builtin_shuffle(lo, pld<V>(c.tp[j] + ow + VL), c.tmask[j]);
 }
 template <typename T, bool SHIFT>
@@ -604,7 +653,7 @@ FMACONV_POOL_INLINE typename PV<T>::VK tap_k(const RowPlan<T>& c, int64_t j, int
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
   const VK lo = pld<VK>(c.tk[j] + ow);
-  if (!SHIFT) return lo;
+  if (!SHIFT || c.tr[j] == 0) return lo;
   return __builtin_shuffle(lo, pld<VK>(c.tk[j] + ow + VL), c.tmask[j]);
 }
 
@@ -681,8 +730,12 @@ FMACONV_POOL_INLINE void fused_row(const RowPlan<T>& c, const T* const* rows_in,
     const V b0 = cell_chunk<T, NR>(c, rows, n, 2 * q + 2, fillv, red);
     const V b1 = cell_chunk<T, NR>(c, rows, n, 2 * q + 3, fillv, red);
     const V E2 = __builtin_shuffle(b0, b1, me), O2 = __builtin_shuffle(b0, b1, mo);
-    V acc = __builtin_shuffle(c.tph[0] ? O : E, c.tph[0] ? O2 : E2, c.tmask[0]);
-    for (int64_t j = 1; j < KW; ++j) acc = red(acc, __builtin_shuffle(c.tph[j] ? O : E, c.tph[j] ? O2 : E2, c.tmask[j]));
+    auto tap = [&](int64_t j) __attribute__((always_inline)) {
+      const V lo = c.tph[j] ? O : E;
+      return c.tr[j] ? __builtin_shuffle(lo, c.tph[j] ? O2 : E2, c.tmask[j]) : lo;
+    };
+    V acc = tap(0);
+    for (int64_t j = 1; j < KW; ++j) acc = red(acc, tap(j));
     fin(q * VL, acc);
     E = E2, O = O2;
   }
@@ -802,7 +855,6 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   const RowPlan<T> c = make_plan<T>(s, sp, idx != nullptr, ninf);
   K* initc = carve<K>(sp, c.n_ph);  // PyTorch's initial index column per output
   for (int64_t ow = 0; ow < c.n_ph; ++ow) initc[ow] = (K)min64(first_tap(ow * c.sw - c.pw, c.dw), PoolKey<T>::max);
-  K* tkey = carve<K>(sp, VL);
   const int64_t OW = c.OW, H = s.in[1], W = s.in[2];
   auto red = [](auto a, auto v) { return vmax_nan(a, v); };
   WinTable wt = make_win_table(s, sp);
@@ -848,22 +900,35 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
     for (int64_t ow = 0; ow < OW; ow += VL) {
       V b = tap_v<T, sh>(c, 0, ow);
       VK bk = tap_k<T, sh>(c, 0, ow);
+      // no NaN among the taps (the usual case): greater, or equal with a smaller key
+      VK nan = b != b;
       for (int64_t j = 1; j < KW; ++j) {
         const V v = tap_v<T, sh>(c, j, ow);
         const VK vk = tap_k<T, sh>(c, j, ow);
-        const VK m = vbeats(v, vk, b, bk);
+        nan |= v != v;
+        const VK m = (v > b) | ((v == b) & (vk < bk));
         b = m ? v : b;
         bk = m ? vk : bk;
       }
+      if (any_lane(nan)) {
+        b = tap_v<T, sh>(c, 0, ow);
+        bk = tap_k<T, sh>(c, 0, ow);
+        for (int64_t j = 1; j < KW; ++j) {
+          const V v = tap_v<T, sh>(c, j, ow);
+          const VK vk = tap_k<T, sh>(c, j, ow);
+          const VK m = vbeats(v, vk, b, bk);
+          b = m ? v : b;
+          bk = m ? vk : bk;
+        }
+      }
       // keys fit K (the plane is smaller than PoolKey<T>::max), so the initial index does too
       const VK res = (b == ninf) ? (K)first_base + pld<VK>(initc + ow) : bk;
-      pst(tkey, res);
       if (ow + VL <= OW) {
         pst(yr + ow, b);
-        for (int l = 0; l < VL; ++l) ir[ow + l] = (int64_t)tkey[l];
+        store_idx<K>(ir + ow, res, VL);
       } else {
         store_n(yr + ow, b, OW - ow);
-        for (int64_t l = 0; l < OW - ow; ++l) ir[ow + l] = (int64_t)tkey[l];
+        store_idx<K>(ir + ow, res, OW - ow);
       }
     }
   }
