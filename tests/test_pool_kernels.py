@@ -170,6 +170,35 @@ def test_tiling_windows(threads, kind, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["ints", "special"])
+def test_stride1_row_pairs(kind, dtype, rng):
+    # stride 1 along rows (and depth): consecutive output rows share window rows; odd and even
+    # row counts, ranges split between threads, padding and ceil_mode rows
+    old = fmaconv.get_num_threads()
+    try:
+        for threads in (1, 2):
+            fmaconv.set_num_threads(threads)
+            for w in (5, 16, 17, 28, 33):
+                for h in (2, 5, 8):
+                    x = random_array(rng, (1, 3, h, w), dtype, kind)
+                    xa = random_array(rng, x.shape, dtype)
+                    for kw in [dict(kernel_size=3, stride=1, padding=1), dict(kernel_size=(2, 3), stride=1),
+                               dict(kernel_size=(4, 2), stride=(1, 1), padding=(2, 1), ceil_mode=True),
+                               dict(kernel_size=(3, 3), stride=(2, 1), padding=1)]:
+                        _max_check(x, 2, kw, f"pairs {x.shape} {kw}")
+                        for cip in (True, False):
+                            exp = ref.avg_pool2d(xa, count_include_pad=cip, **kw)
+                            assert_result(fmaconv.avg_pool2d(xa, count_include_pad=cip, **kw), exp, dtype, what=f"pairs {kw}")
+            x = random_array(rng, (1, 2, 4, 6, 28), dtype, kind)
+            xa = random_array(rng, x.shape, dtype)
+            for kw in [dict(kernel_size=3, stride=1, padding=1), dict(kernel_size=(2, 3, 3), stride=1, padding=(0, 1, 1))]:
+                _max_check(x, 3, kw, f"pairs 3d {kw}")
+                assert_result(fmaconv.avg_pool3d(xa, **kw), ref.avg_pool3d(xa, **kw), dtype, what=f"pairs 3d {kw}")
+    finally:
+        fmaconv.set_num_threads(old)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_max_index_scan_order_across_rows(dtype):
     # a tie between (row 1, col 0) and (row 0, col 2) of one 3x3 window: scan order is row-major,
     # so (0, 2) comes first; among NaNs the LAST in scan order is reported.

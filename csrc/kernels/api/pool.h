@@ -85,7 +85,7 @@ inline size_t pool_scratch_bytes(const PoolShape& s, size_t elem) {
   // (tiled windows: the window kernels still take max pooling with indices)
   const size_t tiled =
       pool_is_tiled(s) ? (size_t)((s.k[0] * pool_tile_rows(s) * s.k[1] * s.out[2] + 4 * vl) * (int64_t)elem + 128) : 0;
-  return tiled + (size_t)(64 * 18 + pool_win_table_len(s) * 8 + (rows + 2) * 8 + rows * 16 + taps * (25 + 64) + chunks * (9 + 64) + 4 * L * 8 + (2 * L + owp) * 8 + 4 * 64);
+  return tiled + (size_t)(64 * 18 + pool_win_table_len(s) * 8 + (rows + 2) * 8 + rows * 48 + 4 * 64 + taps * (25 + 64) + chunks * (9 + 64) + 4 * L * 8 + (2 * L + owp) * 8 + 4 * 64);
 }
 
 }  // namespace fmaconv

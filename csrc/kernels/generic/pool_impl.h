@@ -839,6 +839,85 @@ void tiled_pool_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, in
   }
 }
 
+// Two consecutive output rows of a plane that share window rows (stride 1 along the rows, or
+// along depth): split their rows (ascending pointers) into shared rows and each one's own.
+// True when both have own rows, as many, and some are shared.
+template <typename T>
+inline bool split_pair(const T* const* r1, const T* const* r2, int64_t n, const T** sh, const T** u1, const T** u2,
+                       int64_t* ns, int64_t* nu) {
+  int64_t i = 0, j = 0, a = 0, b = 0, m = 0;
+  while (i < n && j < n) {
+    if (r1[i] == r2[j])
+      sh[m++] = r1[i++], ++j;
+    else if (r1[i] < r2[j])
+      u1[a++] = r1[i++];
+    else
+      u2[b++] = r2[j++];
+  }
+  while (i < n) u1[a++] = r1[i++];
+  while (j < n) u2[b++] = r2[j++];
+  *ns = m, *nu = a;
+  return m > 0 && a > 0 && a == b;
+}
+
+// fused_row (stride 1) for such a pair: each cell chunk reduces the shared rows once, then
+// folds in each row's own rows (own rows before shared ones for the first, after for the
+// second: for max the result is the same value, and NaN still propagates). fin(ow, a1, a2).
+template <typename T, int NS, int NT, typename Red, typename Fin>
+FMACONV_POOL_INLINE void fused_pair(const RowPlan<T>& c, const T* const* sh_in, int64_t ns, const T* const* u1_in,
+                                    const T* const* u2_in, int64_t nu, T fill, const Red& red, const Fin& fin) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  // NS > 0: NS shared rows and one own row each, in registers
+  const T* shl[NS > 0 ? NS : 1];
+  const T *u1l = u1_in[0], *u2l = u2_in[0];
+  for (int r = 0; r < NS; ++r) shl[r] = sh_in[r];
+  const T* const* shr = NS > 0 ? shl : sh_in;
+  const int64_t nsl = NS > 0 ? NS : ns, nul = NS > 0 ? 1 : nu;
+  const V fillv = V{} + fill;
+  const int64_t KW = NT > 0 ? NT : c.KW;
+  const int64_t nq = (c.OW + VL - 1) / VL;
+  auto cells = [&](int64_t k, V& a1, V& a2) __attribute__((always_inline)) {
+    if (k >= c.nck || c.ckind[k] == 2) {
+      a1 = a2 = fillv;
+      return;
+    }
+    const int64_t o = c.coff[k];
+    V m = pld<V>(shr[0] + o);
+    for (int64_t i = 1; i < nsl; ++i) m = red(m, pld<V>(shr[i] + o));
+    V p = pld<V>((NS > 0 ? u1l : u1_in[0]) + o), q = pld<V>((NS > 0 ? u2l : u2_in[0]) + o);
+    for (int64_t i = 1; i < nul; ++i) p = red(p, pld<V>(u1_in[i] + o)), q = red(q, pld<V>(u2_in[i] + o));
+    a1 = red(p, m);
+    a2 = red(m, q);
+    if (c.ckind[k] == 1) {
+      a1 = __builtin_shuffle(a1, fillv, c.cidx[k]);
+      a2 = __builtin_shuffle(a2, fillv, c.cidx[k]);
+    }
+  };
+  V A1, A2;
+  cells(0, A1, A2);
+  for (int64_t q = 0; q < nq; ++q) {
+    V B1, B2;
+    cells(q + 1, B1, B2);
+    V acc1 = c.tr[0] ? __builtin_shuffle(A1, B1, c.tmask[0]) : A1;
+    V acc2 = c.tr[0] ? __builtin_shuffle(A2, B2, c.tmask[0]) : A2;
+    for (int64_t j = 1; j < KW; ++j) {
+      acc1 = red(acc1, __builtin_shuffle(A1, B1, c.tmask[j]));
+      acc2 = red(acc2, __builtin_shuffle(A2, B2, c.tmask[j]));
+    }
+    fin(q * VL, acc1, acc2);
+    A1 = B1, A2 = B2;
+  }
+}
+
+template <typename T, int NT, typename Red, typename Fin>
+FMACONV_POOL_INLINE void fused_pair_n(const RowPlan<T>& c, const T* const* sh, int64_t ns, const T* const* u1,
+                                      const T* const* u2, int64_t nu, T fill, const Red& red, const Fin& fin) {
+  if (ns == 2 && nu == 1) return fused_pair<T, 2, NT>(c, sh, ns, u1, u2, nu, fill, red, fin);
+  if (ns == 1 && nu == 1) return fused_pair<T, 1, NT>(c, sh, ns, u1, u2, nu, fill, red, fin);
+  return fused_pair<T, 0, NT>(c, sh, ns, u1, u2, nu, fill, red, fin);
+}
+
 template <typename T>
 void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
   typedef typename PV<T>::V V;
@@ -849,6 +928,10 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   char* sp = align64(scratch);
   const T** rows = carve<const T*>(sp, pool_nrows(s));
   int64_t* bases = carve<int64_t>(sp, pool_nrows(s));
+  const T** rows2 = carve<const T*>(sp, pool_nrows(s));
+  const T** psh = carve<const T*>(sp, pool_nrows(s));
+  const T** pu1 = carve<const T*>(sp, pool_nrows(s));
+  const T** pu2 = carve<const T*>(sp, pool_nrows(s));
   if (pool_is_huge(s) || (idx && s.in_plane() >= PoolKey<T>::max))
     return max_pool_scan(s, x, y, idx, begin, end, bases);
   const T ninf = -__builtin_inf();
@@ -866,6 +949,8 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   constexpr bool sh = decltype(SH)::value != 0;
   const int64_t KW = nt > 0 ? nt : c.KW;
   const bool fused = fused_ok(c);
+  // consecutive output rows share window rows (stride 1 along the rows, whole dilation steps)
+  const bool pairs = fused && c.sw == 1 && s.s[1] % s.d[1] == 0 && s.s[1] < s.k[1] * s.d[1];
   RowIter it(begin, s.out[0], s.out[1]);
   for (int64_t row = begin; row < end; ++row, it.next()) {
     const T* xp = x + it.p * s.in_plane();
@@ -874,6 +959,26 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
     const int64_t* bases = e + 2;
     for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
     T* yr = y + row * OW;
+    if (!idx && pairs && row + 1 < end && it.oh + 1 < s.out[1]) {
+      const int64_t* e2 = wt.get(s, it.od, it.oh + 1, first_base_of);
+      int64_t ns, nu;
+      if (e2[0] == n) {
+        for (int64_t i = 0; i < n; ++i) rows2[i] = xp + e2[2 + i];
+        if (split_pair(rows, rows2, n, psh, pu1, pu2, &ns, &nu)) {
+          fused_pair_n<T, nt>(c, psh, ns, pu1, pu2, nu, ninf, red, [&](int64_t ow, V a1, V a2) {
+            if (ow + VL <= OW) {
+              pst(yr + ow, a1);
+              pst(yr + OW + ow, a2);
+            } else {
+              store_n(yr + ow, a1, OW - ow);
+              store_n(yr + OW + ow, a2, OW - ow);
+            }
+          });
+          ++row, it.next();
+          continue;
+        }
+      }
+    }
     if (!idx && fused) {
       fused_row_n<T, nt>(c, rows, n, ninf, red, [&](int64_t ow, V a) {
         if (ow + VL <= OW)
@@ -946,6 +1051,10 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
   char* sp = align64(scratch);
   const T** rows = carve<const T*>(sp, pool_nrows(s));
   int64_t* bases = carve<int64_t>(sp, pool_nrows(s));
+  const T** rows2 = carve<const T*>(sp, pool_nrows(s));
+  const T** psh = carve<const T*>(sp, pool_nrows(s));
+  const T** pu1 = carve<const T*>(sp, pool_nrows(s));
+  const T** pu2 = carve<const T*>(sp, pool_nrows(s));
   if (pool_is_huge(s)) return avg_pool_scan(s, x, y, count_include_pad, divisor_override, begin, end, bases);
   const RowPlan<T> c = make_plan<T>(s, sp, false, T(0));
   T* cw = carve<T>(sp, c.n_ph);
@@ -974,6 +1083,8 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
   constexpr bool sh = decltype(SH)::value != 0;
   const int64_t KW = nt > 0 ? nt : c.KW;
   const bool fused = fused_ok(c);
+  // consecutive output rows share window rows (stride 1 along the rows, whole dilation steps)
+  const bool pairs = fused && c.sw == 1 && s.s[1] % s.d[1] == 0 && s.s[1] < s.k[1] * s.d[1];
   RowIter it(begin, s.out[0], s.out[1]);
   for (int64_t row = begin; row < end; ++row, it.next()) {
     const T* xp = x + it.p * s.in_plane();
@@ -987,6 +1098,28 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
       for (int64_t ow = 0; ow < c.n_ph; ow += VL) pst(rcp + ow, T(1) / (f * pld<V>(cw + ow)));
     }
     T* yr = y + row * OW;
+    if (pairs && row + 1 < end && it.oh + 1 < s.out[1]) {
+      const int64_t* e2 = wt.get(s, it.od, it.oh + 1, row_factor);
+      int64_t ns, nu;
+      if (e2[0] == n && (T)e2[1] == f) {
+        for (int64_t i = 0; i < n; ++i) rows2[i] = xp + e2[2 + i];
+        if (split_pair(rows, rows2, n, psh, pu1, pu2, &ns, &nu)) {
+          fused_pair_n<T, nt>(c, psh, ns, pu1, pu2, nu, T(0), red, [&](int64_t ow, V a1, V a2) {
+            const V r = pld<V>(rcp + ow);
+            a1 = a1 * r, a2 = a2 * r;
+            if (ow + VL <= OW) {
+              pst(yr + ow, a1);
+              pst(yr + OW + ow, a2);
+            } else {
+              store_n(yr + ow, a1, OW - ow);
+              store_n(yr + OW + ow, a2, OW - ow);
+            }
+          });
+          ++row, it.next();
+          continue;
+        }
+      }
+    }
     if (fused) {
       fused_row_n<T, nt>(c, rows, n, T(0), red, [&](int64_t ow, V a) {
         a = a * pld<V>(rcp + ow);
