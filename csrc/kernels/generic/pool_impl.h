@@ -806,6 +806,9 @@ void tiled_pool_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, in
       zo[m] = a;
     }
   };
+  // a power-of-two divisor: multiplying by its reciprocal rounds the same exact quotient
+  const bool pow2 = ((int64_t)div & ((int64_t)div - 1)) == 0;
+  const T inv = T(1) / div;
   int64_t offs[64];
   const int64_t no = kd * kh <= 64 ? kd * kh : 0;
   for (int64_t jd = 0; jd < kd && no; ++jd)
@@ -818,7 +821,7 @@ void tiled_pool_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, in
       for (int64_t jd = 0; jd < kd; ++jd)
         for (int64_t jh = jd ? 0 : 1; jh < kh; ++jh) a = red(a, pld<V>(zr + jd * ZS + jh * OW));
     }
-    if constexpr (AVG) a = a / div;
+    if constexpr (AVG) a = pow2 ? a * inv : a / div;
     return a;
   };
   RowIter it(begin, s.out[0], OH);
