@@ -939,6 +939,8 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
     return max_pool_scan(s, x, y, idx, begin, end, bases);
   const T ninf = -__builtin_inf();
   const RowPlan<T> c = make_plan<T>(s, sp, idx != nullptr, ninf);
+  VK colk;  // lane l: its output's first column, relative to the chunk's (l * stride)
+  for (int l = 0; l < VL; ++l) colk[l] = (K)(l * c.sw);
   K* initc = carve<K>(sp, c.n_ph);  // PyTorch's initial index column per output
   for (int64_t ow = 0; ow < c.n_ph; ++ow) initc[ow] = (K)min64(first_tap(ow * c.sw - c.pw, c.dw), PoolKey<T>::max);
   const int64_t OW = c.OW, H = s.in[1], W = s.in[2];
@@ -1003,8 +1005,34 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       }
       continue;
     }
-    row_pass_n<T, true>(c, rows, bases, n, ninf, red);
     int64_t* ir = idx + row * OW;
+    if (n == 1) {
+      // One live row (1-D pooling, kh = 1, or a plane edge): the taps visit the window in
+      // PyTorch's order, so its rule applies as is (greater, or NaN) and each tap's key is its
+      // column: no keys in the buffers.
+      row_pass_n<T, false>(c, rows, bases, n, ninf, red);
+      for (int64_t ow = 0; ow < OW; ow += VL) {
+        const VK kc = colk + (K)(bases[0] + ow * c.sw - c.pw);
+        V b = tap_v<T, sh>(c, 0, ow);
+        VK bk = kc;
+        for (int64_t j = 1; j < KW; ++j) {
+          const V v = tap_v<T, sh>(c, j, ow);
+          const VK m = (v > b) | (v != v);
+          b = m ? v : b;
+          bk = m ? kc + (K)(j * c.dw) : bk;
+        }
+        const VK res = (b == ninf) ? (K)first_base + pld<VK>(initc + ow) : bk;
+        if (ow + VL <= OW) {
+          pst(yr + ow, b);
+          store_idx<K>(ir + ow, res, VL);
+        } else {
+          store_n(yr + ow, b, OW - ow);
+          store_idx<K>(ir + ow, res, OW - ow);
+        }
+      }
+      continue;
+    }
+    row_pass_n<T, true>(c, rows, bases, n, ninf, red);
     for (int64_t ow = 0; ow < OW; ow += VL) {
       V b = tap_v<T, sh>(c, 0, ow);
       VK bk = tap_k<T, sh>(c, 0, ow);
