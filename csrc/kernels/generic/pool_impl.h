@@ -14,6 +14,11 @@
 //    strides > 1) and the taps are vector loads at constant offsets (AVX-512: aligned loads and a
 //    permute; other sets, where run-time two-source permutes are expanded lane by lane:
 //    unaligned loads).
+// Stride-1 rows (AVX-512 fused kernels): consecutive output rows are done in pairs, the window
+// rows they share reduced once per cell chunk (fused_pair).
+// Windows that tile the input (kernel = stride, no padding; pool_is_tiled) skip the cells: each
+// segment of output rows reduces its input rows kw at a time as one contiguous run, then kd * kh
+// rows of that per output row (tiled_pool_k).
 // Row and tap counts up to 3 are compile-time constants. Average pooling multiplies by a
 // per-column reciprocal of the divisor (count_include_pad / divisor_override handled per column
 // and per row factor once), so it is within an ulp of PyTorch's quotient, and sums rows then
@@ -26,8 +31,11 @@
 // offset on ties. That order does not depend on the visiting order, so rows can be reduced first
 // and columns after. Padding cells are (-inf, KEY_MAX): they never win a tie. A window whose
 // maximum is -inf keeps PyTorch's initial index (first tap at or after 0 on each axis).
-// Keys are int32 for float (int64 for double); float planes of 2**31 - 1 elements or more, and
-// windows far wider than the input, use a plain scan in PyTorch's order instead.
+// Keys are int32 for float (int64 for double), widened to int64 on the store; float planes of
+// 2**31 - 1 elements or more, and windows far wider than the input, use a plain scan in
+// PyTorch's order instead. The tap pass compares (greater, or equal with a smaller key) and
+// redoes a chunk in the full order only when one of its taps is NaN. Windows with one live row
+// need no keys at all: their taps come in scan order, so PyTorch's rule applies directly.
 #pragma once
 
 // First tap index >= 0 of a window starting at `start` (PyTorch's initial argmax position).
