@@ -130,6 +130,75 @@ def test_avg_pool_rows_and_depth(dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["ints", "special"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tiling_windows(threads, kind, dtype, rng):
+    # kernel = stride, no padding, every input element in one window: output widths around the
+    # vector lengths, output rows that end a thread's range, 1-D/2-D/3-D, every horizontal kernel
+    old = fmaconv.get_num_threads()
+    fmaconv.set_num_threads(threads)
+    try:
+        for k in (1, 2, 3, 4, 5):
+            for ow in OWS:
+                x = random_array(rng, (2, 3, 2 * 3, ow * k), dtype, kind)
+                kw = dict(kernel_size=(2, k), stride=(2, k))
+                _max_check(x, 2, kw, f"tiled {x.shape} {kw}")
+                xa = random_array(rng, x.shape, dtype)
+                for div in (None, 3):
+                    exp = ref.avg_pool2d(xa, divisor_override=div, **kw)
+                    assert_result(fmaconv.avg_pool2d(xa, divisor_override=div, **kw), exp, dtype, what=f"tiled {kw}")
+        for shape, kw in [((1, 3, 4, 6, 34), dict(kernel_size=2)), ((2, 2, 3, 4, 12), dict(kernel_size=(3, 1, 4))),
+                          ((1, 2, 2, 2, 8), dict(kernel_size=2))]:
+            x = random_array(rng, shape, dtype, kind)
+            _max_check(x, 3, kw, f"tiled 3d {shape} {kw}")
+            xa = random_array(rng, shape, dtype)
+            assert_result(fmaconv.avg_pool3d(xa, **kw), ref.avg_pool3d(xa, **kw), dtype, what=f"tiled 3d {kw}")
+        for L, k in [(4096, 4), (40, 4), (12, 4), (30, 2), (7, 1), (96, 3)]:
+            x = random_array(rng, (3, 5, L), dtype, kind)
+            _max_check(x, 1, dict(kernel_size=k), f"tiled 1d L={L} k={k}")
+            xa = random_array(rng, x.shape, dtype)
+            assert_result(fmaconv.avg_pool1d(xa, k), ref.avg_pool1d(xa, k), dtype, what=f"tiled 1d L={L} k={k}")
+        xa = random_array(rng, (4, 6, 14, 14), dtype)
+        assert_result(fmaconv.adaptive_avg_pool2d(xa, 7), ref.adaptive_avg_pool2d(xa, 7), dtype, what="adaptive 14->7")
+        v, i = fmaconv.adaptive_max_pool2d(xa, 7, return_indices=True)
+        ev, ei = ref.adaptive_max_pool2d(xa, 7, return_indices=True)
+        assert_result(v, ev, dtype, exact=True, what="adaptive max 14->7")
+        assert_indices(i, ei)
+        assert_result(fmaconv.adaptive_max_pool2d(xa, 7), ev, dtype, exact=True, what="adaptive max 14->7")
+    finally:
+        fmaconv.set_num_threads(old)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["ints", "special"])
+def test_stride1_row_pairs(kind, dtype, rng):
+    # stride 1 along rows (and depth): consecutive output rows share window rows; odd and even
+    # row counts, ranges split between threads, padding and ceil_mode rows
+    old = fmaconv.get_num_threads()
+    try:
+        for threads in (1, 2):
+            fmaconv.set_num_threads(threads)
+            for w in (5, 16, 17, 28, 33):
+                for h in (2, 5, 8):
+                    x = random_array(rng, (1, 3, h, w), dtype, kind)
+                    xa = random_array(rng, x.shape, dtype)
+                    for kw in [dict(kernel_size=3, stride=1, padding=1), dict(kernel_size=(2, 3), stride=1),
+                               dict(kernel_size=(4, 2), stride=(1, 1), padding=(2, 1), ceil_mode=True),
+                               dict(kernel_size=(3, 3), stride=(2, 1), padding=1)]:
+                        _max_check(x, 2, kw, f"pairs {x.shape} {kw}")
+                        for cip in (True, False):
+                            exp = ref.avg_pool2d(xa, count_include_pad=cip, **kw)
+                            assert_result(fmaconv.avg_pool2d(xa, count_include_pad=cip, **kw), exp, dtype, what=f"pairs {kw}")
+            x = random_array(rng, (1, 2, 4, 6, 28), dtype, kind)
+            xa = random_array(rng, x.shape, dtype)
+            for kw in [dict(kernel_size=3, stride=1, padding=1), dict(kernel_size=(2, 3, 3), stride=1, padding=(0, 1, 1))]:
+                _max_check(x, 3, kw, f"pairs 3d {kw}")
+                assert_result(fmaconv.avg_pool3d(xa, **kw), ref.avg_pool3d(xa, **kw), dtype, what=f"pairs 3d {kw}")
+    finally:
+        fmaconv.set_num_threads(old)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_max_index_scan_order_across_rows(dtype):
     # a tie between (row 1, col 0) and (row 0, col 2) of one 3x3 window: scan order is row-major,
     # so (0, 2) comes first; among NaNs the LAST in scan order is reported.
@@ -227,34 +296,34 @@ def test_threads_agree(dtype, rng):
         np.testing.assert_array_equal(r[2], res[0][2])
 
 
-def _isas():
+_CHILD = os.environ.get("FMACONV_POOL_KERNELS_CHILD") == "1"
+
+
+def _other_isas():
+    """Kernel sets the tests above did not run on: every available one but this process's."""
     import contextlib
     import io
 
     with contextlib.redirect_stdout(io.StringIO()):
-        return list(fmaconv.show_config()["isa_available"])
+        cfg = fmaconv.show_config()
+    return [isa for isa in cfg["isa_available"] if isa != cfg["isa"]]
 
 
-@pytest.mark.skipif(os.environ.get("FMACONV_POOL_KERNELS_CHILD") == "1", reason="inside the per-ISA run")
-@pytest.mark.parametrize("isa", _isas())
-def test_every_isa(isa):
-    import contextlib
-    import io
+if not _CHILD:
+    # The tests above ran on this process's kernel set; rerun them once per other set.
+    @pytest.mark.parametrize("isa", _other_isas())
+    def test_every_isa(isa):
+        env = dict(os.environ, FMACONV_ISA=isa, FMACONV_POOL_KERNELS_CHILD="1")
+        p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                            os.path.join(HERE, "test_pool_kernels.py")],
+                           capture_output=True, text=True, env=env, timeout=600, cwd=HERE)
+        assert p.returncode == 0, f"FMACONV_ISA={isa}:\n{p.stdout[-3000:]}\n{p.stderr[-2000:]}"
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        if os.environ.get("FMACONV_ISA") is None and fmaconv.show_config()["isa"] == isa:
-            pytest.skip("the default kernel set: the tests above ran on it")
-    env = dict(os.environ, FMACONV_ISA=isa, FMACONV_POOL_KERNELS_CHILD="1")
-    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                        os.path.join(HERE, "test_pool_kernels.py")],
-                       capture_output=True, text=True, env=env, timeout=600, cwd=HERE)
-    assert p.returncode == 0, f"FMACONV_ISA={isa}:\n{p.stdout[-3000:]}\n{p.stderr[-2000:]}"
+else:
 
+    def test_child_runs_the_forced_isa():
+        import contextlib
+        import io
 
-@pytest.mark.skipif(os.environ.get("FMACONV_POOL_KERNELS_CHILD") != "1", reason="only inside the per-ISA run")
-def test_child_runs_the_forced_isa():
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert fmaconv.show_config()["isa"] == os.environ["FMACONV_ISA"]
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert fmaconv.show_config()["isa"] == os.environ["FMACONV_ISA"]

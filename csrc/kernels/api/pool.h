@@ -57,6 +57,20 @@ inline int64_t pool_win_table_len(const PoolShape& s) {
   return n <= (int64_t)1 << 18 ? n : 0;
 }
 
+// Windows that tile the input exactly (kernel = stride, no padding, no dilation, every input
+// element in exactly one window): pooled in two flat passes (see pool_impl.h).
+inline bool pool_is_tiled(const PoolShape& s) {
+  for (int a = 0; a < 3; ++a)
+    if (s.p[a] != 0 || s.d[a] != 1 || s.k[a] != s.s[a] || s.in[a] != s.out[a] * s.s[a]) return false;
+  return true;
+}
+
+// Output rows per tiled segment (its column-reduced input rows stay in L1).
+inline int64_t pool_tile_rows(const PoolShape& s) {
+  const int64_t per = s.k[0] * s.k[1] * s.out[2];
+  return per >= 2048 ? 1 : 2048 / per;
+}
+
 // Scratch bytes one call of a window kernel needs (elem = sizeof(T)).
 inline size_t pool_scratch_bytes(const PoolShape& s, size_t elem) {
   const int64_t vl = 64 / (int64_t)elem;
@@ -68,7 +82,10 @@ inline size_t pool_scratch_bytes(const PoolShape& s, size_t elem) {
   const int64_t rows = pool_nrows(s), taps = s.k[2] + 1, chunks = L / 2 + 1;  // vector chunks of >= 2 lanes
   // rows (pointer + base), per tap (2 pointers, shift, 64-byte mask), per chunk (offset, kind,
   // 64-byte permute), 4 buffers of values or keys, per-column factors, tails; 64-byte padding each.
-  return (size_t)(64 * 18 + pool_win_table_len(s) * 8 + (rows + 2) * 8 + rows * 16 + taps * (25 + 64) + chunks * (9 + 64) + 4 * L * 8 + (2 * L + owp) * 8 + 4 * 64);
+  // (tiled windows: the window kernels still take max pooling with indices)
+  const size_t tiled =
+      pool_is_tiled(s) ? (size_t)((s.k[0] * pool_tile_rows(s) * s.k[1] * s.out[2] + 4 * vl) * (int64_t)elem + 128) : 0;
+  return tiled + (size_t)(64 * 18 + pool_win_table_len(s) * 8 + (rows + 2) * 8 + rows * 48 + 4 * 64 + taps * (25 + 64) + chunks * (9 + 64) + 4 * L * 8 + (2 * L + owp) * 8 + 4 * 64);
 }
 
 }  // namespace fmaconv

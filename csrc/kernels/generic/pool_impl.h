@@ -14,6 +14,11 @@
 //    strides > 1) and the taps are vector loads at constant offsets (AVX-512: aligned loads and a
 //    permute; other sets, where run-time two-source permutes are expanded lane by lane:
 //    unaligned loads).
+// Stride-1 rows (AVX-512 fused kernels): consecutive output rows are done in pairs, the window
+// rows they share reduced once per cell chunk (fused_pair).
+// Windows that tile the input (kernel = stride, no padding; pool_is_tiled) skip the cells: each
+// segment of output rows reduces its input rows kw at a time as one contiguous run, then kd * kh
+// rows of that per output row (tiled_pool_k).
 // Row and tap counts up to 3 are compile-time constants. Average pooling multiplies by a
 // per-column reciprocal of the divisor (count_include_pad / divisor_override handled per column
 // and per row factor once), so it is within an ulp of PyTorch's quotient, and sums rows then
@@ -26,8 +31,11 @@
 // offset on ties. That order does not depend on the visiting order, so rows can be reduced first
 // and columns after. Padding cells are (-inf, KEY_MAX): they never win a tie. A window whose
 // maximum is -inf keeps PyTorch's initial index (first tap at or after 0 on each axis).
-// Keys are int32 for float (int64 for double); float planes of 2**31 - 1 elements or more, and
-// windows far wider than the input, use a plain scan in PyTorch's order instead.
+// Keys are int32 for float (int64 for double), widened to int64 on the store; float planes of
+// 2**31 - 1 elements or more, and windows far wider than the input, use a plain scan in
+// PyTorch's order instead. The tap pass compares (greater, or equal with a smaller key) and
+// redoes a chunk in the full order only when one of its taps is NaN. Windows with one live row
+// need no keys at all: their taps come in scan order, so PyTorch's rule applies directly.
 #pragma once
 
 // First tap index >= 0 of a window starting at `start` (PyTorch's initial argmax position).
@@ -340,6 +348,46 @@ inline void store_n(T* p, const V& v, int64_t n) {
   for (int64_t l = 0; l < n; ++l) p[l] = v[l];
 }
 
+// Is any lane of the mask set?
+template <typename VK>
+inline bool any_lane(const VK& m) {
+#if defined(__AVX512F__)
+  typedef int VI __attribute__((vector_size(64)));
+  typedef long long VL8 __attribute__((vector_size(64)));
+  if constexpr (sizeof(VK) == 64 && sizeof(m[0]) == 4) return __builtin_ia32_ptestmd512((VI)m, (VI)m, 0xffff) != 0;
+  if constexpr (sizeof(VK) == 64 && sizeof(m[0]) == 8) return __builtin_ia32_ptestmq512((VL8)m, (VL8)m, 0xff) != 0;
+#endif
+  typedef int64_t L __attribute__((vector_size(VB)));
+  const L x = (L)m;
+  int64_t r = 0;
+  for (int i = 0; i < VB / 8; ++i) r |= x[i];
+  return r != 0;
+}
+
+// Stores the first n (<= lanes) keys of k as int64 indices: 32-bit keys are widened in registers,
+// half a vector at a time.
+template <typename K, typename VK>
+inline void store_idx(int64_t* p, const VK& k, int64_t n) {
+  constexpr int L = (int)(sizeof(VK) / sizeof(K));
+  if constexpr (sizeof(K) == 8) {
+    if (n == L) return pst(p, k);
+  } else if constexpr (L >= 2) {
+    static_assert(sizeof(VK) == VB, "one vector of keys");
+    typedef int32_t H __attribute__((vector_size(VB / 2)));
+    typedef int64_t W __attribute__((vector_size(VB)));
+    H lo, hi;
+    __builtin_memcpy(&lo, &k, sizeof(H));
+    __builtin_memcpy(&hi, (const char*)&k + sizeof(H), sizeof(H));
+    if (n >= L / 2) {
+      pst(p, __builtin_convertvector(lo, W));
+      if (n == L) return pst(p + L / 2, __builtin_convertvector(hi, W));
+      for (int64_t l = L / 2; l < n; ++l) p[l] = (int64_t)k[l];
+      return;
+    }
+  }
+  for (int64_t l = 0; l < n; ++l) p[l] = (int64_t)k[l];
+}
+
 // One call's plan for the row-first window kernels. Buffer coordinates: cell q holds input
 // column q - pw (padding value outside [0, W)), so output ow's tap j reads cell ow*s + j*d. The
 // row pass fills whole aligned vector chunks of cells: interior chunks straight from the input
@@ -512,6 +560,14 @@ FMACONV_POOL_INLINE void row_pass(const RowPlan<T>& c, const T* const* rows_in, 
     }
     return;
   }
+  // keys of row r at chunk offset o: with NR rows, (base + lane) per row is kept in registers
+  VK brl[NR > 0 ? NR : 1];
+  if (KEYS)
+    for (int r = 0; r < NR; ++r) brl[r] = (K)bases[r] + iota;
+  auto rowkey = [&](int64_t r, int64_t o, VK ov) __attribute__((always_inline)) {
+    if (NR > 0) return brl[r] + ov;
+    return (K)(bases[r] + o) + iota;
+  };
   auto chunk = [&](int64_t k, V& a, VK& kk) __attribute__((always_inline)) {
     const int kind = c.ckind[k];
     if (kind == 2 || n == 0) {
@@ -520,14 +576,15 @@ FMACONV_POOL_INLINE void row_pass(const RowPlan<T>& c, const T* const* rows_in, 
       return;
     }
     const int64_t o = c.coff[k];
+    const VK ov = VK{} + (K)o;
     a = pld<V>(rows[0] + o);
-    if (KEYS) kk = (K)(bases[0] + o) + iota;
+    if (KEYS) kk = rowkey(0, o, ov);
     for (int64_t r = 1; r < n; ++r) {
       const V v = pld<V>(rows[r] + o);
       if (KEYS) {
         const VK m = (v > a) | (v != v);  // later row: strictly greater, or NaN (last NaN wins)
         a = m ? v : a;
-        kk = m ? (K)(bases[r] + o) + iota : kk;
+        kk = m ? rowkey(r, o, ov) : kk;
       } else {
         a = red(a, v);
       }
@@ -596,7 +653,7 @@ FMACONV_POOL_INLINE typename PV<T>::V tap_v(const RowPlan<T>& c, int64_t j, int6
   typedef typename PV<T>::V V;
   constexpr int VL = PV<T>::VL;
   const V lo = pld<V>(c.tp[j] + ow);
-  if (!SHIFT) return lo;
+  if (!SHIFT || c.tr[j] == 0) return lo;  // (a predictable branch: skips a vector permute)
   return __builtin_shuffle(lo, pld<V>(c.tp[j] + ow + VL), c.tmask[j]);
 }
 template <typename T, bool SHIFT>
@@ -604,7 +661,7 @@ FMACONV_POOL_INLINE typename PV<T>::VK tap_k(const RowPlan<T>& c, int64_t j, int
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
   const VK lo = pld<VK>(c.tk[j] + ow);
-  if (!SHIFT) return lo;
+  if (!SHIFT || c.tr[j] == 0) return lo;
   return __builtin_shuffle(lo, pld<VK>(c.tk[j] + ow + VL), c.tmask[j]);
 }
 
@@ -681,8 +738,12 @@ FMACONV_POOL_INLINE void fused_row(const RowPlan<T>& c, const T* const* rows_in,
     const V b0 = cell_chunk<T, NR>(c, rows, n, 2 * q + 2, fillv, red);
     const V b1 = cell_chunk<T, NR>(c, rows, n, 2 * q + 3, fillv, red);
     const V E2 = __builtin_shuffle(b0, b1, me), O2 = __builtin_shuffle(b0, b1, mo);
-    V acc = __builtin_shuffle(c.tph[0] ? O : E, c.tph[0] ? O2 : E2, c.tmask[0]);
-    for (int64_t j = 1; j < KW; ++j) acc = red(acc, __builtin_shuffle(c.tph[j] ? O : E, c.tph[j] ? O2 : E2, c.tmask[j]));
+    auto tap = [&](int64_t j) __attribute__((always_inline)) {
+      const V lo = c.tph[j] ? O : E;
+      return c.tr[j] ? __builtin_shuffle(lo, c.tph[j] ? O2 : E2, c.tmask[j]) : lo;
+    };
+    V acc = tap(0);
+    for (int64_t j = 1; j < KW; ++j) acc = red(acc, tap(j));
     fin(q * VL, acc);
     E = E2, O = O2;
   }
@@ -699,22 +760,197 @@ FMACONV_POOL_INLINE void fused_row_n(const RowPlan<T>& c, const T* const* rows, 
   }
 }
 
+// Windows that tile the input (pool_is_tiled): every input row belongs to one output row, so a
+// segment of output rows is pooled in two flat passes with no edges: the columns of its input
+// rows (each depth band in turn) are reduced kw at a time into z, one contiguous run across
+// row ends (input rows hold whole windows), then each output row reduces its kd * kh rows of z
+// with full vectors. Rows narrower than a vector are stored whole, later rows of the range
+// overwriting the extra lanes; the rows within a vector of the range's end store their own lanes.
+template <typename T, bool AVG>
+void tiled_pool_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, int64_t end, void* scratch) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2];
+  const int64_t kd = s.k[0], kh = s.k[1], kw = s.k[2];
+  const int64_t B = pool_tile_rows(s), ZS = B * kh * OW;
+  T* z = (T*)align64(scratch);
+  auto red = [](V a, V b) {
+    if constexpr (AVG)
+      return a + b;
+    else
+      return vmax_nan(a, b);
+  };
+  auto sred = [](T a, T b) {
+    if constexpr (AVG)
+      return a + b;
+    else
+      return smax_nan(a, b);
+  };
+  VK me, mo;
+  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
+  // zo[m] = reduce_j xs[m * kw + j] for m in [0, n)
+  auto hred = [&](const T* __restrict xs, int64_t n, T* __restrict zo) {
+    int64_t m = 0;
+    if (kw == 1) {
+      for (; m + VL <= n; m += VL) pst(zo + m, pld<V>(xs + m));
+    } else if (kw == 2) {
+      for (; m + VL <= n; m += VL) {
+        const V a = pld<V>(xs + 2 * m), b = pld<V>(xs + 2 * m + VL);
+        pst(zo + m, red(__builtin_shuffle(a, b, me), __builtin_shuffle(a, b, mo)));
+      }
+    } else if (kw == 4) {
+      for (; m + VL <= n; m += VL) {
+        const T* q = xs + 4 * m;
+        const V a = pld<V>(q), b = pld<V>(q + VL), c = pld<V>(q + 2 * VL), d = pld<V>(q + 3 * VL);
+        const V ab = red(__builtin_shuffle(a, b, me), __builtin_shuffle(a, b, mo));
+        const V cd = red(__builtin_shuffle(c, d, me), __builtin_shuffle(c, d, mo));
+        pst(zo + m, red(__builtin_shuffle(ab, cd, me), __builtin_shuffle(ab, cd, mo)));
+      }
+    }
+    for (; m < n; ++m) {
+      T a = xs[m * kw];
+      for (int64_t j = 1; j < kw; ++j) a = sred(a, xs[m * kw + j]);
+      zo[m] = a;
+    }
+  };
+  // a power-of-two divisor: multiplying by its reciprocal rounds the same exact quotient
+  const bool pow2 = ((int64_t)div & ((int64_t)div - 1)) == 0;
+  const T inv = T(1) / div;
+  int64_t offs[64];
+  const int64_t no = kd * kh <= 64 ? kd * kh : 0;
+  for (int64_t jd = 0; jd < kd && no; ++jd)
+    for (int64_t jh = 0; jh < kh; ++jh) offs[jd * kh + jh] = jd * ZS + jh * OW;
+  auto vred = [&](const T* zr) __attribute__((always_inline)) {
+    V a = pld<V>(zr);
+    if (no) {
+      for (int64_t i = 1; i < no; ++i) a = red(a, pld<V>(zr + offs[i]));
+    } else {
+      for (int64_t jd = 0; jd < kd; ++jd)
+        for (int64_t jh = jd ? 0 : 1; jh < kh; ++jh) a = red(a, pld<V>(zr + jd * ZS + jh * OW));
+    }
+    if constexpr (AVG) a = pow2 ? a * inv : a / div;
+    return a;
+  };
+  RowIter it(begin, s.out[0], OH);
+  for (int64_t row = begin; row < end;) {
+    const int64_t a = it.oh, b = min64(min64(OH, a + B), a + (end - row));
+    for (int64_t jd = 0; jd < kd; ++jd)
+      hred(x + it.p * s.in_plane() + ((it.od * kd + jd) * H + a * kh) * W, (b - a) * kh * OW, z + jd * ZS);
+    for (int64_t oh = a; oh < b; ++oh, ++row, it.next()) {
+      const T* zr = z + (oh - a) * kh * OW;
+      T* yr = y + row * OW;
+      if (OW >= VL)
+        for_chunks<VL>(OW, [&](int64_t o) { pst(yr + o, vred(zr + o)); });
+      else if ((end - row) * OW >= VL)  // the lanes past this row are later rows of the range
+        pst(yr, vred(zr));
+      else
+        store_n(yr, vred(zr), OW);
+    }
+  }
+}
+
+// Two consecutive output rows of a plane that share window rows (stride 1 along the rows, or
+// along depth): split their rows (ascending pointers) into shared rows and each one's own.
+// True when both have own rows, as many, and some are shared.
+template <typename T>
+inline bool split_pair(const T* const* r1, const T* const* r2, int64_t n, const T** sh, const T** u1, const T** u2,
+                       int64_t* ns, int64_t* nu) {
+  int64_t i = 0, j = 0, a = 0, b = 0, m = 0;
+  while (i < n && j < n) {
+    if (r1[i] == r2[j])
+      sh[m++] = r1[i++], ++j;
+    else if (r1[i] < r2[j])
+      u1[a++] = r1[i++];
+    else
+      u2[b++] = r2[j++];
+  }
+  while (i < n) u1[a++] = r1[i++];
+  while (j < n) u2[b++] = r2[j++];
+  *ns = m, *nu = a;
+  return m > 0 && a > 0 && a == b;
+}
+
+// fused_row (stride 1) for such a pair: each cell chunk reduces the shared rows once, then
+// folds in each row's own rows (own rows before shared ones for the first, after for the
+// second: for max the result is the same value, and NaN still propagates). fin(ow, a1, a2).
+template <typename T, int NS, int NT, typename Red, typename Fin>
+FMACONV_POOL_INLINE void fused_pair(const RowPlan<T>& c, const T* const* sh_in, int64_t ns, const T* const* u1_in,
+                                    const T* const* u2_in, int64_t nu, T fill, const Red& red, const Fin& fin) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  // NS > 0: NS shared rows and one own row each, in registers
+  const T* shl[NS > 0 ? NS : 1];
+  const T *u1l = u1_in[0], *u2l = u2_in[0];
+  for (int r = 0; r < NS; ++r) shl[r] = sh_in[r];
+  const T* const* shr = NS > 0 ? shl : sh_in;
+  const int64_t nsl = NS > 0 ? NS : ns, nul = NS > 0 ? 1 : nu;
+  const V fillv = V{} + fill;
+  const int64_t KW = NT > 0 ? NT : c.KW;
+  const int64_t nq = (c.OW + VL - 1) / VL;
+  auto cells = [&](int64_t k, V& a1, V& a2) __attribute__((always_inline)) {
+    if (k >= c.nck || c.ckind[k] == 2) {
+      a1 = a2 = fillv;
+      return;
+    }
+    const int64_t o = c.coff[k];
+    V m = pld<V>(shr[0] + o);
+    for (int64_t i = 1; i < nsl; ++i) m = red(m, pld<V>(shr[i] + o));
+    V p = pld<V>((NS > 0 ? u1l : u1_in[0]) + o), q = pld<V>((NS > 0 ? u2l : u2_in[0]) + o);
+    for (int64_t i = 1; i < nul; ++i) p = red(p, pld<V>(u1_in[i] + o)), q = red(q, pld<V>(u2_in[i] + o));
+    a1 = red(p, m);
+    a2 = red(m, q);
+    if (c.ckind[k] == 1) {
+      a1 = __builtin_shuffle(a1, fillv, c.cidx[k]);
+      a2 = __builtin_shuffle(a2, fillv, c.cidx[k]);
+    }
+  };
+  V A1, A2;
+  cells(0, A1, A2);
+  for (int64_t q = 0; q < nq; ++q) {
+    V B1, B2;
+    cells(q + 1, B1, B2);
+    V acc1 = c.tr[0] ? __builtin_shuffle(A1, B1, c.tmask[0]) : A1;
+    V acc2 = c.tr[0] ? __builtin_shuffle(A2, B2, c.tmask[0]) : A2;
+    for (int64_t j = 1; j < KW; ++j) {
+      acc1 = red(acc1, __builtin_shuffle(A1, B1, c.tmask[j]));
+      acc2 = red(acc2, __builtin_shuffle(A2, B2, c.tmask[j]));
+    }
+    fin(q * VL, acc1, acc2);
+    A1 = B1, A2 = B2;
+  }
+}
+
+template <typename T, int NT, typename Red, typename Fin>
+FMACONV_POOL_INLINE void fused_pair_n(const RowPlan<T>& c, const T* const* sh, int64_t ns, const T* const* u1,
+                                      const T* const* u2, int64_t nu, T fill, const Red& red, const Fin& fin) {
+  if (ns == 2 && nu == 1) return fused_pair<T, 2, NT>(c, sh, ns, u1, u2, nu, fill, red, fin);
+  if (ns == 1 && nu == 1) return fused_pair<T, 1, NT>(c, sh, ns, u1, u2, nu, fill, red, fin);
+  return fused_pair<T, 0, NT>(c, sh, ns, u1, u2, nu, fill, red, fin);
+}
+
 template <typename T>
 void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
   typedef typename PV<T>::V V;
   typedef typename PV<T>::K K;
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
+  if (!idx && pool_is_tiled(s)) return tiled_pool_k<T, false>(s, x, y, T(1), begin, end, scratch);
   char* sp = align64(scratch);
   const T** rows = carve<const T*>(sp, pool_nrows(s));
   int64_t* bases = carve<int64_t>(sp, pool_nrows(s));
+  const T** rows2 = carve<const T*>(sp, pool_nrows(s));
+  const T** psh = carve<const T*>(sp, pool_nrows(s));
+  const T** pu1 = carve<const T*>(sp, pool_nrows(s));
+  const T** pu2 = carve<const T*>(sp, pool_nrows(s));
   if (pool_is_huge(s) || (idx && s.in_plane() >= PoolKey<T>::max))
     return max_pool_scan(s, x, y, idx, begin, end, bases);
   const T ninf = -__builtin_inf();
   const RowPlan<T> c = make_plan<T>(s, sp, idx != nullptr, ninf);
+  VK colk;  // lane l: its output's first column, relative to the chunk's (l * stride)
+  for (int l = 0; l < VL; ++l) colk[l] = (K)(l * c.sw);
   K* initc = carve<K>(sp, c.n_ph);  // PyTorch's initial index column per output
   for (int64_t ow = 0; ow < c.n_ph; ++ow) initc[ow] = (K)min64(first_tap(ow * c.sw - c.pw, c.dw), PoolKey<T>::max);
-  K* tkey = carve<K>(sp, VL);
   const int64_t OW = c.OW, H = s.in[1], W = s.in[2];
   auto red = [](auto a, auto v) { return vmax_nan(a, v); };
   WinTable wt = make_win_table(s, sp);
@@ -726,6 +962,8 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   constexpr bool sh = decltype(SH)::value != 0;
   const int64_t KW = nt > 0 ? nt : c.KW;
   const bool fused = fused_ok(c);
+  // consecutive output rows share window rows (stride 1 along the rows, whole dilation steps)
+  const bool pairs = fused && c.sw == 1 && s.s[1] % s.d[1] == 0 && s.s[1] < s.k[1] * s.d[1];
   RowIter it(begin, s.out[0], s.out[1]);
   for (int64_t row = begin; row < end; ++row, it.next()) {
     const T* xp = x + it.p * s.in_plane();
@@ -734,6 +972,26 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
     const int64_t* bases = e + 2;
     for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
     T* yr = y + row * OW;
+    if (!idx && pairs && row + 1 < end && it.oh + 1 < s.out[1]) {
+      const int64_t* e2 = wt.get(s, it.od, it.oh + 1, first_base_of);
+      int64_t ns, nu;
+      if (e2[0] == n) {
+        for (int64_t i = 0; i < n; ++i) rows2[i] = xp + e2[2 + i];
+        if (split_pair(rows, rows2, n, psh, pu1, pu2, &ns, &nu)) {
+          fused_pair_n<T, nt>(c, psh, ns, pu1, pu2, nu, ninf, red, [&](int64_t ow, V a1, V a2) {
+            if (ow + VL <= OW) {
+              pst(yr + ow, a1);
+              pst(yr + OW + ow, a2);
+            } else {
+              store_n(yr + ow, a1, OW - ow);
+              store_n(yr + OW + ow, a2, OW - ow);
+            }
+          });
+          ++row, it.next();
+          continue;
+        }
+      }
+    }
     if (!idx && fused) {
       fused_row_n<T, nt>(c, rows, n, ninf, red, [&](int64_t ow, V a) {
         if (ow + VL <= OW)
@@ -755,27 +1013,66 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       }
       continue;
     }
-    row_pass_n<T, true>(c, rows, bases, n, ninf, red);
     int64_t* ir = idx + row * OW;
+    if (n == 1) {
+      // One live row (1-D pooling, kh = 1, or a plane edge): the taps visit the window in
+      // PyTorch's order, so its rule applies as is (greater, or NaN) and each tap's key is its
+      // column: no keys in the buffers.
+      row_pass_n<T, false>(c, rows, bases, n, ninf, red);
+      for (int64_t ow = 0; ow < OW; ow += VL) {
+        const VK kc = colk + (K)(bases[0] + ow * c.sw - c.pw);
+        V b = tap_v<T, sh>(c, 0, ow);
+        VK bk = kc;
+        for (int64_t j = 1; j < KW; ++j) {
+          const V v = tap_v<T, sh>(c, j, ow);
+          const VK m = (v > b) | (v != v);
+          b = m ? v : b;
+          bk = m ? kc + (K)(j * c.dw) : bk;
+        }
+        const VK res = (b == ninf) ? (K)first_base + pld<VK>(initc + ow) : bk;
+        if (ow + VL <= OW) {
+          pst(yr + ow, b);
+          store_idx<K>(ir + ow, res, VL);
+        } else {
+          store_n(yr + ow, b, OW - ow);
+          store_idx<K>(ir + ow, res, OW - ow);
+        }
+      }
+      continue;
+    }
+    row_pass_n<T, true>(c, rows, bases, n, ninf, red);
     for (int64_t ow = 0; ow < OW; ow += VL) {
       V b = tap_v<T, sh>(c, 0, ow);
       VK bk = tap_k<T, sh>(c, 0, ow);
+      // no NaN among the taps (the usual case): greater, or equal with a smaller key
+      VK nan = b != b;
       for (int64_t j = 1; j < KW; ++j) {
         const V v = tap_v<T, sh>(c, j, ow);
         const VK vk = tap_k<T, sh>(c, j, ow);
-        const VK m = vbeats(v, vk, b, bk);
+        nan |= v != v;
+        const VK m = (v > b) | ((v == b) & (vk < bk));
         b = m ? v : b;
         bk = m ? vk : bk;
       }
+      if (any_lane(nan)) {
+        b = tap_v<T, sh>(c, 0, ow);
+        bk = tap_k<T, sh>(c, 0, ow);
+        for (int64_t j = 1; j < KW; ++j) {
+          const V v = tap_v<T, sh>(c, j, ow);
+          const VK vk = tap_k<T, sh>(c, j, ow);
+          const VK m = vbeats(v, vk, b, bk);
+          b = m ? v : b;
+          bk = m ? vk : bk;
+        }
+      }
       // keys fit K (the plane is smaller than PoolKey<T>::max), so the initial index does too
       const VK res = (b == ninf) ? (K)first_base + pld<VK>(initc + ow) : bk;
-      pst(tkey, res);
       if (ow + VL <= OW) {
         pst(yr + ow, b);
-        for (int l = 0; l < VL; ++l) ir[ow + l] = (int64_t)tkey[l];
+        store_idx<K>(ir + ow, res, VL);
       } else {
         store_n(yr + ow, b, OW - ow);
-        for (int64_t l = 0; l < OW - ow; ++l) ir[ow + l] = (int64_t)tkey[l];
+        store_idx<K>(ir + ow, res, OW - ow);
       }
     }
   }
@@ -787,9 +1084,16 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
                 int64_t begin, int64_t end, void* scratch) {
   typedef typename PV<T>::V V;
   constexpr int VL = PV<T>::VL;
+  if (pool_is_tiled(s))
+    return tiled_pool_k<T, true>(s, x, y, T(divisor_override ? divisor_override : s.k[0] * s.k[1] * s.k[2]), begin,
+                                 end, scratch);
   char* sp = align64(scratch);
   const T** rows = carve<const T*>(sp, pool_nrows(s));
   int64_t* bases = carve<int64_t>(sp, pool_nrows(s));
+  const T** rows2 = carve<const T*>(sp, pool_nrows(s));
+  const T** psh = carve<const T*>(sp, pool_nrows(s));
+  const T** pu1 = carve<const T*>(sp, pool_nrows(s));
+  const T** pu2 = carve<const T*>(sp, pool_nrows(s));
   if (pool_is_huge(s)) return avg_pool_scan(s, x, y, count_include_pad, divisor_override, begin, end, bases);
   const RowPlan<T> c = make_plan<T>(s, sp, false, T(0));
   T* cw = carve<T>(sp, c.n_ph);
@@ -818,6 +1122,8 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
   constexpr bool sh = decltype(SH)::value != 0;
   const int64_t KW = nt > 0 ? nt : c.KW;
   const bool fused = fused_ok(c);
+  // consecutive output rows share window rows (stride 1 along the rows, whole dilation steps)
+  const bool pairs = fused && c.sw == 1 && s.s[1] % s.d[1] == 0 && s.s[1] < s.k[1] * s.d[1];
   RowIter it(begin, s.out[0], s.out[1]);
   for (int64_t row = begin; row < end; ++row, it.next()) {
     const T* xp = x + it.p * s.in_plane();
@@ -831,6 +1137,28 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
       for (int64_t ow = 0; ow < c.n_ph; ow += VL) pst(rcp + ow, T(1) / (f * pld<V>(cw + ow)));
     }
     T* yr = y + row * OW;
+    if (pairs && row + 1 < end && it.oh + 1 < s.out[1]) {
+      const int64_t* e2 = wt.get(s, it.od, it.oh + 1, row_factor);
+      int64_t ns, nu;
+      if (e2[0] == n && (T)e2[1] == f) {
+        for (int64_t i = 0; i < n; ++i) rows2[i] = xp + e2[2 + i];
+        if (split_pair(rows, rows2, n, psh, pu1, pu2, &ns, &nu)) {
+          fused_pair_n<T, nt>(c, psh, ns, pu1, pu2, nu, T(0), red, [&](int64_t ow, V a1, V a2) {
+            const V r = pld<V>(rcp + ow);
+            a1 = a1 * r, a2 = a2 * r;
+            if (ow + VL <= OW) {
+              pst(yr + ow, a1);
+              pst(yr + OW + ow, a2);
+            } else {
+              store_n(yr + ow, a1, OW - ow);
+              store_n(yr + OW + ow, a2, OW - ow);
+            }
+          });
+          ++row, it.next();
+          continue;
+        }
+      }
+    }
     if (fused) {
       fused_row_n<T, nt>(c, rows, n, T(0), red, [&](int64_t ow, V a) {
         a = a * pld<V>(rcp + ow);
