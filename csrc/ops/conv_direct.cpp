@@ -205,7 +205,11 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
           b = edge.data();
           offs = edge_off.data();
         }
-        tile.fn(Kdim, a, b, offs, bb, out);
+        if (!cv && mrv == MR && q0 % g.Wq + NR <= OW) {  // the whole tile lies in one output row
+          tile.fn(Kdim, a, b, offs, bb, yb + (q0 / g.Wq) * OW + q0 % g.Wq, P);
+          continue;
+        }
+        tile.fn(Kdim, a, b, offs, bb, out, cv ? MR : NR);
         if (cv) {  // out is positions x channels: one row segment per channel
           transpose(out, MR, nrv, mrv, yb + (q0 / g.Wq) * OW + q0 % g.Wq, P);
           continue;

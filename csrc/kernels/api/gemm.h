@@ -9,9 +9,12 @@ namespace fmaconv {
 // (b + boff[k] + j readable for every j < NR: callers keep slack past their buffers).
 // Positions in vector (channels_in_vector false): positions j are vector lanes, weights are
 // broadcast; tile is MR x NR row-major. Channels in vector: channels i are lanes, inputs are
-// broadcast; tile is NR x MR row-major and bias (if any) has MR entries. tile is 64-byte aligned.
+// broadcast; tile is NR x MR row-major and bias (if any) has MR entries. Rows of the tile are
+// ldt elements apart (positions in vector: any ldt, e.g. an output plane's, so a tile within one
+// output row is stored in place; channels in vector: ldt == MR and tile 64-byte aligned).
 template <typename T>
-using ConvTileFn = void (*)(int64_t kc, const T* a, const T* b, const int64_t* boff, const T* bias, T* tile);
+using ConvTileFn = void (*)(int64_t kc, const T* a, const T* b, const int64_t* boff, const T* bias, T* tile,
+                            int64_t ldt);
 
 template <typename T>
 struct ConvTile {

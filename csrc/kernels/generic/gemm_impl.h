@@ -55,11 +55,10 @@ void gemm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b, int6
 
 template <typename T, int MR, int NV>
 void conv_tile(int64_t kc, const T* __restrict a, const T* __restrict b, const int64_t* __restrict boff,
-               const T* __restrict bias, T* __restrict tile) {
+               const T* __restrict bias, T* __restrict tile, int64_t ldt) {
   constexpr int VL = VB / (int)sizeof(T);
   typedef T V __attribute__((vector_size(VB)));
   typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
-  typedef T VA __attribute__((vector_size(VB), may_alias));
 
   V acc[MR][NV];
 #pragma GCC unroll 32
@@ -83,12 +82,12 @@ void conv_tile(int64_t kc, const T* __restrict a, const T* __restrict b, const i
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 16
-    for (int v = 0; v < NV; ++v) *(VA*)(tile + i * NV * VL + v * VL) = acc[i][v];
+    for (int v = 0; v < NV; ++v) *(VU*)(tile + i * ldt + v * VL) = acc[i][v];
 }
 
 template <typename T, int NP, int NVC>
 void conv_tile_cv(int64_t kc, const T* __restrict a, const T* __restrict b, const int64_t* __restrict boff,
-                  const T* __restrict bias, T* __restrict tile) {
+                  const T* __restrict bias, T* __restrict tile, int64_t /*ldt == MR*/) {
   constexpr int VL = VB / (int)sizeof(T);
   typedef T V __attribute__((vector_size(VB)));
   typedef T VA __attribute__((vector_size(VB), may_alias));
