@@ -193,15 +193,18 @@ template void conv_forward<double>(const ConvShape&, const double*, const double
 double peak_gflops(bool f64, int threads) {
   const KernelTable& kt = kernels();
   auto probe = f64 ? kt.f64.gemm.fma_probe : kt.f32.gemm.fma_probe;
-  const int64_t iters = 2000000;
   const int saved = get_num_threads();
   if (threads > 0 && threads != saved) set_num_threads(threads);
   const int nt = get_num_threads();
+  // Many short tasks, not one per thread: the pool hands tasks to whichever thread is free, so
+  // with one long task each the caller could run both before a sleeping worker woke up.
+  const int64_t chunks = 32 * (int64_t)nt, iters = 2000000 / 32;
   double best = 0;
-  for (int rep = 0; rep < 3; ++rep) {
-    std::vector<double> flops((size_t)nt, 0.0);
+  // Best of 8: the first rounds after the pool was resized run slower (fresh worker threads).
+  for (int rep = 0; rep < 8; ++rep) {
+    std::vector<double> flops((size_t)chunks, 0.0);
     auto t0 = std::chrono::steady_clock::now();
-    parallel_for(nt, [&](int64_t t) { flops[(size_t)t] = probe(iters); });
+    parallel_for(chunks, [&](int64_t t) { flops[(size_t)t] = probe(iters); });
     double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     double total = 0;
     for (double f : flops) total += f;
