@@ -706,6 +706,13 @@ inline bool fused_ok(const RowPlan<T>& c) {
   return kPermute && c.chunked && (c.sw == 1 || c.sw == 2) && (c.KW - 1) * c.dw / c.sw < PV<T>::VL;
 }
 
+// Consecutive output rows share window rows (stride 1 along the rows, whole dilation steps):
+// the fused path can reduce them in pairs.
+template <typename T>
+inline bool row_pairs_ok(const RowPlan<T>& c, const PoolShape& s) {
+  return fused_ok(c) && c.sw == 1 && s.s[1] % s.d[1] == 0 && s.s[1] < s.k[1] * s.d[1];
+}
+
 // Reduces one output row: fin(ow, acc) stores output chunk ow.
 template <typename T, int NR, int NT, typename Red, typename Fin>
 FMACONV_POOL_INLINE void fused_row(const RowPlan<T>& c, const T* const* rows_in, int64_t n, T fill, const Red& red,
@@ -962,8 +969,7 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   constexpr bool sh = decltype(SH)::value != 0;
   const int64_t KW = nt > 0 ? nt : c.KW;
   const bool fused = fused_ok(c);
-  // consecutive output rows share window rows (stride 1 along the rows, whole dilation steps)
-  const bool pairs = fused && c.sw == 1 && s.s[1] % s.d[1] == 0 && s.s[1] < s.k[1] * s.d[1];
+  const bool pairs = row_pairs_ok(c, s);
   RowIter it(begin, s.out[0], s.out[1]);
   for (int64_t row = begin; row < end; ++row, it.next()) {
     const T* xp = x + it.p * s.in_plane();
@@ -1122,8 +1128,7 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
   constexpr bool sh = decltype(SH)::value != 0;
   const int64_t KW = nt > 0 ? nt : c.KW;
   const bool fused = fused_ok(c);
-  // consecutive output rows share window rows (stride 1 along the rows, whole dilation steps)
-  const bool pairs = fused && c.sw == 1 && s.s[1] % s.d[1] == 0 && s.s[1] < s.k[1] * s.d[1];
+  const bool pairs = row_pairs_ok(c, s);
   RowIter it(begin, s.out[0], s.out[1]);
   for (int64_t row = begin; row < end; ++row, it.next()) {
     const T* xp = x + it.p * s.in_plane();
