@@ -22,7 +22,7 @@ template <typename T>
 double direct_efficiency(const ConvShape& s);
 
 // Layout keys of PackedWeights (pack_key's algorithm field).
-enum PackAlgorithm : uint32_t { kPackBlocked = 1, kPackDepthwise = 2 };
+enum PackAlgorithm : uint32_t { kPackBlocked = 1 };
 
 #if defined(__clang__)
 #define FMACONV_SHUF4(a, b, i, j, k, l) __builtin_shufflevector(a, b, i, j, k, l)
