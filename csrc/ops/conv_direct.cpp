@@ -214,18 +214,7 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
           transpose(out, MR, nrv, mrv, yb + (q0 / g.Wq) * OW + q0 % g.Wq, P);
           continue;
         }
-        // Scatter the tile's grid positions that are outputs (ow < OW).
-        for (int64_t q = q0; q < q0 + nrv;) {
-          const int64_t oh = q / g.Wq, ow = q % g.Wq;
-          if (ow >= OW) {
-            q += g.Wq - ow;
-            continue;
-          }
-          const int64_t len = min64(OW - ow, q0 + nrv - q);
-          for (int64_t i = 0; i < mrv; ++i)
-            std::memcpy(yb + i * P + oh * OW + ow, out + i * NR + (q - q0), (size_t)len * sizeof(T));
-          q += len;
-        }
+        ks.store_grid(out, NR, mrv, q0, nrv, g.Wq, OW, yb, P);
       }
     }
   };

@@ -38,6 +38,10 @@ struct GemmKernels {
   ConvTile<T> tiles[kMaxConvTiles];
   // FMA throughput probe: runs `iters` rounds of independent vector FMAs; returns the flop count.
   double (*fma_probe)(int64_t iters);
+  // Positions-in-vector tile (mrv rows ldt apart, grid positions [q0, q0 + nrv) of a grid Wq
+  // wide) to the outputs it holds in y (rows OW long, channels P apart).
+  void (*store_grid)(const T* tile, int64_t ldt, int64_t mrv, int64_t q0, int64_t nrv, int64_t Wq, int64_t OW,
+                     T* y, int64_t P);
 };
 
 }  // namespace fmaconv

@@ -118,6 +118,40 @@ void conv_tile_cv(int64_t kc, const T* __restrict a, const T* __restrict b, cons
     for (int v = 0; v < NVC; ++v) *(VA*)(tile + (j * NVC + v) * VL) = acc[j][v];
 }
 
+// Copies the outputs among grid positions [q0, q0 + nrv) of a positions-in-vector tile (rows
+// ldt apart) to y (output rows OW long, channels P apart); grid columns ow >= OW are dropped.
+// Vector copies with an overlapping last vector: libc's memcpy per channel and row segment cost
+// a call each, as much as the multiply-adds of a short reduction.
+template <typename T>
+void store_grid(const T* __restrict tile, int64_t ldt, int64_t mrv, int64_t q0, int64_t nrv, int64_t Wq,
+                int64_t OW, T* __restrict y, int64_t P) {
+  constexpr int VL = VB / (int)sizeof(T);
+  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+  for (int64_t q = q0; q < q0 + nrv;) {
+    const int64_t oh = q / Wq, ow = q % Wq;
+    if (ow >= OW) {
+      q += Wq - ow;
+      continue;
+    }
+    const int64_t len = min64(OW - ow, q0 + nrv - q);
+    const T* src = tile + (q - q0);
+    T* dst = y + oh * OW + ow;
+    if (len >= VL) {
+      for (int64_t i = 0; i < mrv; ++i) {
+        const T* si = src + i * ldt;
+        T* di = dst + i * P;
+        int64_t j = 0;
+        for (; j + VL <= len; j += VL) *(VU*)(di + j) = *(const VU*)(si + j);
+        if (j < len) *(VU*)(di + len - VL) = *(const VU*)(si + len - VL);
+      }
+    } else {
+      for (int64_t i = 0; i < mrv; ++i)
+        for (int64_t j = 0; j < len; ++j) dst[i * P + j] = src[i * ldt + j];
+    }
+    q += len;
+  }
+}
+
 template <typename T>
 double fma_probe(int64_t iters) {
   constexpr int VL = VB / (int)sizeof(T);
@@ -159,12 +193,12 @@ constexpr GemmKernels<T> make_gemm_kernels() {
                          tile_of<T, 2, 12>(), cv_tile_of<T, 14, 2>(),
                          cv_tile_of<T, 7, 4>(), cv_tile_of<T, 28, 1>(), cv_tile_of<T, 24, 1>(), cv_tile_of<T, 20, 1>(),
                          cv_tile_of<T, 16, 1>(), cv_tile_of<T, 12, 1>(), cv_tile_of<T, 10, 1>()},
-                        &fma_probe<T>};
+                        &fma_probe<T>, &store_grid<T>};
 #else
   return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 7,
                         {tile_of<T, 6, 2>(), tile_of<T, 4, 3>(), tile_of<T, 3, 4>(), tile_of<T, 2, 6>(),
                          cv_tile_of<T, 6, 2>(), cv_tile_of<T, 12, 1>(),
                          cv_tile_of<T, 10, 1>()},
-                        &fma_probe<T>};
+                        &fma_probe<T>, &store_grid<T>};
 #endif
 }
