@@ -15,6 +15,7 @@
 #include <type_traits>
 
 #include "ops/ops.h"
+#include "runtime/block_cache.h"
 #include "runtime/cpu.h"
 #include "runtime/thread_pool.h"
 
@@ -53,10 +54,49 @@ void check_positive(const I3& v, const char* name, int64_t min, int64_t max = IN
     if (e < min || e > max) throw py::value_error(std::string("fmaconv._core: bad ") + name);
 }
 
+void release_block(PyObject* capsule) {
+  fmaconv::cached_block_put(PyCapsule_GetPointer(capsule, "fmaconv.block"));
+}
+
+// A new C-contiguous result array of a NumPy type; null with a Python error set on failure.
+// Large ones live in a reused block (runtime/block_cache.h), owned by a capsule as the base.
+PyObject* new_result_array(int type_num, size_t itemsize, int nd, const py::ssize_t* shape) {
+  auto& api = py::detail::npy_api::get();
+  size_t bytes = itemsize;
+  bool overflow = false;
+  for (int i = 0; i < nd; ++i) overflow |= __builtin_mul_overflow(bytes, (size_t)shape[i], &bytes);
+  PyObject* descr = api.PyArray_DescrFromType_(type_num);
+  if (!descr) return nullptr;
+  void* block = !overflow && bytes >= fmaconv::kMinCachedBytes ? fmaconv::cached_block_get(bytes) : nullptr;
+  if (!block)  // NumPy's own allocation (and its MemoryError)
+    return api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, nd, shape, nullptr, nullptr, 0, nullptr);
+  PyObject* capsule = PyCapsule_New(block, "fmaconv.block", release_block);
+  if (!capsule) {
+    fmaconv::cached_block_put(block);
+    Py_DECREF(descr);
+    return nullptr;
+  }
+  constexpr int flags = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_ |
+                        py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+  PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, nd, shape, nullptr, block, flags, nullptr);
+  if (!arr) {
+    Py_DECREF(capsule);
+    return nullptr;
+  }
+  if (api.PyArray_SetBaseObject_(arr, capsule) < 0) {  // (steals the capsule)
+    Py_DECREF(arr);
+    return nullptr;
+  }
+  return arr;
+}
+
 template <typename T>
 py::array_t<T> new_array(int64_t n, int64_t c, const I3& sp) {
-  return py::array_t<T>(std::vector<py::ssize_t>{(py::ssize_t)n, (py::ssize_t)c, (py::ssize_t)sp[0],
-                                                 (py::ssize_t)sp[1], (py::ssize_t)sp[2]});
+  const py::ssize_t shape[5] = {(py::ssize_t)n, (py::ssize_t)c, (py::ssize_t)sp[0], (py::ssize_t)sp[1],
+                                (py::ssize_t)sp[2]};
+  PyObject* a = new_result_array(py::detail::npy_format_descriptor<T>::value, sizeof(T), 5, shape);
+  if (!a) throw py::error_already_set();
+  return py::reinterpret_steal<py::array_t<T>>(a);
 }
 
 // Allocates the (N, C, *out) result (and int64 indices if asked), runs compute(x, y, idx)
@@ -301,11 +341,8 @@ bool conv_shape(const ConvGeom& g, PyObject* x, PyObject* w, ConvShape& s, bool&
 
 // A new C-contiguous array of the dtype; null with a Python error set on failure.
 PyObject* new_array(Dtype dt, int nd, const py::ssize_t* shape) {
-  auto& api = npy::get();
-  PyObject* descr = api.PyArray_DescrFromType_(dt == kF64 ? npy::NPY_DOUBLE_ : npy::NPY_FLOAT_);
-  if (!descr) return nullptr;
-  return api.PyArray_NewFromDescr_(array_type(), descr, nd, const_cast<py::ssize_t*>(shape), nullptr, nullptr, 0,
-                                   nullptr);
+  return dt == kF64 ? new_result_array(npy::NPY_DOUBLE_, sizeof(double), nd, shape)
+                    : new_result_array(npy::NPY_FLOAT_, sizeof(float), nd, shape);
 }
 
 template <typename T>
@@ -450,9 +487,7 @@ PyObject* pooled(Dtype dt, PyObject* x, const PoolShape& ps, bool batched, const
   if (!y) return nullptr;
   PyObject* idx = nullptr;
   if (with_indices) {
-    auto& api = npy::get();
-    PyObject* descr = api.PyArray_DescrFromType_(npy::NPY_INT64_);
-    idx = descr ? api.PyArray_NewFromDescr_(array_type(), descr, nd, shape, nullptr, nullptr, 0, nullptr) : nullptr;
+    idx = new_result_array(npy::NPY_INT64_, sizeof(int64_t), nd, shape);
     if (!idx) {
       Py_DECREF(y);
       return nullptr;
