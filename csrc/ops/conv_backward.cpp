@@ -210,6 +210,11 @@ struct Seg {
 // otherwise every column packs its own row with Wg = OW.
 template <typename T>
 void conv_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, T* gb) {
+  if (gw && gb) {  // the bias alone: its own (cheap) pass, so neither result depends on the other's presence
+    conv_backward_weight<T>(s, x, gy, gw, nullptr);
+    conv_backward_weight<T>(s, x, gy, nullptr, gb);
+    return;
+  }
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), K = s.K, taps = s.taps();
   const int64_t Kdim = gw ? Cg * taps : 0, ncols = Kdim + (gb ? 1 : 0);
   if (gw) std::memset(gw, 0, (size_t)(K * Cg * taps) * sizeof(T));
@@ -220,12 +225,13 @@ void conv_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, T*
   const GradKernels<T>& gk = kernel_set<T>(kernels()).grad;
   const int64_t VL = gk.vl;
 
-  // Tile with the least estimated time: per vector step, max(FMAs, loads) / 2 per tile.
+  // Tile with the least estimated time per vector step: its FMAs, its loads (half weight: two
+  // per cycle, partly hidden) and a call overhead.
   int best = 0;
   double best_cost = 0;
   for (int i = 0; i < gk.n_tiles; ++i) {
     const DotTile<T>& t = gk.tiles[i];
-    const double per = (double)(t.ma * t.nb > t.ma + t.nb ? t.ma * t.nb : t.ma + t.nb) + 2.0;
+    const double per = (double)(t.ma * t.nb) + 0.5 * (double)(t.ma + t.nb) + 4.0;
     const double cost = (double)ceil_div(Kg, t.ma) * (double)ceil_div(ncols, t.nb) * per;
     if (i == 0 || cost < best_cost) {
       best = i;
