@@ -19,6 +19,7 @@ from .functional import (
     pool_output_shape,
 )
 from .packed import PackedConv
+from . import grad
 
 __version__ = _core.__version__
 
