@@ -758,6 +758,46 @@ FMACONV_POOL_INLINE void fused_row(const RowPlan<T>& c, const T* const* rows_in,
   }
 }
 
+// fused_row's cells and taps for one live row, handing fin(ow, tap) an accessor tap(j) to the
+// taps (in scan order) instead of reducing them: the index kernels compare them in order.
+template <typename T, typename Fin>
+FMACONV_POOL_INLINE void fused_row_taps(const RowPlan<T>& c, const T* row, T fill, const Fin& fin) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const T* rows[1] = {row};
+  const V fillv = V{} + fill;
+  auto id = [](V a, V) { return a; };
+  const int64_t nq = (c.OW + VL - 1) / VL;
+  if (c.sw == 1) {
+    V A = cell_chunk<T, 1>(c, rows, 1, 0, fillv, id);
+    for (int64_t q = 0; q < nq; ++q) {
+      const V B = cell_chunk<T, 1>(c, rows, 1, q + 1, fillv, id);
+      auto tap = [&](int64_t j) __attribute__((always_inline)) {
+        return c.tr[j] ? (V)__builtin_shuffle(A, B, c.tmask[j]) : A;
+      };
+      fin(q * VL, tap);
+      A = B;
+    }
+    return;
+  }
+  VK me, mo;
+  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
+  V a0 = cell_chunk<T, 1>(c, rows, 1, 0, fillv, id), a1 = cell_chunk<T, 1>(c, rows, 1, 1, fillv, id);
+  V E = __builtin_shuffle(a0, a1, me), O = __builtin_shuffle(a0, a1, mo);
+  for (int64_t q = 0; q < nq; ++q) {
+    const V b0 = cell_chunk<T, 1>(c, rows, 1, 2 * q + 2, fillv, id);
+    const V b1 = cell_chunk<T, 1>(c, rows, 1, 2 * q + 3, fillv, id);
+    const V E2 = __builtin_shuffle(b0, b1, me), O2 = __builtin_shuffle(b0, b1, mo);
+    auto tap = [&](int64_t j) __attribute__((always_inline)) {
+      const V lo = c.tph[j] ? O : E;
+      return c.tr[j] ? (V)__builtin_shuffle(lo, c.tph[j] ? O2 : E2, c.tmask[j]) : lo;
+    };
+    fin(q * VL, tap);
+    E = E2, O = O2;
+  }
+}
+
 template <typename T, int NT, typename Red, typename Fin>
 FMACONV_POOL_INLINE void fused_row_n(const RowPlan<T>& c, const T* const* rows, int64_t n, T fill, const Red& red,
                                      const Fin& fin) {
@@ -982,14 +1022,20 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
     cw[c] = divisor_override ? T(1) : count_include_pad ? T(en - st) : T(min64(en, W) - max64(st, 0));
   }
   VK col0;
-  for (int l = 0; l < VL; ++l) col0[l] = (K)(l % OW);
-  const K step = (K)(VL % OW);
+  for (int64_t l = 0, c = 0; l < VL; ++l, c = c + 1 == OW ? 0 : c + 1) col0[l] = (K)c;
+  const K step = (K)(OW >= VL ? VL : VL % OW);
   auto row_factor = [&](int64_t oh) -> int64_t {
     if (divisor_override) return divisor_override;
     const int64_t h0 = oh - ph, h1 = min64(h0 + kh, H + ph);
     return dfac * (count_include_pad ? h1 - h0 : min64(h1, H) - max64(h0, 0));
   };
+  // output rows [oi0, oi1) have all kh taps live (the rest: a division or two per row)
+  const int64_t oi0 = min64(ph, OH), oi1 = max64(oi0, min64(OH, H - (kh - 1) * dh + ph));
   auto live_rows = [&](int64_t oh, int64_t* j0, int64_t* j1) {
+    if (oh >= oi0 && oh < oi1) {
+      *j0 = 0, *j1 = kh;
+      return;
+    }
     const int64_t h0 = oh - ph;
     *j0 = h0 < 0 ? ceil_div(-h0, dh) : 0;
     *j1 = min64(kh, max64(0, ceil_div(H - h0, dh)));
@@ -1000,19 +1046,74 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
       for (int64_t i = 0; i < n; ++i) dst[i] = fill;
       return;
     }
-    auto one = [&](int64_t i) __attribute__((always_inline)) {
-      V a = pld<V>(src + off[0] + i);
-      for (int64_t t = 1; t < nt; ++t) a = red(a, pld<V>(src + off[t] + i));
-      pst(dst + i, a);
-    };
     if (n >= VL) {
-      for_chunks<VL>(n, one);
+      // 2 or 3 rows (the usual windows): row pointers in registers
+      auto go = [&](auto NR) __attribute__((always_inline)) {
+        constexpr int nr = decltype(NR)::value;
+        const T* rp[nr > 0 ? nr : 1];
+        for (int t = 0; t < nr; ++t) rp[t] = src + off[t];
+        for_chunks<VL>(n, [&](int64_t i) __attribute__((always_inline)) {
+          if constexpr (nr > 0) {
+            V a = pld<V>(rp[0] + i);
+            for (int t = 1; t < nr; ++t) a = red(a, pld<V>(rp[t] + i));
+            pst(dst + i, a);
+          } else {
+            V a = pld<V>(src + off[0] + i);
+            for (int64_t t = 1; t < nt; ++t) a = red(a, pld<V>(src + off[t] + i));
+            pst(dst + i, a);
+          }
+        });
+      };
+      if (nt == 1) return go(IC<1>{});
+      if (nt == 2) return go(IC<2>{});
+      if (nt == 3) return go(IC<3>{});
+      return go(IC<0>{});
     } else {
       for (int64_t i = 0; i < n; ++i) {
         T a = src[off[0] + i];
         for (int64_t t = 1; t < nt; ++t) a = red(a, src[off[t] + i]);
         dst[i] = a;
       }
+    }
+  };
+  // taps pass over n outputs of one segment: tap count and per-tap constants in registers for
+  // the usual windows
+  auto taps_nt = [&](auto NT, const T* src, T* dst, int64_t n) __attribute__((always_inline)) {
+    constexpr int nt = decltype(NT)::value;
+    constexpr int NA = nt > 0 ? nt : 8;
+    const int64_t kt = nt > 0 ? nt : kw;
+    VK lov[NA], spv[NA];
+    const T* tp[NA];
+    bool all[NA];
+    for (int64_t j = 0; j < kt; ++j)
+      lov[j] = VK{} + (K)tlo[j], spv[j] = VK{} + (K)tspan[j], tp[j] = src + toff[j], all[j] = tall[j];
+    const VK stepv = VK{} + step, owv = VK{} + (K)OW;
+    VK col = col0;
+    int64_t r = 0;
+    for (int64_t i = 0; i < n; i += VL) {
+      V acc = fillv;
+      for (int64_t j = 0; j < kt; ++j) {
+        V v = pld<V>(tp[j] + i);
+        if (!all[j]) v = (VK)((UVK)(col - lov[j]) < (UVK)spv[j]) ? v : fillv;
+        acc = j ? red(acc, v) : v;
+      }
+      if constexpr (AVG) acc = acc * pld<V>(rcpx + r);
+      if (i + VL <= n)
+        pst(dst + i, acc);
+      else
+        store_n(dst + i, acc, n - i);
+      col += stepv;
+      col = col >= owv ? col - owv : col;
+      r += step;
+      if (r >= OW) r -= OW;
+    }
+  };
+  auto taps = [&](const T* src, T* dst, int64_t n) {
+    switch (kw) {
+      case 1: return taps_nt(IC<1>{}, src, dst, n);
+      case 2: return taps_nt(IC<2>{}, src, dst, n);
+      case 3: return taps_nt(IC<3>{}, src, dst, n);
+      default: return taps_nt(IC<0>{}, src, dst, n);
     }
   };
   T rcp_f = T(0);
@@ -1025,14 +1126,7 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
     for (int64_t oh = a; oh < b;) {
       int64_t j0, j1;
       live_rows(oh, &j0, &j1);
-      int64_t o2 = oh + 1;
-      if (j0 == 0 && j1 == kh)
-        while (o2 < b) {
-          int64_t k0, k1;
-          live_rows(o2, &k0, &k1);
-          if (k0 != 0 || k1 != kh) break;
-          ++o2;
-        }
+      const int64_t o2 = oh >= oi0 && oh < oi1 ? min64(b, oi1) : oh + 1;
       // taps in batches of 64 (deeper windows fold the later batches into vb)
       const int64_t n = (o2 - oh) * W;
       T* dst = vb + (oh - a) * W;
@@ -1057,10 +1151,12 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
       int64_t o2 = oh + 1;
       if constexpr (AVG) {
         const int64_t f = row_factor(oh);
+        if (oh >= oi0 && oh < oi1) o2 = min64(b, oi1);  // interior rows share the factor
         while (o2 < b && row_factor(o2) == f) ++o2;
         if ((T)f != rcp_f) {
           rcp_f = (T)f;
-          for (int64_t c = 0; c < OW + VL; ++c) rcpx[c] = T(1) / (rcp_f * cw[c % OW]);
+          for (int64_t c = 0; c < OW; ++c) rcpx[c] = T(1) / (rcp_f * cw[c]);
+          for (int64_t c = 0; c < VL; ++c) rcpx[OW + c] = rcpx[c < OW ? c : c % OW];
         }
       } else {
         o2 = b;
@@ -1070,28 +1166,7 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
       const int64_t n = flat ? (o2 - oh) * W : OW;
       const T* src = vb + (seg - a) * W;
       T* dst = y + (p * OH + seg) * OW;
-      VK col = col0;
-      int64_t r = 0;
-      for (int64_t i = 0; i < n; i += VL) {
-        V acc;
-        for (int64_t j = 0; j < kw; ++j) {
-          V v = pld<V>(src + i + toff[j]);
-          if (!tall[j]) {
-            const VK m = (VK)((UVK)(col - (K)tlo[j]) < (UVK)(VK{} + (K)tspan[j]));
-            v = m ? v : fillv;
-          }
-          acc = j ? red(acc, v) : v;
-        }
-        if constexpr (AVG) acc = acc * pld<V>(rcpx + r);
-        if (i + VL <= n)
-          pst(dst + i, acc);
-        else
-          store_n(dst + i, acc, n - i);
-        col += step;
-        col = col >= (K)OW ? col - (K)OW : col;
-        r += step;
-        if (r >= OW) r -= OW;
-      }
+      taps(src, dst, n);
       }
       oh = o2;
     }
@@ -1194,6 +1269,29 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       // One live row (1-D pooling, kh = 1, or a plane edge): the taps visit the window in
       // PyTorch's order, so its rule applies as is (greater, or NaN) and each tap's key is its
       // column: no keys in the buffers.
+      auto fin1 = [&](int64_t ow, const auto& tap) __attribute__((always_inline)) {
+        const VK kc = colk + (K)(bases[0] + ow * c.sw - c.pw);
+        V b = tap(0);
+        VK bk = kc;
+        for (int64_t j = 1; j < KW; ++j) {
+          const V v = tap(j);
+          const VK m = (v > b) | (v != v);
+          b = m ? v : b;
+          bk = m ? kc + (K)(j * c.dw) : bk;
+        }
+        const VK res = (b == ninf) ? (K)first_base + pld<VK>(initc + ow) : bk;
+        if (ow + VL <= OW) {
+          pst(yr + ow, b);
+          store_idx<K>(ir + ow, res, VL);
+        } else {
+          store_n(yr + ow, b, OW - ow);
+          store_idx<K>(ir + ow, res, OW - ow);
+        }
+      };
+      if (fused) {  // taps straight from registers
+        fused_row_taps<T>(c, rows[0], ninf, fin1);
+        continue;
+      }
       row_pass_n<T, false>(c, rows, bases, n, ninf, red);
       for (int64_t ow = 0; ow < OW; ow += VL) {
         const VK kc = colk + (K)(bases[0] + ow * c.sw - c.pw);
