@@ -798,6 +798,89 @@ FMACONV_POOL_INLINE void fused_row_taps(const RowPlan<T>& c, const T* row, T fil
   }
 }
 
+// fused_row_taps with keys, for NR (2 or 3) live rows in scan order: each cell keeps the flat
+// offset of its winner (a later row takes the cell when strictly greater, or NaN); padding cells
+// are (-inf, KEY_MAX). fin(ow, tapv, tapk) gets accessors to tap j's values and keys.
+template <typename T, int NR, typename Fin>
+FMACONV_POOL_INLINE void fused_row_keys(const RowPlan<T>& c, const T* const* rows_in, const int64_t* bases, T fill,
+                                        const Fin& fin) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const V fillv = V{} + fill;
+  const VK kmaxv = VK{} + (K)PoolKey<T>::max;
+  VK iota;
+  for (int l = 0; l < VL; ++l) iota[l] = (K)l;
+  const T* rows[NR];
+  VK brk[NR];
+  for (int r = 0; r < NR; ++r) rows[r] = rows_in[r], brk[r] = (K)bases[r] + iota;
+  auto cell = [&](int64_t k, V& a, VK& kk) __attribute__((always_inline)) {
+    if (k >= c.nck || c.ckind[k] == 2) {
+      a = fillv, kk = kmaxv;
+      return;
+    }
+    const int64_t o = c.coff[k];
+    const VK ov = VK{} + (K)o;
+    a = pld<V>(rows[0] + o);
+    kk = brk[0] + ov;
+    for (int r = 1; r < NR; ++r) {
+      const V v = pld<V>(rows[r] + o);
+      const VK m = (v > a) | (v != v);
+      a = m ? v : a;
+      kk = m ? brk[r] + ov : kk;
+    }
+    if (c.ckind[k] == 1) {
+      a = __builtin_shuffle(a, fillv, c.cidx[k]);
+      kk = __builtin_shuffle(kk, kmaxv, c.cidx[k]);
+    }
+  };
+  const int64_t nq = (c.OW + VL - 1) / VL;
+  if (c.sw == 1) {
+    V A, B;
+    VK AK, BK;
+    cell(0, A, AK);
+    for (int64_t q = 0; q < nq; ++q) {
+      cell(q + 1, B, BK);
+      auto tapv = [&](int64_t j) __attribute__((always_inline)) {
+        return c.tr[j] ? (V)__builtin_shuffle(A, B, c.tmask[j]) : A;
+      };
+      auto tapk = [&](int64_t j) __attribute__((always_inline)) {
+        return c.tr[j] ? (VK)__builtin_shuffle(AK, BK, c.tmask[j]) : AK;
+      };
+      fin(q * VL, tapv, tapk);
+      A = B, AK = BK;
+    }
+    return;
+  }
+  VK me, mo;
+  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
+  V a0, a1;
+  VK k0, k1;
+  cell(0, a0, k0);
+  cell(1, a1, k1);
+  V E = __builtin_shuffle(a0, a1, me), O = __builtin_shuffle(a0, a1, mo);
+  VK EK = __builtin_shuffle(k0, k1, me), OK = __builtin_shuffle(k0, k1, mo);
+  for (int64_t q = 0; q < nq; ++q) {
+    V b0, b1;
+    VK l0, l1;
+    cell(2 * q + 2, b0, l0);
+    cell(2 * q + 3, b1, l1);
+    const V E2 = __builtin_shuffle(b0, b1, me), O2 = __builtin_shuffle(b0, b1, mo);
+    const VK EK2 = __builtin_shuffle(l0, l1, me), OK2 = __builtin_shuffle(l0, l1, mo);
+    auto tapv = [&](int64_t j) __attribute__((always_inline)) {
+      const V lo = c.tph[j] ? O : E;
+      return c.tr[j] ? (V)__builtin_shuffle(lo, c.tph[j] ? O2 : E2, c.tmask[j]) : lo;
+    };
+    auto tapk = [&](int64_t j) __attribute__((always_inline)) {
+      const VK lo = c.tph[j] ? OK : EK;
+      return c.tr[j] ? (VK)__builtin_shuffle(lo, c.tph[j] ? OK2 : EK2, c.tmask[j]) : lo;
+    };
+    fin(q * VL, tapv, tapk);
+    E = E2, O = O2, EK = EK2, OK = OK2;
+  }
+}
+
 template <typename T, int NT, typename Red, typename Fin>
 FMACONV_POOL_INLINE void fused_row_n(const RowPlan<T>& c, const T* const* rows, int64_t n, T fill, const Red& red,
                                      const Fin& fin) {
@@ -1314,26 +1397,25 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       }
       continue;
     }
-    row_pass_n<T, true>(c, rows, bases, n, ninf, red);
-    for (int64_t ow = 0; ow < OW; ow += VL) {
-      V b = tap_v<T, sh>(c, 0, ow);
-      VK bk = tap_k<T, sh>(c, 0, ow);
+    auto finm = [&](int64_t ow, const auto& tapv, const auto& tapk) __attribute__((always_inline)) {
+      V b = tapv(0);
+      VK bk = tapk(0);
       // no NaN among the taps (the usual case): greater, or equal with a smaller key
       VK nan = b != b;
       for (int64_t j = 1; j < KW; ++j) {
-        const V v = tap_v<T, sh>(c, j, ow);
-        const VK vk = tap_k<T, sh>(c, j, ow);
+        const V v = tapv(j);
+        const VK vk = tapk(j);
         nan |= v != v;
         const VK m = (v > b) | ((v == b) & (vk < bk));
         b = m ? v : b;
         bk = m ? vk : bk;
       }
       if (any_lane(nan)) {
-        b = tap_v<T, sh>(c, 0, ow);
-        bk = tap_k<T, sh>(c, 0, ow);
+        b = tapv(0);
+        bk = tapk(0);
         for (int64_t j = 1; j < KW; ++j) {
-          const V v = tap_v<T, sh>(c, j, ow);
-          const VK vk = tap_k<T, sh>(c, j, ow);
+          const V v = tapv(j);
+          const VK vk = tapk(j);
           const VK m = vbeats(v, vk, b, bk);
           b = m ? v : b;
           bk = m ? vk : bk;
@@ -1348,7 +1430,18 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
         store_n(yr + ow, b, OW - ow);
         store_idx<K>(ir + ow, res, OW - ow);
       }
+    };
+    if (fused && n == 2) {  // cells and taps in registers (AVX-512)
+      fused_row_keys<T, 2>(c, rows, bases, ninf, finm);
+      continue;
     }
+    if (fused && n == 3) {
+      fused_row_keys<T, 3>(c, rows, bases, ninf, finm);
+      continue;
+    }
+    row_pass_n<T, true>(c, rows, bases, n, ninf, red);
+    for (int64_t ow = 0; ow < OW; ow += VL)
+      finm(ow, [&](int64_t j) { return tap_v<T, sh>(c, j, ow); }, [&](int64_t j) { return tap_k<T, sh>(c, j, ow); });
   }
   });
 }
