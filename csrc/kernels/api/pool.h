@@ -71,9 +71,48 @@ inline int64_t pool_tile_rows(const PoolShape& s) {
   return per >= 2048 ? 1 : 2048 / per;
 }
 
+// 3-D windows (kd > 1, values only): the depth taps of each (plane, od) are reduced first into
+// a 2-D plane of partial results, which the 2-D kernels then pool (depth, then rows, then
+// columns). Output rows go in blocks whose partial rows stay in cache.
+inline bool pool_depth_first(const PoolShape& s) {
+  return s.k[0] > 1 && !pool_is_tiled(s) && !pool_is_huge(s) && s.in[1] * s.in[2] <= ((int64_t)1 << 22);
+}
+
+// The 2-D shape of one (plane, od) of a depth-first call.
+inline PoolShape pool_depth_slice(const PoolShape& s) {
+  PoolShape t = s;
+  t.planes = 1;
+  t.in[0] = t.out[0] = t.k[0] = t.s[0] = t.d[0] = 1;
+  t.p[0] = 0;
+  return t;
+}
+
+// 2-D, stride 1 along rows and columns, up to 8 column taps: row-reduced blocks, then taps as
+// unaligned loads with edge lanes masked (flat across row ends when OW == W; flat_s1_k in
+// pool_impl.h).
+inline bool pool_is_flat(const PoolShape& s) {
+  return s.in[0] == 1 && s.k[0] == 1 && s.out[0] == 1 && s.s[1] == 1 && s.s[2] == 1 && s.k[2] <= 8 &&
+         s.p[2] <= 64 && !pool_is_huge(s);
+}
+
+// Output rows per flat block (its row-reduced values stay in L1).
+inline int64_t pool_flat_rows(const PoolShape& s) { return s.in[2] >= 4096 ? 1 : 4096 / s.in[2]; }
+
+inline size_t pool_scratch_bytes_2d(const PoolShape& s, size_t elem);
+
 // Scratch bytes one call of a window kernel needs (elem = sizeof(T)).
 inline size_t pool_scratch_bytes(const PoolShape& s, size_t elem) {
+  const size_t base = pool_scratch_bytes_2d(s, elem);
+  if (!pool_depth_first(s)) return base;
+  const size_t sl = pool_scratch_bytes_2d(pool_depth_slice(s), elem) + (size_t)(s.in[1] * s.in[2]) * elem + 256;
+  return sl > base ? sl : base;
+}
+
+inline size_t pool_scratch_bytes_2d(const PoolShape& s, size_t elem) {
   const int64_t vl = 64 / (int64_t)elem;
+  // flat kernels: row-reduced block with a margin either side, reciprocals and column counts
+  const size_t flat = pool_is_flat(s) ? (size_t)((pool_flat_rows(s) * s.in[2] + 2 * (s.p[2] + 2 * vl) + 2 * s.out[2] + vl) * (int64_t)elem + 6 * 64)
+                                      : 0;
   if (pool_is_huge(s)) return (size_t)(64 * 4 + pool_nrows(s) * 16);
   const int64_t L = pool_buf_len(s, vl);
   const int64_t owp = (s.out[2] + vl - 1) / vl * vl;
@@ -85,7 +124,7 @@ inline size_t pool_scratch_bytes(const PoolShape& s, size_t elem) {
   // (tiled windows: the window kernels still take max pooling with indices)
   const size_t tiled =
       pool_is_tiled(s) ? (size_t)((s.k[0] * pool_tile_rows(s) * s.k[1] * s.out[2] + 4 * vl) * (int64_t)elem + 128) : 0;
-  return tiled + (size_t)(64 * 18 + pool_win_table_len(s) * 8 + (rows + 2) * 8 + rows * 48 + 4 * 64 + taps * (25 + 64) + chunks * (9 + 64) + 4 * L * 8 + (2 * L + owp) * 8 + 4 * 64);
+  return flat + tiled + (size_t)(64 * 18 + pool_win_table_len(s) * 8 + (rows + 2) * 8 + rows * 48 + 4 * 64 + taps * (25 + 64) + chunks * (9 + 64) + 4 * L * 8 + (2 * L + owp) * 8 + 4 * 64);
 }
 
 }  // namespace fmaconv

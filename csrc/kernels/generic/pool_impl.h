@@ -46,11 +46,13 @@ struct PoolKey;
 template <>
 struct PoolKey<float> {
   typedef int32_t type;
+  typedef uint32_t utype;
   static constexpr int64_t max = 0x7fffffff;
 };
 template <>
 struct PoolKey<double> {
   typedef int64_t type;
+  typedef uint64_t utype;
   static constexpr int64_t max = 0x7fffffffffffffffLL;
 };
 
@@ -756,6 +758,129 @@ FMACONV_POOL_INLINE void fused_row(const RowPlan<T>& c, const T* const* rows_in,
   }
 }
 
+// fused_row's cells and taps for one live row, handing fin(ow, tap) an accessor tap(j) to the
+// taps (in scan order) instead of reducing them: the index kernels compare them in order.
+template <typename T, typename Fin>
+FMACONV_POOL_INLINE void fused_row_taps(const RowPlan<T>& c, const T* row, T fill, const Fin& fin) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const T* rows[1] = {row};
+  const V fillv = V{} + fill;
+  auto id = [](V a, V) { return a; };
+  const int64_t nq = (c.OW + VL - 1) / VL;
+  if (c.sw == 1) {
+    V A = cell_chunk<T, 1>(c, rows, 1, 0, fillv, id);
+    for (int64_t q = 0; q < nq; ++q) {
+      const V B = cell_chunk<T, 1>(c, rows, 1, q + 1, fillv, id);
+      auto tap = [&](int64_t j) __attribute__((always_inline)) {
+        return c.tr[j] ? (V)__builtin_shuffle(A, B, c.tmask[j]) : A;
+      };
+      fin(q * VL, tap);
+      A = B;
+    }
+    return;
+  }
+  VK me, mo;
+  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
+  V a0 = cell_chunk<T, 1>(c, rows, 1, 0, fillv, id), a1 = cell_chunk<T, 1>(c, rows, 1, 1, fillv, id);
+  V E = __builtin_shuffle(a0, a1, me), O = __builtin_shuffle(a0, a1, mo);
+  for (int64_t q = 0; q < nq; ++q) {
+    const V b0 = cell_chunk<T, 1>(c, rows, 1, 2 * q + 2, fillv, id);
+    const V b1 = cell_chunk<T, 1>(c, rows, 1, 2 * q + 3, fillv, id);
+    const V E2 = __builtin_shuffle(b0, b1, me), O2 = __builtin_shuffle(b0, b1, mo);
+    auto tap = [&](int64_t j) __attribute__((always_inline)) {
+      const V lo = c.tph[j] ? O : E;
+      return c.tr[j] ? (V)__builtin_shuffle(lo, c.tph[j] ? O2 : E2, c.tmask[j]) : lo;
+    };
+    fin(q * VL, tap);
+    E = E2, O = O2;
+  }
+}
+
+// fused_row_taps with keys, for NR (2 or 3) live rows in scan order: each cell keeps the flat
+// offset of its winner (a later row takes the cell when strictly greater, or NaN); padding cells
+// are (-inf, KEY_MAX). fin(ow, tapv, tapk) gets accessors to tap j's values and keys.
+template <typename T, int NR, typename Fin>
+FMACONV_POOL_INLINE void fused_row_keys(const RowPlan<T>& c, const T* const* rows_in, const int64_t* bases, T fill,
+                                        const Fin& fin) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const V fillv = V{} + fill;
+  const VK kmaxv = VK{} + (K)PoolKey<T>::max;
+  VK iota;
+  for (int l = 0; l < VL; ++l) iota[l] = (K)l;
+  const T* rows[NR];
+  VK brk[NR];
+  for (int r = 0; r < NR; ++r) rows[r] = rows_in[r], brk[r] = (K)bases[r] + iota;
+  auto cell = [&](int64_t k, V& a, VK& kk) __attribute__((always_inline)) {
+    if (k >= c.nck || c.ckind[k] == 2) {
+      a = fillv, kk = kmaxv;
+      return;
+    }
+    const int64_t o = c.coff[k];
+    const VK ov = VK{} + (K)o;
+    a = pld<V>(rows[0] + o);
+    kk = brk[0] + ov;
+    for (int r = 1; r < NR; ++r) {
+      const V v = pld<V>(rows[r] + o);
+      const VK m = (v > a) | (v != v);
+      a = m ? v : a;
+      kk = m ? brk[r] + ov : kk;
+    }
+    if (c.ckind[k] == 1) {
+      a = __builtin_shuffle(a, fillv, c.cidx[k]);
+      kk = __builtin_shuffle(kk, kmaxv, c.cidx[k]);
+    }
+  };
+  const int64_t nq = (c.OW + VL - 1) / VL;
+  if (c.sw == 1) {
+    V A, B;
+    VK AK, BK;
+    cell(0, A, AK);
+    for (int64_t q = 0; q < nq; ++q) {
+      cell(q + 1, B, BK);
+      auto tapv = [&](int64_t j) __attribute__((always_inline)) {
+        return c.tr[j] ? (V)__builtin_shuffle(A, B, c.tmask[j]) : A;
+      };
+      auto tapk = [&](int64_t j) __attribute__((always_inline)) {
+        return c.tr[j] ? (VK)__builtin_shuffle(AK, BK, c.tmask[j]) : AK;
+      };
+      fin(q * VL, tapv, tapk);
+      A = B, AK = BK;
+    }
+    return;
+  }
+  VK me, mo;
+  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
+  V a0, a1;
+  VK k0, k1;
+  cell(0, a0, k0);
+  cell(1, a1, k1);
+  V E = __builtin_shuffle(a0, a1, me), O = __builtin_shuffle(a0, a1, mo);
+  VK EK = __builtin_shuffle(k0, k1, me), OK = __builtin_shuffle(k0, k1, mo);
+  for (int64_t q = 0; q < nq; ++q) {
+    V b0, b1;
+    VK l0, l1;
+    cell(2 * q + 2, b0, l0);
+    cell(2 * q + 3, b1, l1);
+    const V E2 = __builtin_shuffle(b0, b1, me), O2 = __builtin_shuffle(b0, b1, mo);
+    const VK EK2 = __builtin_shuffle(l0, l1, me), OK2 = __builtin_shuffle(l0, l1, mo);
+    auto tapv = [&](int64_t j) __attribute__((always_inline)) {
+      const V lo = c.tph[j] ? O : E;
+      return c.tr[j] ? (V)__builtin_shuffle(lo, c.tph[j] ? O2 : E2, c.tmask[j]) : lo;
+    };
+    auto tapk = [&](int64_t j) __attribute__((always_inline)) {
+      const VK lo = c.tph[j] ? OK : EK;
+      return c.tr[j] ? (VK)__builtin_shuffle(lo, c.tph[j] ? OK2 : EK2, c.tmask[j]) : lo;
+    };
+    fin(q * VL, tapv, tapk);
+    E = E2, O = O2, EK = EK2, OK = OK2;
+  }
+}
+
 template <typename T, int NT, typename Red, typename Fin>
 FMACONV_POOL_INLINE void fused_row_n(const RowPlan<T>& c, const T* const* rows, int64_t n, T fill, const Red& red,
                                      const Fin& fin) {
@@ -936,6 +1061,202 @@ FMACONV_POOL_INLINE void fused_pair_n(const RowPlan<T>& c, const T* const* sh, i
   return fused_pair<T, 0, NT>(c, sh, ns, u1, u2, nu, fill, red, fin);
 }
 
+// Flat kernels (pool_is_flat: stride 1 both ways, OW == W, 2-D). Output row oh lines up with
+// input row oh, so a block of output rows is pooled as one run across row ends: the live input
+// rows of each output row are reduced into vb (rows whose kh taps are all live in one flat loop),
+// then vb's taps are unaligned vector loads at constant offsets, each lane whose column plus the
+// tap offset leaves [0, W) blended with the padding value (a running column vector, no per-row
+// work). Average pooling multiplies by a per-column reciprocal of the divisor, recomputed only
+// when the row factor changes (the first and last rows without count_include_pad).
+template <typename T, bool AVG>
+void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override, int64_t dfac,
+               int64_t begin, int64_t end, void* scratch) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  typedef typename PoolKey<T>::utype UKs;
+  typedef UKs UVK __attribute__((vector_size(VB)));
+  constexpr int VL = PV<T>::VL;
+  const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2];
+  const int64_t kh = s.k[1], ph = s.p[1], dh = s.d[1], kw = s.k[2], pw = s.p[2], dw = s.d[2];
+  const int64_t BR = pool_flat_rows(s), margin = pw + 2 * VL;
+  const bool flat = OW == W;  // else the taps pass goes row by row
+  const T fill = AVG ? T(0) : T(-__builtin_inf());
+  const V fillv = V{} + fill;
+  char* sp = align64(scratch);
+  T* vb = carve<T>(sp, BR * W + 2 * margin) + margin;
+  T* rcpx = carve<T>(sp, OW + VL);
+  T* cw = carve<T>(sp, OW);
+  auto red = [](auto a, auto b) {
+    if constexpr (AVG)
+      return a + b;
+    else
+      return vmax_nan(a, b);
+  };
+  // taps: offset, and the output columns [lo, lo + span) where the tap is live
+  int64_t toff[8], tlo[8], tspan[8];
+  bool tall[8];
+  for (int64_t j = 0; j < kw; ++j) {
+    const int64_t t = j * dw - pw, lo = max64(0, -t), hi = min64(OW, W - t);
+    toff[j] = t, tlo[j] = lo, tspan[j] = max64(0, hi - lo), tall[j] = lo == 0 && hi == OW;
+  }
+  for (int64_t c = 0; c < OW; ++c) {
+    const int64_t st = c - pw, en = min64(st + kw, W + pw);
+    cw[c] = divisor_override ? T(1) : count_include_pad ? T(en - st) : T(min64(en, W) - max64(st, 0));
+  }
+  VK col0;
+  for (int64_t l = 0, c = 0; l < VL; ++l, c = c + 1 == OW ? 0 : c + 1) col0[l] = (K)c;
+  const K step = (K)(OW >= VL ? VL : VL % OW);
+  auto row_factor = [&](int64_t oh) -> int64_t {
+    if (divisor_override) return divisor_override;
+    const int64_t h0 = oh - ph, h1 = min64(h0 + kh, H + ph);
+    return dfac * (count_include_pad ? h1 - h0 : min64(h1, H) - max64(h0, 0));
+  };
+  // output rows [oi0, oi1) have all kh taps live (the rest: a division or two per row)
+  const int64_t oi0 = min64(ph, OH), oi1 = max64(oi0, min64(OH, H - (kh - 1) * dh + ph));
+  auto live_rows = [&](int64_t oh, int64_t* j0, int64_t* j1) {
+    if (oh >= oi0 && oh < oi1) {
+      *j0 = 0, *j1 = kh;
+      return;
+    }
+    const int64_t h0 = oh - ph;
+    *j0 = h0 < 0 ? ceil_div(-h0, dh) : 0;
+    *j1 = min64(kh, max64(0, ceil_div(H - h0, dh)));
+  };
+  // vb[0, n) = reduce over taps of src + off[t] (n elements, flat)
+  auto vreduce = [&](const T* src, const int64_t* off, int64_t nt, T* __restrict dst, int64_t n) {
+    if (nt == 0) {
+      for (int64_t i = 0; i < n; ++i) dst[i] = fill;
+      return;
+    }
+    if (n >= VL) {
+      // 2 or 3 rows (the usual windows): row pointers in registers
+      auto go = [&](auto NR) __attribute__((always_inline)) {
+        constexpr int nr = decltype(NR)::value;
+        const T* rp[nr > 0 ? nr : 1];
+        for (int t = 0; t < nr; ++t) rp[t] = src + off[t];
+        for_chunks<VL>(n, [&](int64_t i) __attribute__((always_inline)) {
+          if constexpr (nr > 0) {
+            V a = pld<V>(rp[0] + i);
+            for (int t = 1; t < nr; ++t) a = red(a, pld<V>(rp[t] + i));
+            pst(dst + i, a);
+          } else {
+            V a = pld<V>(src + off[0] + i);
+            for (int64_t t = 1; t < nt; ++t) a = red(a, pld<V>(src + off[t] + i));
+            pst(dst + i, a);
+          }
+        });
+      };
+      if (nt == 1) return go(IC<1>{});
+      if (nt == 2) return go(IC<2>{});
+      if (nt == 3) return go(IC<3>{});
+      return go(IC<0>{});
+    } else {
+      for (int64_t i = 0; i < n; ++i) {
+        T a = src[off[0] + i];
+        for (int64_t t = 1; t < nt; ++t) a = red(a, src[off[t] + i]);
+        dst[i] = a;
+      }
+    }
+  };
+  // taps pass over n outputs of one segment: tap count and per-tap constants in registers for
+  // the usual windows
+  auto taps_nt = [&](auto NT, const T* src, T* dst, int64_t n) __attribute__((always_inline)) {
+    constexpr int nt = decltype(NT)::value;
+    constexpr int NA = nt > 0 ? nt : 8;
+    const int64_t kt = nt > 0 ? nt : kw;
+    VK lov[NA], spv[NA];
+    const T* tp[NA];
+    bool all[NA];
+    for (int64_t j = 0; j < kt; ++j)
+      lov[j] = VK{} + (K)tlo[j], spv[j] = VK{} + (K)tspan[j], tp[j] = src + toff[j], all[j] = tall[j];
+    const VK stepv = VK{} + step, owv = VK{} + (K)OW;
+    VK col = col0;
+    int64_t r = 0;
+    for (int64_t i = 0; i < n; i += VL) {
+      V acc = fillv;
+      for (int64_t j = 0; j < kt; ++j) {
+        V v = pld<V>(tp[j] + i);
+        if (!all[j]) v = (VK)((UVK)(col - lov[j]) < (UVK)spv[j]) ? v : fillv;
+        acc = j ? red(acc, v) : v;
+      }
+      if constexpr (AVG) acc = acc * pld<V>(rcpx + r);
+      if (i + VL <= n)
+        pst(dst + i, acc);
+      else
+        store_n(dst + i, acc, n - i);
+      col += stepv;
+      col = col >= owv ? col - owv : col;
+      r += step;
+      if (r >= OW) r -= OW;
+    }
+  };
+  auto taps = [&](const T* src, T* dst, int64_t n) {
+    switch (kw) {
+      case 1: return taps_nt(IC<1>{}, src, dst, n);
+      case 2: return taps_nt(IC<2>{}, src, dst, n);
+      case 3: return taps_nt(IC<3>{}, src, dst, n);
+      default: return taps_nt(IC<0>{}, src, dst, n);
+    }
+  };
+  T rcp_f = T(0);
+  int64_t off[64];
+  int64_t row = begin;
+  while (row < end) {
+    const int64_t p = row / OH, a = row % OH, b = min64(min64(OH, a + BR), a + (end - row));
+    const T* xp = x + p * s.in_plane();
+    // rows pass: runs of output rows with all kh taps live go flat
+    for (int64_t oh = a; oh < b;) {
+      int64_t j0, j1;
+      live_rows(oh, &j0, &j1);
+      const int64_t o2 = oh >= oi0 && oh < oi1 ? min64(b, oi1) : oh + 1;
+      // taps in batches of 64 (deeper windows fold the later batches into vb)
+      const int64_t n = (o2 - oh) * W;
+      T* dst = vb + (oh - a) * W;
+      if (j1 <= j0) vreduce(xp, off, 0, dst, n);
+      for (int64_t jb = j0; jb < j1; jb += 64) {
+        const int64_t nt = min64(64, j1 - jb);
+        for (int64_t t = 0; t < nt; ++t) off[t] = (oh - ph + (jb + t) * dh) * W;
+        if (jb == j0) {
+          vreduce(xp, off, nt, dst, n);
+        } else {
+          for (int64_t i = 0; i < n; ++i) {
+            T acc = dst[i];
+            for (int64_t t = 0; t < nt; ++t) acc = red(acc, xp[off[t] + i]);
+            dst[i] = acc;
+          }
+        }
+      }
+      oh = o2;
+    }
+    // taps pass: runs of rows with one row factor
+    for (int64_t oh = a; oh < b;) {
+      int64_t o2 = oh + 1;
+      if constexpr (AVG) {
+        const int64_t f = row_factor(oh);
+        if (oh >= oi0 && oh < oi1) o2 = min64(b, oi1);  // interior rows share the factor
+        while (o2 < b && row_factor(o2) == f) ++o2;
+        if ((T)f != rcp_f) {
+          rcp_f = (T)f;
+          for (int64_t c = 0; c < OW; ++c) rcpx[c] = T(1) / (rcp_f * cw[c]);
+          for (int64_t c = 0; c < VL; ++c) rcpx[OW + c] = rcpx[c < OW ? c : c % OW];
+        }
+      } else {
+        o2 = b;
+      }
+      // flat: one segment of the whole run (columns wrap at row ends); else one per row
+      for (int64_t seg = oh; seg < o2; seg = flat ? o2 : seg + 1) {
+      const int64_t n = flat ? (o2 - oh) * W : OW;
+      const T* src = vb + (seg - a) * W;
+      T* dst = y + (p * OH + seg) * OW;
+      taps(src, dst, n);
+      }
+      oh = o2;
+    }
+    row += b - a;
+  }
+}
+
 template <typename T>
 void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
   typedef typename PV<T>::V V;
@@ -943,6 +1264,13 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
   if (!idx && pool_is_tiled(s)) return tiled_pool_k<T, false>(s, x, y, T(1), begin, end, scratch);
+  if (!idx && pool_is_flat(s)) return flat_s1_k<T, false>(s, x, y, false, 0, 1, begin, end, scratch);
+  if (!idx && pool_depth_first(s))
+    return depth_first(
+        s, x, y, begin, end, scratch, T(-__builtin_inf()), [](auto a, auto b) { return vmax_nan(a, b); },
+        [&](const PoolShape& s2, const T* z, T* y2, int64_t a, int64_t b, void* sc, int64_t, int64_t) {
+          max_pool_k(s2, z, y2, nullptr, a, b, sc);
+        });
   char* sp = align64(scratch);
   const T** rows = carve<const T*>(sp, pool_nrows(s));
   int64_t* bases = carve<int64_t>(sp, pool_nrows(s));
@@ -1024,6 +1352,29 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       // One live row (1-D pooling, kh = 1, or a plane edge): the taps visit the window in
       // PyTorch's order, so its rule applies as is (greater, or NaN) and each tap's key is its
       // column: no keys in the buffers.
+      auto fin1 = [&](int64_t ow, const auto& tap) __attribute__((always_inline)) {
+        const VK kc = colk + (K)(bases[0] + ow * c.sw - c.pw);
+        V b = tap(0);
+        VK bk = kc;
+        for (int64_t j = 1; j < KW; ++j) {
+          const V v = tap(j);
+          const VK m = (v > b) | (v != v);
+          b = m ? v : b;
+          bk = m ? kc + (K)(j * c.dw) : bk;
+        }
+        const VK res = (b == ninf) ? (K)first_base + pld<VK>(initc + ow) : bk;
+        if (ow + VL <= OW) {
+          pst(yr + ow, b);
+          store_idx<K>(ir + ow, res, VL);
+        } else {
+          store_n(yr + ow, b, OW - ow);
+          store_idx<K>(ir + ow, res, OW - ow);
+        }
+      };
+      if (fused) {  // taps straight from registers
+        fused_row_taps<T>(c, rows[0], ninf, fin1);
+        continue;
+      }
       row_pass_n<T, false>(c, rows, bases, n, ninf, red);
       for (int64_t ow = 0; ow < OW; ow += VL) {
         const VK kc = colk + (K)(bases[0] + ow * c.sw - c.pw);
@@ -1046,26 +1397,25 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       }
       continue;
     }
-    row_pass_n<T, true>(c, rows, bases, n, ninf, red);
-    for (int64_t ow = 0; ow < OW; ow += VL) {
-      V b = tap_v<T, sh>(c, 0, ow);
-      VK bk = tap_k<T, sh>(c, 0, ow);
+    auto finm = [&](int64_t ow, const auto& tapv, const auto& tapk) __attribute__((always_inline)) {
+      V b = tapv(0);
+      VK bk = tapk(0);
       // no NaN among the taps (the usual case): greater, or equal with a smaller key
       VK nan = b != b;
       for (int64_t j = 1; j < KW; ++j) {
-        const V v = tap_v<T, sh>(c, j, ow);
-        const VK vk = tap_k<T, sh>(c, j, ow);
+        const V v = tapv(j);
+        const VK vk = tapk(j);
         nan |= v != v;
         const VK m = (v > b) | ((v == b) & (vk < bk));
         b = m ? v : b;
         bk = m ? vk : bk;
       }
       if (any_lane(nan)) {
-        b = tap_v<T, sh>(c, 0, ow);
-        bk = tap_k<T, sh>(c, 0, ow);
+        b = tapv(0);
+        bk = tapk(0);
         for (int64_t j = 1; j < KW; ++j) {
-          const V v = tap_v<T, sh>(c, j, ow);
-          const VK vk = tap_k<T, sh>(c, j, ow);
+          const V v = tapv(j);
+          const VK vk = tapk(j);
           const VK m = vbeats(v, vk, b, bk);
           b = m ? v : b;
           bk = m ? vk : bk;
@@ -1080,19 +1430,33 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
         store_n(yr + ow, b, OW - ow);
         store_idx<K>(ir + ow, res, OW - ow);
       }
+    };
+    if (fused && n == 2) {  // cells and taps in registers (AVX-512)
+      fused_row_keys<T, 2>(c, rows, bases, ninf, finm);
+      continue;
     }
+    if (fused && n == 3) {
+      fused_row_keys<T, 3>(c, rows, bases, ninf, finm);
+      continue;
+    }
+    row_pass_n<T, true>(c, rows, bases, n, ninf, red);
+    for (int64_t ow = 0; ow < OW; ow += VL)
+      finm(ow, [&](int64_t j) { return tap_v<T, sh>(c, j, ow); }, [&](int64_t j) { return tap_k<T, sh>(c, j, ow); });
   }
   });
 }
 
+// avg_pool_k on a 2-D slice of a depth-first call: dfac is the depth factor of the divisor.
 template <typename T>
-void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
-                int64_t begin, int64_t end, void* scratch) {
+void avg_pool_core(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
+                   int64_t begin, int64_t end, void* scratch, int64_t dfac) {
   typedef typename PV<T>::V V;
   constexpr int VL = PV<T>::VL;
   if (pool_is_tiled(s))
-    return tiled_pool_k<T, true>(s, x, y, T(divisor_override ? divisor_override : s.k[0] * s.k[1] * s.k[2]), begin,
-                                 end, scratch);
+    return tiled_pool_k<T, true>(s, x, y, T(divisor_override ? divisor_override : dfac * s.k[0] * s.k[1] * s.k[2]),
+                                 begin, end, scratch);
+  if (pool_is_flat(s))
+    return flat_s1_k<T, true>(s, x, y, count_include_pad, divisor_override, dfac, begin, end, scratch);
   char* sp = align64(scratch);
   const T** rows = carve<const T*>(sp, pool_nrows(s));
   int64_t* bases = carve<int64_t>(sp, pool_nrows(s));
@@ -1120,8 +1484,8 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
     const int64_t d0 = od * s.s[0] - s.p[0], h0 = oh * s.s[1] - s.p[1];
     const int64_t d1 = min64(d0 + s.k[0], D + s.p[0]), h1 = min64(h0 + s.k[1], H + s.p[1]);
     return divisor_override ? divisor_override
-           : count_include_pad ? (d1 - d0) * (h1 - h0)
-                               : (min64(d1, D) - max64(d0, 0)) * (min64(h1, H) - max64(h0, 0));
+           : count_include_pad ? dfac * (d1 - d0) * (h1 - h0)
+                               : dfac * (min64(d1, D) - max64(d0, 0)) * (min64(h1, H) - max64(h0, 0));
   };
   tap_dispatch(c, [&](auto NT, auto SH) {
   constexpr int nt = decltype(NT)::value;
@@ -1186,6 +1550,90 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
     }
   }
   });
+}
+
+// Depth-first 3-D pooling (pool_depth_first). For each (plane, od) of the range, in blocks of
+// output rows: the window's live depth slices are folded elementwise (red) into z over the
+// input rows the block reads, then core(s2, z, y2, oh0, oh1, scratch2, padded, live) pools
+// those rows as 2-D (padded / live: the window's depth extent with / without padding).
+template <typename T, typename Red, typename Core>
+void depth_first(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end, void* scratch, T fill,
+                 const Red& red, const Core& core) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  const PoolShape s2 = pool_depth_slice(s);
+  const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
+  char* sp = align64(scratch);
+  T* z = carve<T>(sp, H * W);
+  void* sc2 = sp;
+  // output rows per block: its partial rows (about 16K elements) stay in L1/L2
+  const int64_t span = (s.k[1] - 1) * s.d[1] + 1;
+  const int64_t BR = max64(1, (max64(16384 / max64(W, 1), span) - span) / s.s[1] + 1);
+  const T* sl[64];
+  RowIter it(begin, OD, OH);
+  for (int64_t row = begin; row < end;) {
+    const int64_t a = it.oh, b = min64(min64(OH, a + BR), a + (end - row));
+    const T* xp = x + it.p * s.in_plane();
+    const int64_t d0 = it.od * s.s[0] - s.p[0];
+    const int64_t d1 = min64(d0 + s.k[0], D + s.p[0]);
+    const int64_t h_lo = max64(0, a * s.s[1] - s.p[1]);
+    const int64_t h_hi = min64(H, (b - 1) * s.s[1] - s.p[1] + span);
+    const int64_t off = h_lo * W, len = max64(0, h_hi - h_lo) * W;
+    int64_t ns = 0, live = 0;
+    bool first = true;
+    T* zo = z + off;
+    // folds the gathered slices into z (64 at a time: the first batch stores, later ones fold in)
+    auto flush = [&]() {
+      if (ns == 0) return;
+      int64_t i0 = 0;
+      if (len >= VL && first) {  // (overlapping last chunk: it only stores, so recomputing is harmless)
+        for_chunks<VL>(len, [&](int64_t i) {
+          V v = pld<V>(sl[0] + i);
+          for (int64_t r = 1; r < ns; ++r) v = red(v, pld<V>(sl[r] + i));
+          pst(zo + i, v);
+        });
+        i0 = len;
+      } else {
+        for (; i0 + VL <= len; i0 += VL) {
+          V v = red(pld<V>(zo + i0), pld<V>(sl[0] + i0));
+          for (int64_t r = 1; r < ns; ++r) v = red(v, pld<V>(sl[r] + i0));
+          pst(zo + i0, v);
+        }
+      }
+      {
+        for (int64_t i = i0; i < len; ++i) {
+          T v = first ? sl[0][i] : red(zo[i], sl[0][i]);
+          for (int64_t r = 1; r < ns; ++r) v = red(v, sl[r][i]);
+          zo[i] = v;
+        }
+      }
+      first = false, ns = 0;
+    };
+    for (int64_t jd = d0 < 0 ? ceil_div(-d0, s.d[0]) : 0; jd < s.k[0]; ++jd) {
+      const int64_t id = d0 + jd * s.d[0];
+      if (id >= D) break;
+      ++live;
+      sl[ns++] = xp + id * H * W + off;
+      if (ns == 64) flush();
+    }
+    flush();
+    if (live == 0)
+      for (int64_t i = 0; i < len; ++i) z[off + i] = fill;
+    core(s2, z, y + (it.p * OD + it.od) * OH * OW, a, b, sc2, d1 - d0, live);
+    for (int64_t i = a; i < b; ++i, ++row) it.next();
+  }
+}
+
+template <typename T>
+void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
+                int64_t begin, int64_t end, void* scratch) {
+  if (!pool_depth_first(s))
+    return avg_pool_core(s, x, y, count_include_pad, divisor_override, begin, end, scratch, 1);
+  depth_first(
+      s, x, y, begin, end, scratch, T(0), [](auto a, auto b) { return a + b; },
+      [&](const PoolShape& s2, const T* z, T* y2, int64_t a, int64_t b, void* sc, int64_t padded, int64_t live) {
+        avg_pool_core(s2, z, y2, count_include_pad, divisor_override, a, b, sc, count_include_pad ? padded : live);
+      });
 }
 
 // Adaptive window [floor(o*i/O), ceil((o+1)*i/O)) along one axis.
