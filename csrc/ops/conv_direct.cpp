@@ -256,14 +256,18 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
   // rows), shorter when there are too few to balance the threads (16 tasks per thread).
   const int64_t outer = s.N * G * OD;
   const bool by_channels = threads > 1 && mblocks > 1 && G * Kdim * Kg > group_len;  // weights > one input group
-  int64_t per_task = by_channels ? ntiles : run_tiles;
-  int64_t nco = by_channels ? mblocks : 1;
   const int64_t want = by_channels ? 4 * threads : 16 * threads;
-  while (threads > 1 && per_task > 1 && outer * ceil_div(ntiles, per_task) * nco < want) per_task = ceil_div(per_task, 2);
-  const int64_t chunks = ceil_div(ntiles, per_task);
+  int64_t chunks = by_channels ? 1 : ceil_div(ntiles, run_tiles);
+  int64_t nco = by_channels ? mblocks : 1;
+  // Too few tasks to balance the threads (tasks are handed out dynamically; 17 equal tasks on 2
+  // threads leave one idle for a 17th): shorten the runs down to 4 tiles, then split the
+  // output channels as well (each share re-reads the same run of input from cache).
+  while (threads > 1 && !by_channels && outer * chunks < want && ntiles >= 8 * chunks) chunks *= 2;
+  if (threads > 1 && !by_channels && outer * chunks < want) nco = clamp64(ceil_div(want, outer * chunks), 1, mblocks);
+  while (threads > 1 && by_channels && outer * chunks * nco < want && chunks < ntiles) chunks *= 2;
+  const int64_t per_task = ceil_div(ntiles, chunks);
+  chunks = ceil_div(ntiles, per_task);
   const int64_t base_tasks = outer * chunks;
-  // Still few tasks: split the output channels too (each split reads the same input).
-  if (threads > 1 && base_tasks * nco < 4 * threads) nco = clamp64(ceil_div(4 * threads, base_tasks), 1, mblocks);
   const int64_t mb_per = ceil_div(mblocks, nco);
   parallel_for(base_tasks * nco, [&](int64_t task) {
     FlushDenormalsScope ftz;
