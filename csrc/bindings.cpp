@@ -743,6 +743,196 @@ py::object adaptive_pool(const py::array& x, const I3& out, bool is_max, bool re
   return f64 ? run(double{}) : run(float{});
 }
 
+// ----------------------------------------------------------------------------- gradients
+// The Python layer (python/fmaconv/grad.py) validates; these checks keep _core memory-safe.
+
+ConvShape grad_conv_shape(int64_t N, int64_t C, int64_t K, int64_t groups, const I3& in, const I3& out, const I3& k,
+                          const I3& stride, const I3& pad, const I3& dil) {
+  check_positive(stride, "stride", 1);
+  check_positive(dil, "dilation", 1);
+  check_positive(pad, "padding", 0);
+  check_positive(k, "kernel size", 1);
+  check_positive(in, "input size", 0, INT64_MAX);
+  check_positive(out, "output size", 0, INT64_MAX);
+  if (groups <= 0 || C % groups || K % groups) throw py::value_error("fmaconv._core: inconsistent channels/groups");
+  ConvShape s{};
+  s.N = N;
+  s.C = C;
+  s.K = K;
+  s.groups = groups;
+  for (int i = 0; i < 3; ++i) {
+    s.in[i] = in[i];
+    s.out[i] = out[i];
+    s.k[i] = k[i];
+    s.s[i] = stride[i];
+    s.p[i] = pad[i];
+    s.d[i] = dil[i];
+  }
+  return s;
+}
+
+// grad_input (N, C, *in) of a zero-padded convolution from gy (N, K, *out) and w (K, C/groups, *k).
+py::array conv_backward_input(const py::array& gy, const py::array& w, const I3& stride, const I3& pad,
+                              const I3& dil, int64_t groups, const I3& in) {
+  const bool f64 = is_f64(gy);
+  check_array(gy, "grad_output", f64);
+  check_array(w, "weight", f64);
+  if (gy.shape(1) != w.shape(0)) throw py::value_error("fmaconv._core: grad_output channels do not match weight");
+  const ConvShape s = grad_conv_shape(gy.shape(0), w.shape(1) * groups, w.shape(0), groups, in,
+                                      I3{gy.shape(2), gy.shape(3), gy.shape(4)},
+                                      I3{w.shape(2), w.shape(3), w.shape(4)}, stride, pad, dil);
+  auto run = [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto gx = new_array<T>(s.N, s.C, in);
+    const T* gp = static_cast<const T*>(gy.data());
+    const T* wp = static_cast<const T*>(w.data());
+    T* xp = gx.mutable_data();
+    py::gil_scoped_release nogil;
+    fmaconv::conv_backward_input<T>(s, gp, wp, xp);
+    return gx;
+  };
+  return f64 ? run(double{}) : run(float{});
+}
+
+// (grad_weight (K, C/groups, *k) or None, grad_bias (K,) or None) from x (N, C, *in), gy (N, K, *out).
+py::tuple conv_backward_weight(const py::array& x, const py::array& gy, const I3& k, const I3& stride, const I3& pad,
+                               const I3& dil, int64_t groups, bool want_w, bool want_b) {
+  const bool f64 = is_f64(x);
+  check_array(x, "input", f64);
+  check_array(gy, "grad_output", f64);
+  if (gy.shape(0) != x.shape(0)) throw py::value_error("fmaconv._core: batch sizes differ");
+  const ConvShape s = grad_conv_shape(x.shape(0), x.shape(1), gy.shape(1), groups,
+                                      I3{x.shape(2), x.shape(3), x.shape(4)},
+                                      I3{gy.shape(2), gy.shape(3), gy.shape(4)}, k, stride, pad, dil);
+  auto run = [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    py::object gw = py::none(), gb = py::none();
+    T* wp = nullptr;
+    T* bp = nullptr;
+    if (want_w) {
+      auto a = new_array<T>(s.K, s.Cg(), k);
+      wp = a.mutable_data();
+      gw = a;
+    }
+    if (want_b) {
+      auto a = py::array_t<T>(std::vector<py::ssize_t>{(py::ssize_t)s.K});
+      bp = a.mutable_data();
+      gb = a;
+    }
+    const T* xp = static_cast<const T*>(x.data());
+    const T* gp = static_cast<const T*>(gy.data());
+    {
+      py::gil_scoped_release nogil;
+      fmaconv::conv_backward_weight<T>(s, xp, gp, wp, bp);
+    }
+    return py::make_tuple(gw, gb);
+  };
+  return f64 ? run(double{}) : run(float{});
+}
+
+// Gradient of pad(): gy has the padded sizes; the result has in = padded - pads.
+py::array pad_backward(const py::array& gy, const std::array<int64_t, 6>& pads, int mode) {
+  const bool f64 = is_f64(gy);
+  check_array(gy, "grad_output", f64);
+  if (mode < 1 || mode > 3) throw py::value_error("fmaconv._core: bad padding mode");
+  I3 in;
+  for (int i = 0; i < 3; ++i) {
+    if (pads[2 * i] < 0 || pads[2 * i + 1] < 0 || pads[2 * i] > INT32_MAX || pads[2 * i + 1] > INT32_MAX)
+      throw py::value_error("fmaconv._core: bad padding");
+    in[i] = gy.shape(2 + i) - pads[2 * i] - pads[2 * i + 1];
+    if (in[i] < 1) throw py::value_error("fmaconv._core: padding exceeds the padded size");
+    const int64_t lim = mode == 1 ? in[i] - 1 : in[i];  // reflect: pad < size, circular: pad <= size
+    if (mode != 2 && (pads[2 * i] > lim || pads[2 * i + 1] > lim))
+      throw py::value_error("fmaconv._core: padding too large for the mode");
+  }
+  const int64_t planes = gy.shape(0) * gy.shape(1);
+  auto run = [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto gx = new_array<T>(gy.shape(0), gy.shape(1), in);
+    const T* gp = static_cast<const T*>(gy.data());
+    T* xp = gx.mutable_data();
+    if (planes > 0) {
+      py::gil_scoped_release nogil;
+      fmaconv::pad_backward<T>(planes, in.data(), pads.data(), static_cast<fmaconv::PadMode>(mode), gp, xp);
+    }
+    return gx;
+  };
+  return f64 ? run(double{}) : run(float{});
+}
+
+template <typename F>
+py::array pool_grad(const py::array& gy, const I3& in, const F& compute) {
+  const bool f64 = is_f64(gy);
+  check_array(gy, "grad_output", f64);
+  check_positive(in, "input size", 1, INT64_MAX);
+  auto run = [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto gx = new_array<T>(gy.shape(0), gy.shape(1), in);
+    const T* gp = static_cast<const T*>(gy.data());
+    T* xp = gx.mutable_data();
+    if (gy.shape(0) * gy.shape(1) > 0) {
+      py::gil_scoped_release nogil;
+      compute(gp, xp);
+    }
+    return gx;
+  };
+  return f64 ? run(double{}) : run(float{});
+}
+
+py::array max_pool_backward(const py::array& gy, const py::array& idx, const I3& in) {
+  if (!py::isinstance<py::array_t<int64_t>>(idx)) throw py::type_error("fmaconv._core: indices must be int64");
+  const auto flags = py::detail::array_proxy(idx.ptr())->flags;
+  if (idx.ndim() != 5 || !(flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) ||
+      !(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+    throw py::value_error("fmaconv._core: indices must be 5-D, C-contiguous and aligned");
+  for (int i = 0; i < 5; ++i)
+    if (idx.shape(i) != gy.shape(i)) throw py::value_error("fmaconv._core: indices shape differs from grad_output");
+  const int64_t planes = gy.shape(0) * gy.shape(1), in_plane = in[0] * in[1] * in[2];
+  const int64_t out_plane = gy.shape(2) * gy.shape(3) * gy.shape(4);
+  const int64_t* ip = static_cast<const int64_t*>(idx.data());
+  return pool_grad(gy, in, [&](const auto* gp, auto* xp) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(gp)>>;
+    fmaconv::max_pool_backward<T>(planes, in_plane, out_plane, gp, ip, xp);
+  });
+}
+
+py::array avg_pool_backward(const py::array& gy, const I3& in, const I3& k, const I3& s, const I3& p,
+                            bool count_include_pad, int64_t divisor_override) {
+  check_positive(k, "kernel_size", 1);
+  check_positive(s, "stride", 1);
+  check_positive(p, "padding", 0);
+  PoolShape ps{};
+  ps.planes = gy.shape(0) * gy.shape(1);
+  for (int i = 0; i < 3; ++i) {
+    ps.in[i] = in[i];
+    ps.out[i] = gy.ndim() == 5 ? gy.shape(2 + i) : 0;
+    ps.k[i] = k[i];
+    ps.s[i] = s[i];
+    ps.p[i] = p[i];
+    ps.d[i] = 1;
+    if (2 * p[i] > k[i]) throw py::value_error("fmaconv._core: padding more than half the kernel");
+  }
+  return pool_grad(gy, in, [&](const auto* gp, auto* xp) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(gp)>>;
+    fmaconv::avg_pool_backward<T>(ps, gp, xp, count_include_pad, divisor_override);
+  });
+}
+
+py::array adaptive_avg_pool_backward(const py::array& gy, const I3& in) {
+  PoolShape ps{};
+  ps.planes = gy.shape(0) * gy.shape(1);
+  for (int i = 0; i < 3; ++i) {
+    ps.in[i] = in[i];
+    ps.out[i] = gy.ndim() == 5 ? gy.shape(2 + i) : 0;
+    ps.k[i] = ps.s[i] = ps.d[i] = 1;
+    if (ps.out[i] < 1) throw py::value_error("fmaconv._core: empty output axis");
+  }
+  return pool_grad(gy, in, [&](const auto* gp, auto* xp) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(gp)>>;
+    fmaconv::adaptive_avg_pool_backward<T>(ps, gp, xp);
+  });
+}
+
 std::string compiler_string() {
 #if defined(__clang__)
   return std::string("clang ") + __clang_version__;
@@ -782,6 +972,16 @@ PYBIND11_MODULE(_core, m) {
   m.def("adaptive_max_pool",
         [](const py::array& x, const I3& out, bool ri) { return adaptive_pool(x, out, true, ri); }, py::arg("x"),
         py::arg("out"), py::arg("return_indices"));
+  m.def("conv_backward_input", &conv_backward_input, py::arg("grad_output"), py::arg("weight"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("input_size"));
+  m.def("conv_backward_weight", &conv_backward_weight, py::arg("x"), py::arg("grad_output"), py::arg("kernel"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("want_weight"),
+        py::arg("want_bias"));
+  m.def("pad_backward", &pad_backward, py::arg("grad_output"), py::arg("pads"), py::arg("mode"));
+  m.def("max_pool_backward", &max_pool_backward, py::arg("grad_output"), py::arg("indices"), py::arg("input_size"));
+  m.def("avg_pool_backward", &avg_pool_backward, py::arg("grad_output"), py::arg("input_size"), py::arg("kernel"),
+        py::arg("stride"), py::arg("padding"), py::arg("count_include_pad"), py::arg("divisor_override"));
+  m.def("adaptive_avg_pool_backward", &adaptive_avg_pool_backward, py::arg("grad_output"), py::arg("input_size"));
   m.def("set_num_threads", [](int n) {
     if (n < 1 || n > 4096)
       throw py::value_error("set_num_threads: n must be between 1 and 4096, got " + std::to_string(n));

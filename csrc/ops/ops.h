@@ -35,6 +35,26 @@ enum class PadMode { reflect = 1, replicate = 2, circular = 3 };
 template <typename T>
 void pad_forward(int64_t planes, const int64_t in[3], const int64_t pads[6], PadMode mode, const T* x, T* y);
 
+// Gradients (s: the forward convolution's shape). gx: (N, C, *in) = the transposed convolution of
+// gy (N, K, *out) (zero padding). gw (K, C/groups, *k) and gb (K,) may each be null (not wanted).
+template <typename T>
+void conv_backward_input(const ConvShape& s, const T* gy, const T* w, T* gx);
+template <typename T>
+void conv_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, T* gb);
+
+// gx (in sizes) from gy (padded sizes): each padded cell's gradient added to its source cell.
+template <typename T>
+void pad_backward(int64_t planes, const int64_t in[3], const int64_t pads[6], PadMode mode, const T* gy, T* gx);
+
+// Pooling gradients; every plane of gx is overwritten. max: idx as returned by the forward
+// (throws std::invalid_argument for an index outside the plane).
+template <typename T>
+void max_pool_backward(int64_t planes, int64_t in_plane, int64_t out_plane, const T* gy, const int64_t* idx, T* gx);
+template <typename T>
+void avg_pool_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad, int64_t divisor_override);
+template <typename T>
+void adaptive_avg_pool_backward(const PoolShape& s, const T* gy, T* gx);
+
 // The direct convolution's float32 tile kernels of the selected set, by index (FMACONV_CONV_TILE).
 std::vector<std::string> conv_tile_names();
 

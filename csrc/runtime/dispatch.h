@@ -4,6 +4,7 @@
 
 #include "kernels/api/depthwise.h"
 #include "kernels/api/gemm.h"
+#include "kernels/api/grad.h"
 #include "kernels/api/pool.h"
 #include "ops/shapes.h"
 #include "runtime/cpu.h"
@@ -16,6 +17,7 @@ struct KernelSet {
   GemmKernels<T> gemm;
   DwKernels<T> dw;
   PoolKernels<T> pool;
+  GradKernels<T> grad;
 };
 
 struct KernelTable {

@@ -19,6 +19,7 @@ from .functional import (
     pool_output_shape,
 )
 from .packed import PackedConv
+from . import grad
 from . import nn, optim, models  # noqa: E402  (layers, optimizers, networks)
 
 __version__ = _core.__version__

@@ -25,10 +25,11 @@ namespace {
 #include "kernels/generic/gemm_impl.h"
 #include "kernels/generic/dw_impl.h"
 #include "kernels/generic/pool_impl.h"
+#include "kernels/generic/grad_impl.h"
 
 template <typename T, int MR, int NR>
 constexpr KernelSet<T> make_set() {
-  return KernelSet<T>{make_gemm_kernels<T, MR, NR>(), make_dw_kernels<T>(), make_pool_kernels<T>()};
+  return KernelSet<T>{make_gemm_kernels<T, MR, NR>(), make_dw_kernels<T>(), make_pool_kernels<T>(), make_grad_kernels<T>()};
 }
 
 const KernelTable table = {FMACONV_ISA_ENUM, make_set<float, FMACONV_MR_F32, FMACONV_NR_F32>(),

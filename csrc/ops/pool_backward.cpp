@@ -1,0 +1,142 @@
+// Pooling gradients, threaded over (n, c) planes. Every plane of grad_input is written whole
+// (zeros, then each output's contribution added in scan order: deterministic).
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ops/ops.h"
+#include "runtime/intmath.h"
+#include "runtime/thread_pool.h"
+
+namespace fmaconv {
+
+template <typename T>
+void max_pool_backward(int64_t planes, int64_t in_plane, int64_t out_plane, const T* gy, const int64_t* idx, T* gx) {
+  parallel_range(planes, (double)(in_plane + 2 * out_plane), [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) {
+      T* g = gx + p * in_plane;
+      const T* y = gy + p * out_plane;
+      const int64_t* ix = idx + p * out_plane;
+      std::memset(g, 0, (size_t)in_plane * sizeof(T));
+      for (int64_t o = 0; o < out_plane; ++o) {
+        const int64_t i = ix[o];
+        if (i < 0 || i >= in_plane)
+          throw std::invalid_argument("max_pool_backward: index " + std::to_string(i) + " out of range [0, " +
+                                      std::to_string(in_plane) + ") in plane " + std::to_string(p));
+        g[i] += y[o];
+      }
+    }
+  });
+}
+
+template <typename T>
+void avg_pool_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad, int64_t divisor_override) {
+  const int64_t H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
+  const int64_t in_plane = s.in_plane(), out_plane = s.out_plane();
+  // Window [start, end) per axis and output, as the forward computes it.
+  struct Win {
+    int64_t lo, hi, size;  // clipped to the input; size counts padding (not the ceil overhang)
+  };
+  std::vector<Win> win[3];
+  for (int a = 0; a < 3; ++a) {
+    win[a].resize((size_t)s.out[a]);
+    for (int64_t o = 0; o < s.out[a]; ++o) {
+      const int64_t st = o * s.s[a] - s.p[a], en = min64(st + s.k[a], s.in[a] + s.p[a]);
+      win[a][(size_t)o] = {max64(st, 0), min64(en, s.in[a]), en - st};
+    }
+  }
+  // Non-overlapping windows that tile the input exactly: each input cell gets one value.
+  bool tiles = true;
+  for (int a = 0; a < 3; ++a)
+    tiles = tiles && s.p[a] == 0 && s.k[a] == s.s[a] && s.out[a] * s.k[a] == s.in[a];
+  parallel_range(s.planes, (double)(in_plane + out_plane * s.k[0] * s.k[1] * s.k[2]), [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) {
+      T* g = gx + p * in_plane;
+      const T* y = gy + p * out_plane;
+      if (!tiles) std::memset(g, 0, (size_t)in_plane * sizeof(T));
+      for (int64_t od = 0; od < OD; ++od) {
+        const Win& wd = win[0][(size_t)od];
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          const Win& wh = win[1][(size_t)oh];
+          const T* yr = y + (od * OH + oh) * OW;
+          if (tiles && divisor_override == 0) {
+            // every window is whole: one divisor; rows of the window copy one expanded row
+            const T div = T(s.k[0] * s.k[1] * s.k[2]);
+            const int64_t kw = s.k[2];
+            T* first = g + (wd.lo * H + wh.lo) * W;
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              const T v = yr[ow] / div;
+              for (int64_t j = 0; j < kw; ++j) first[ow * kw + j] = v;
+            }
+            for (int64_t id = wd.lo; id < wd.hi; ++id)
+              for (int64_t ih = wh.lo; ih < wh.hi; ++ih) {
+                T* row = g + (id * H + ih) * W;
+                if (row != first) std::memcpy(row, first, (size_t)W * sizeof(T));
+              }
+            continue;
+          }
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const Win& ww = win[2][(size_t)ow];
+            int64_t div = divisor_override;
+            if (!div)
+              div = count_include_pad ? wd.size * wh.size * ww.size
+                                      : (wd.hi - wd.lo) * (wh.hi - wh.lo) * (ww.hi - ww.lo);
+            const T v = yr[ow] / T(div);
+            for (int64_t id = wd.lo; id < wd.hi; ++id)
+              for (int64_t ih = wh.lo; ih < wh.hi; ++ih) {
+                T* row = g + (id * H + ih) * W;
+                if (tiles)
+                  for (int64_t iw = ww.lo; iw < ww.hi; ++iw) row[iw] = v;
+                else
+                  for (int64_t iw = ww.lo; iw < ww.hi; ++iw) row[iw] += v;
+              }
+          }
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void adaptive_avg_pool_backward(const PoolShape& s, const T* gy, T* gx) {
+  const int64_t H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
+  const int64_t in_plane = s.in_plane(), out_plane = s.out_plane();
+  std::vector<int64_t> lo[3], hi[3];
+  for (int a = 0; a < 3; ++a) {
+    lo[a].resize((size_t)s.out[a]);
+    hi[a].resize((size_t)s.out[a]);
+    for (int64_t o = 0; o < s.out[a]; ++o) {
+      lo[a][(size_t)o] = (o * s.in[a]) / s.out[a];
+      hi[a][(size_t)o] = ceil_div((o + 1) * s.in[a], s.out[a]);
+    }
+  }
+  parallel_range(s.planes, (double)(2 * in_plane + out_plane), [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) {
+      T* g = gx + p * in_plane;
+      const T* y = gy + p * out_plane;
+      std::memset(g, 0, (size_t)in_plane * sizeof(T));
+      for (int64_t od = 0; od < OD; ++od)
+        for (int64_t oh = 0; oh < OH; ++oh)
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const int64_t d0 = lo[0][(size_t)od], d1 = hi[0][(size_t)od], h0 = lo[1][(size_t)oh],
+                          h1 = hi[1][(size_t)oh], w0 = lo[2][(size_t)ow], w1 = hi[2][(size_t)ow];
+            const T v = y[(od * OH + oh) * OW + ow] / T((d1 - d0) * (h1 - h0) * (w1 - w0));
+            for (int64_t id = d0; id < d1; ++id)
+              for (int64_t ih = h0; ih < h1; ++ih) {
+                T* row = g + (id * H + ih) * W;
+                for (int64_t iw = w0; iw < w1; ++iw) row[iw] += v;
+              }
+          }
+    }
+  });
+}
+
+#define FMACONV_POOL_BWD_INSTANTIATE(T)                                                                      \
+  template void max_pool_backward<T>(int64_t, int64_t, int64_t, const T*, const int64_t*, T*);             \
+  template void avg_pool_backward<T>(const PoolShape&, const T*, T*, bool, int64_t);                       \
+  template void adaptive_avg_pool_backward<T>(const PoolShape&, const T*, T*);
+FMACONV_POOL_BWD_INSTANTIATE(float)
+FMACONV_POOL_BWD_INSTANTIATE(double)
+
+}  // namespace fmaconv
