@@ -167,11 +167,15 @@ class Module:
             raise AttributeError(f"{type(self).__name__}: call Module.__init__() before assigning {name!r}")
         if isinstance(value, Parameter):
             self._modules.pop(name, None)
+            self.__dict__.pop(name, None)
             params[name] = value
-        elif isinstance(value, Module):
+            return
+        if isinstance(value, Module):
             params.pop(name, None)
+            self.__dict__.pop(name, None)
             self._modules[name] = value
-        elif name in params:
+            return
+        if name in params:
             if value is None:
                 params[name] = None
             elif isinstance(value, np.ndarray):
@@ -470,6 +474,9 @@ class _ConvNd(Module):
 
     def _check(self, x):
         n = self._dims
+        if x.dtype != self._parameters["weight"].dtype:
+            raise TypeError(f"{type(self).__name__}: input dtype {x.dtype} does not match the layer's dtype "
+                            f"{self._parameters['weight'].dtype}")
         if x.ndim not in (n + 1, n + 2):
             raise ValueError(f"{type(self).__name__}: input must be {n + 1}-D (unbatched) or {n + 2}-D (batched), "
                              f"got shape {x.shape}")
@@ -504,7 +511,7 @@ class _ConvNd(Module):
         n = self._dims
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0,) * n:
-            s += f", padding={self.padding!r}"
+            s += f", padding={self.padding}"
         if self.dilation != (1,) * n:
             s += f", dilation={self.dilation}"
         if self.groups != 1:
@@ -577,7 +584,7 @@ class _MaxPoolNd(Module):
         idx, shape = _need_cache(type(self).__name__, self._cache)
         if not input_grad:
             return None
-        return _grad().max_pool_backward(grad_output, idx, shape)
+        return _grad().max_pool_backward(grad_output, idx, shape, dims=self._dims)
 
     def _release(self):
         object.__setattr__(self, "_cache", None)
@@ -726,8 +733,8 @@ class _AdaptiveNd(Module):
         if not input_grad:
             return None
         if self._max:
-            return _grad().max_pool_backward(grad_output, cache[0], cache[1])
-        return _grad().adaptive_avg_pool_backward(grad_output, cache)
+            return _grad().max_pool_backward(grad_output, cache[0], cache[1], dims=self._dims)
+        return _grad().adaptive_avg_pool_backward(grad_output, cache, dims=self._dims)
 
     def _release(self):
         object.__setattr__(self, "_cache", None)

@@ -37,7 +37,8 @@ class _ArrayUnpickler(pickle.Unpickler):
 
     _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                 ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-                ("numpy._core.multiarray", "scalar")}
+                ("numpy._core.multiarray", "scalar"),
+                ("_codecs", "encode")}  # how protocol-2 pickles (the CIFAR files) store bytes
 
     def find_class(self, module, name):
         if (module, name) in self._ALLOWED:

@@ -29,6 +29,24 @@ def _bar(stream, epoch, epochs, done, total, loss, t0, width=28):
     stream.flush()
 
 
+def random_shift(max_shift: int, seed: int = 0):
+    """A batch transform: each image moved by up to ``max_shift`` pixels in each direction (zeros
+    fill in). On the small digits set this is what lifts test accuracy from ~95% to ~98%."""
+    rng = np.random.default_rng(seed)
+    a = int(max_shift)
+
+    def shift(xb):
+        n, _, h, w = xb.shape
+        padded = np.pad(xb, ((0, 0), (0, 0), (a, a), (a, a)))
+        off = rng.integers(0, 2 * a + 1, size=(n, 2))
+        out = np.empty_like(xb)
+        for i, (dy, dx) in enumerate(off):
+            out[i] = padded[i, :, dy:dy + h, dx:dx + w]
+        return out
+
+    return shift
+
+
 def evaluate(model, x, y, batch_size=256) -> float:
     """Accuracy of ``model`` (in eval mode) on ``x``, ``y``."""
     model.eval()
@@ -39,8 +57,9 @@ def evaluate(model, x, y, batch_size=256) -> float:
 
 
 def train(model, x_train, y_train, x_test, y_test, *, epochs, batch_size, lr, momentum, weight_decay,
-          seed, augment=None, progress=sys.stderr):
-    """Mini-batch SGD with momentum and a cosine learning-rate decay; returns the history."""
+          seed, augment=None, progress=None):
+    """Mini-batch SGD with momentum and a cosine learning-rate decay; returns the history.
+    ``augment(xb)`` transforms each training batch; ``progress`` is a stream for the bar (None: quiet)."""
     rng = np.random.default_rng(seed)
     criterion = nn.CrossEntropyLoss()
     opt = optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
@@ -122,9 +141,10 @@ def parse_args(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--epochs", type=_positive(int), default=12)
     p.add_argument("--batch-size", type=_positive(int), default=32)
-    p.add_argument("--lr", type=_positive(float), default=0.05)
+    p.add_argument("--lr", type=_positive(float), default=0.02)
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--shift", type=int, default=3, help="random shift augmentation in pixels (0: off)")
     p.add_argument("--threads", type=_positive(int), default=None, help="fmaconv threads (default: all CPUs)")
     p.add_argument("--cifar10", metavar="PATH", default=None,
                    help="train on CIFAR-10 from this folder (the unpacked python version) instead of the digits")
@@ -157,9 +177,11 @@ def main(argv=None) -> dict:
     print(f"LeNet-5 on {name}: {len(xtr)} training / {len(xte)} test images, "
           f"{fmaconv.get_num_threads()} thread(s)", flush=True)
     model = LeNet5(in_channels=channels, num_classes=10, rng=args.seed)
+    augment = random_shift(args.shift, args.seed) if args.shift > 0 else None
     t0 = time.perf_counter()
     hist = train(model, xtr, ytr, xte, yte, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                 momentum=args.momentum, weight_decay=args.weight_decay, seed=args.seed)
+                 momentum=args.momentum, weight_decay=args.weight_decay, seed=args.seed,
+                 augment=augment, progress=sys.stderr)
     elapsed = time.perf_counter() - t0
     acc = hist["test_acc"][-1]
     print(f"test accuracy {acc * 100:.2f}% after {args.epochs} epochs, training time {elapsed:.1f} s")
