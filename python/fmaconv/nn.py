@@ -413,6 +413,25 @@ def _tuple_repr(v, n):
 
 # ----------------------------------------------------------------------------- convolution
 
+def _cached_pack(layer, dims, shape_w, *geometry) -> PackedConv:
+    """The layer's PackedConv for its current weight and bias, rebuilt only when a parameter
+    object was replaced, its version was bumped (optimizer step, load_state_dict), or its
+    values differ from the packed copy (an in-place edit by the user: one comparison of the
+    weights, cheap next to the convolution)."""
+    params = layer._parameters
+    w, b = params["weight"], params["bias"]
+    key = (id(w), w._version, None if b is None else (id(b), b._version))
+    pc = layer._packed
+    if pc is not None and key == layer._packed_key:
+        if np.array_equal(pc._weight.reshape(w.shape), w) and (b is None or np.array_equal(pc._bias, b)):
+            return pc
+    pc = PackedConv._explicit(dims, shape_w(w.view(np.ndarray)), None if b is None else b.view(np.ndarray),
+                              *geometry)
+    object.__setattr__(layer, "_packed", pc)
+    object.__setattr__(layer, "_packed_key", key)
+    return pc
+
+
 class _ConvNd(Module):
     _dims = 0
 
@@ -456,21 +475,8 @@ class _ConvNd(Module):
         object.__setattr__(self, "_x", None)
 
     def _pack(self) -> PackedConv:
-        """The packed conv for the current weights: rebuilt when a parameter object was replaced,
-        its version was bumped (optimizer, load_state_dict), or its values differ from the
-        packed copy (an in-place edit by the user)."""
-        w, b = self._parameters["weight"], self._parameters["bias"]
-        key = (id(w), w._version, None if b is None else (id(b), b._version))
-        pc = self._packed
-        if pc is not None and key == self._packed_key:
-            pw = pc._weight
-            if np.array_equal(pw, w) and (b is None or np.array_equal(pc._bias, b)):
-                return pc
-        pc = PackedConv._explicit(self._dims, w.view(np.ndarray), None if b is None else b.view(np.ndarray),
-                                  self.stride, self.padding, self.dilation, self.groups, self.padding_mode)
-        object.__setattr__(self, "_packed", pc)
-        object.__setattr__(self, "_packed_key", key)
-        return pc
+        return _cached_pack(self, self._dims, lambda w: w, self.stride, self.padding, self.dilation, self.groups,
+                            self.padding_mode)
 
     def _check(self, x):
         n = self._dims
@@ -779,7 +785,14 @@ class AdaptiveMaxPool3d(_AdaptiveNd):
 # ----------------------------------------------------------------------------- dense and elementwise
 
 class Linear(Module):
-    """``torch.nn.Linear``: ``y = x @ weight.T + bias``, weight ``(out_features, in_features)``."""
+    """``torch.nn.Linear``: ``y = x @ weight.T + bias``, weight ``(out_features, in_features)``.
+
+    The three matrix products (forward, grad input, grad weight) run on fmaconv's own kernels
+    as pointwise 1-D convolutions, so they use fmaconv's thread pool: NumPy's BLAS would start
+    its own threads, which keep spinning after each small product and steal the cores from
+    the convolutions around it (a LeNet-5 training step ran 4x slower that way with 2 threads).
+    The result is a transposed view (C-contiguous ``y.T``), which is what the next Linear's
+    kernels read without a copy."""
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, rng=None):
         super().__init__()
@@ -796,6 +809,8 @@ class Linear(Module):
             self.bias = Parameter(_uniform(g, (out_features,), bound, dt))
         else:
             self._parameters["bias"] = None
+        object.__setattr__(self, "_packed", None)
+        object.__setattr__(self, "_packed_key", None)
         object.__setattr__(self, "_x", None)
 
     def forward(self, x):
@@ -803,28 +818,47 @@ class Linear(Module):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear: input's last dimension must be in_features={self.in_features}, "
                              f"got shape {x.shape}")
-        w = self._parameters["weight"].view(np.ndarray)
-        if x.dtype != w.dtype:
-            raise TypeError(f"Linear: input dtype {x.dtype} does not match weight dtype {w.dtype}")
-        y = x @ w.T
-        b = self._parameters["bias"]
-        if b is not None:
-            y += b.view(np.ndarray)
+        dt = self._parameters["weight"].dtype
+        if x.dtype != dt:
+            raise TypeError(f"Linear: input dtype {x.dtype} does not match weight dtype {dt}")
+        x2 = x.reshape(-1, self.in_features)
+        m = x2.shape[0]
+        if m == 0:
+            y = np.zeros((0, self.out_features), dt)
+        else:
+            pc = _cached_pack(self, 1, lambda w: w[:, :, None], 1, 0, 1, 1, "zeros")
+            # y.T (out, M) = conv1d(x.T (1, in, M), weight (out, in, 1))
+            y = pc(np.ascontiguousarray(x2.T)[None])[0].T
         if self.training:
-            object.__setattr__(self, "_x", x)
-        return y
+            object.__setattr__(self, "_x", x2)
+        return y.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, grad_output, input_grad: bool = True):
-        x = _need_cache("Linear", self._x)
+        x2 = _need_cache("Linear", self._x)
         w, b = self._parameters["weight"], self._parameters["bias"]
-        g2 = grad_output.reshape(-1, self.out_features)
+        gy = np.asarray(grad_output)
+        if gy.shape[-1:] != (self.out_features,) or gy.size // self.out_features != x2.shape[0]:
+            raise ValueError(f"Linear.backward: grad_output must have {x2.shape[0]} rows of out_features="
+                             f"{self.out_features}, got shape {gy.shape}")
+        gy2 = gy.reshape(-1, self.out_features)
+        m = gy2.shape[0]
+        gyt = np.ascontiguousarray(gy2.T)  # (out, M)
         if w.requires_grad:
-            _accumulate(w, g2.T @ x.reshape(-1, self.in_features))
+            if m == 0:
+                gw = np.zeros(w.shape, w.dtype)
+            else:  # grad_w (out, in) = conv1d(x (1, M, in), gy.T (out, M, 1))
+                gw = F.conv1d(np.ascontiguousarray(x2)[None], gyt[:, :, None])[0]
+            _accumulate(w, gw)
         if b is not None and b.requires_grad:
-            _accumulate(b, g2.sum(axis=0))
+            _accumulate(b, gyt.sum(axis=1))
         if not input_grad:
             return None
-        return grad_output @ w.view(np.ndarray)
+        if m == 0:
+            return np.zeros(gy.shape[:-1] + (self.in_features,), w.dtype)
+        # grad_x.T (in, M) = conv1d(gy.T (1, out, M), weight.T (in, out, 1))
+        wt = np.ascontiguousarray(w.view(np.ndarray).T)[:, :, None]
+        gx = F.conv1d(gyt[None], wt)[0].T
+        return gx.reshape(gy.shape[:-1] + (self.in_features,))
 
     def _release(self):
         object.__setattr__(self, "_x", None)
