@@ -228,6 +228,24 @@ def test_sequential_backward_finite_differences():
     assert all(p.grad is not None for p in net.parameters())
 
 
+def test_relu_nan_and_inplace_backward():
+    x = np.array([-1.0, 0.0, 2.0, np.nan])
+    for inplace in (False, True):
+        r = nn.ReLU(inplace=inplace)
+        y = r(x.copy())
+        np.testing.assert_array_equal(y, [0, 0, 2, np.nan])
+        g = np.ones(4)
+        np.testing.assert_array_equal(r.backward(g), [0, 0, 1, 1])   # torch: zero where y <= 0
+        g = np.ones(4)
+        out = r.backward(g)
+        assert (out is g) == inplace                                  # in place only when asked
+        np.testing.assert_array_equal(g, [0, 0, 1, 1] if inplace else [1, 1, 1, 1])
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(x, requires_grad=True)
+    torch.relu(tx).backward(torch.ones(4))
+    np.testing.assert_array_equal(tx.grad.numpy(), [0, 0, 1, 1])
+
+
 def test_grad_accumulates_and_zero_grad():
     lin = nn.Linear(3, 2, dtype=np.float64, rng=0)
     x = np.ones((4, 3))

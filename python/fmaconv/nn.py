@@ -868,7 +868,8 @@ class Linear(Module):
 
 
 class ReLU(Module):
-    """``torch.nn.ReLU``; with ``inplace=True`` the input array is overwritten (no copy)."""
+    """``torch.nn.ReLU``; with ``inplace=True`` the input array is overwritten (no copy), and
+    backward overwrites the gradient it is given likewise."""
 
     def __init__(self, inplace: bool = False):
         super().__init__()
@@ -887,7 +888,14 @@ class ReLU(Module):
         y = _need_cache("ReLU", self._y)
         if not input_grad:
             return None
-        return np.multiply(grad_output, y > 0)
+        g = np.asarray(grad_output)
+        if self.inplace and g.flags.writeable and g.dtype == y.dtype and g.shape == y.shape:
+            # in-place layers also reuse the incoming gradient's buffer (saves an allocation)
+            np.copyto(g, 0, where=y <= 0)
+            return g
+        out = np.array(g, dtype=np.result_type(g, y), copy=True)
+        np.copyto(out, 0, where=y <= 0)  # as torch: zero where y <= 0, so NaN passes the gradient
+        return out
 
     def _release(self):
         object.__setattr__(self, "_y", None)
