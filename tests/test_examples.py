@@ -109,3 +109,13 @@ def test_example_bad_arguments():
         lenet.parse_args(["--epochs", "0"])
     with pytest.raises(SystemExit):
         lenet.parse_args(["--lr", "-1"])
+
+
+def test_lenet_example_digits_full_run_reaches_97_percent():
+    """The example with its defaults (12 epochs on all 1437 training digits): >= 97% test
+    accuracy. The issue's time limit (60 s on 2 cores) is reported, not asserted: a shared CI
+    machine's speed says nothing about the code."""
+    pytest.importorskip("sklearn")
+    res = lenet.main(["--out", "", "--threads", "2"])
+    assert res["test_accuracy"] >= 0.97
+    print(f"digits: {res['test_accuracy'] * 100:.2f}% in {res['seconds']:.1f} s")

@@ -118,3 +118,19 @@ def test_lenet5_gradients_finite_differences():
             fm = f()
             flat[i] = old
             assert grad[i] == pytest.approx((fp - fm) / (2 * eps), rel=1e-5, abs=1e-9), (name, i)
+
+
+def test_bench_lenet5_cases_agree_with_torch():
+    """The bench's whole-network rows compute the same thing in fmaconv and torch (same weights)."""
+    torch = pytest.importorskip("torch")  # noqa: F841
+    from fmaconv.bench import cases, peers
+    assert [c.name for c in cases.select("lenet5", cases.ALL_CASES)] == ["lenet5_infer_b64", "lenet5_train_b64"]
+    for case in cases.MODEL_SUITE:
+        arrays = case.make_inputs("float32")
+        ours = peers.make_runner(peers.FMACONV, case, arrays, 1)
+        theirs = peers.make_runner(peers.TORCH, case, arrays, 1)
+        for _ in range(2):  # train: the second step starts from the updated weights
+            a, b = peers.to_numpy(ours()), peers.to_numpy(theirs())
+            assert peers.compare(a, b, rtol=1e-4, atol=1e-5) is None, case.name
+        with pytest.raises(peers.Unavailable):
+            peers.make_runner(peers.NUMPY, case, arrays, 1)
