@@ -9,7 +9,9 @@
 //   dot-product tiles sum along them. Chunks are dealt to a fixed number of partial sums (set by
 //   the shape, never by the thread count), added in order at the end: results do not depend on
 //   the number of threads.
+#include <atomic>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "ops/ops.h"
@@ -168,23 +170,55 @@ void conv_backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
 
 namespace {
 
-// A run of reduction positions inside one output row: columns [ow0, ow1) of (n, od, oh) go to
-// packed column dst.
-struct Run {
-  int64_t n, od, oh, ow0, ow1, dst;
+// True if no element is inf or NaN (exponent bits all ones).
+template <typename T>
+bool all_finite(const T* x, int64_t n) {
+  using U = typename std::conditional<sizeof(T) == 4, uint32_t, uint64_t>::type;
+  const U mask = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
+  std::atomic<bool> ok{true};
+  parallel_range(n, 1.0, [&](int64_t b, int64_t e) {
+    U bad = 0;
+    for (int64_t i = b; i < e; ++i) {
+      U u;
+      std::memcpy(&u, x + i, sizeof(U));
+      bad |= (U)((u & mask) == mask);
+    }
+    if (bad) ok.store(false, std::memory_order_relaxed);
+  });
+  return ok.load();
+}
+
+// A row of the packed input block: input channel ci, taps (jd, jh) and a column offset.
+struct SrcRow {
+  int64_t ci, dD, dH;  // channel in the group, jd * dd, jh * dh
+  int64_t off;         // input column of grid column t: t * sw + off
+  bool ones;           // the bias column's row of ones
+};
+
+// Grid columns [t0, t1) of output row (n, od, oh), at packed column base + t.
+struct Seg {
+  int64_t n, od, oh, t0, t1, base;
 };
 
 }  // namespace
 
+// The reduction runs over a grid of positions: one grid row of Wg columns per output row
+// (n, od, oh); columns [OW, Wg) hold zeros in the packed grad_output. Width taps jw with the same
+// phase (jw * dw) % sw then share one packed input row, read at offset (jw * dw) / sw: kw / sw
+// times fewer rows to pack. The gap columns multiply real inputs by zero, so this sharing is only
+// used when the input is finite (0 * inf would leak NaN into taps that never read that input);
+// otherwise every column packs its own row with Wg = OW.
 template <typename T>
 void conv_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, T* gb) {
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), K = s.K, taps = s.taps();
   const int64_t Kdim = gw ? Cg * taps : 0, ncols = Kdim + (gb ? 1 : 0);
-  const int64_t OP = s.out_plane(), R = s.N * OP, in_plane = s.in_plane();
   if (gw) std::memset(gw, 0, (size_t)(K * Cg * taps) * sizeof(T));
   if (gb) std::memset(gb, 0, (size_t)K * sizeof(T));
-  if (R == 0 || K == 0 || ncols == 0) return;
+  const int64_t OD = s.out[0], OH = s.out[1], OW = s.out[2], in_plane = s.in_plane();
+  const int64_t D = s.in[0], H = s.in[1], W = s.in[2];
+  if (s.N * s.out_plane() == 0 || K == 0 || ncols == 0) return;
   const GradKernels<T>& gk = kernel_set<T>(kernels()).grad;
+  const int64_t VL = gk.vl;
 
   // Tile with the least estimated time: per vector step, max(FMAs, loads) / 2 per tile.
   int best = 0;
@@ -200,92 +234,208 @@ void conv_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, T*
   }
   const DotTile<T> tile = gk.tiles[best];
 
-  // Chunks of the reduction (positions, across images), lengths a multiple of 16 >= vl.
+  const int64_t sw = s.s[2], dw = s.d[2], pw = s.p[2], kw = s.k[2], kh = s.k[1];
+  const bool shared = Kdim > 0 && kw > 1 && all_finite(x, s.N * s.C * in_plane);
+  const int64_t maxshift = shared ? (kw - 1) * dw / sw : 0;
+  const int64_t Wg = OW + maxshift;
+  const int64_t Rg = s.N * OD * OH * Wg;  // grid positions
+  // Reading the input in place: without padding, with unit row stride and the grid as wide as
+  // the input rows (a valid stride-1 width), the packed row of (ci, jd, jh) over the output rows
+  // of one (n, od) is the input itself from row jh * dh on. Chunks then stay inside one such slab.
+  const int64_t slab = OH * Wg;
+  const bool in_place = shared && sw == 1 && Wg == W && s.s[1] == 1 && s.p[0] == 0 && s.p[1] == 0 && pw == 0 &&
+                        slab >= 128;
+  // Chunks of the grid (lengths a multiple of 16 >= vl); packed rows carry maxshift extra columns.
   const int64_t Lmax = 512;
-  const int64_t nchunks = ceil_div(R, Lmax);
-  const int64_t L = ceil_div(ceil_div(R, nchunks), 16) * 16;
-  // Column blocks: the packed input block (CB x L) stays within ~256 KiB.
-  const int64_t cb_max = max64(tile.nb, (262144 / ((int64_t)sizeof(T) * L)) / tile.nb * tile.nb);
+  const int64_t span = in_place ? slab : Rg;      // what chunks split evenly
+  const int64_t per_span = ceil_div(span, Lmax);  // chunks per span
+  const int64_t L = ceil_div(ceil_div(span, per_span), 16) * 16;
+  const int64_t nchunks = in_place ? s.N * OD * per_span : ceil_div(Rg, L);
+  const int64_t LP = ceil_div(L + maxshift, 16) * 16;
+  const T* x_end = x + s.N * s.C * in_plane;
+
+  // Column blocks: one block's packed rows stay within ~256 KiB (shared rows serve ~kw/sw columns).
+  const int64_t cols_per_row = shared ? max64(1, kw / sw) : 1;
+  const int64_t cb_max = max64(tile.nb, (262144 / ((int64_t)sizeof(T) * LP) * cols_per_row) / tile.nb * tile.nb);
   const int64_t ncb = ceil_div(ncols, cb_max);
   const int64_t CB = ceil_div(ceil_div(ncols, ncb), tile.nb) * tile.nb;
-  // Partial sums: enough tasks for the threads, bounded memory; fixed by the shape.
-  int64_t S = clamp64(ceil_div(16, G * ncb), 1, nchunks);
+  // Packed rows of each block, in column order (rows shared by width taps are close).
+  struct Block {
+    int64_t c0, c1;
+    std::vector<SrcRow> srcs;
+    std::vector<int64_t> src, shift;  // per column
+  };
+  std::vector<Block> blocks((size_t)ncb);
+  int64_t max_src = 0;
+  for (int64_t b = 0; b < ncb; ++b) {
+    Block& bl = blocks[(size_t)b];
+    bl.c0 = b * CB;
+    bl.c1 = min64(ncols, bl.c0 + CB);
+    for (int64_t c = bl.c0; c < bl.c1; ++c) {
+      SrcRow r{};
+      int64_t shift = 0;
+      if (c == Kdim) {
+        r.ones = true;
+      } else {
+        const int64_t ci = c / taps, tp = c % taps;
+        const int64_t jd = tp / (kh * kw), jh = (tp / kw) % kh, jw = tp % kw;
+        r = SrcRow{ci, jd * s.d[0], jh * s.d[1], jw * dw - pw, false};
+        if (shared) {
+          shift = jw * dw / sw;
+          r.off -= shift * sw;
+        }
+      }
+      // a row of the same (ci, jd, jh) and phase is among the last sw rows
+      int64_t idx = (int64_t)bl.srcs.size();
+      for (int64_t q = idx - 1; q >= 0 && q >= (int64_t)bl.srcs.size() - sw; --q) {
+        const SrcRow& o = bl.srcs[(size_t)q];
+        if (o.ones == r.ones && o.ci == r.ci && o.dD == r.dD && o.dH == r.dH && o.off == r.off) {
+          idx = q;
+          break;
+        }
+      }
+      if (idx == (int64_t)bl.srcs.size()) bl.srcs.push_back(r);
+      bl.src.push_back(idx);
+      bl.shift.push_back(shift);
+    }
+    max_src = max64(max_src, (int64_t)bl.srcs.size());
+  }
+
+  // Tasks: (slot of chunks, group, run of column blocks). Their number is fixed by the shape
+  // (never by the thread count), so each output's summation order is too. A task keeps vector
+  // lane sums of its columns (bounded memory) and packs grad_output once per chunk.
+  const int64_t T0 = 16;
+  int64_t S = clamp64(ceil_div(T0, G), 1, nchunks);
   while (S > 1 && S * K * ncols > (int64_t(1) << 22)) --S;
+  const int64_t lane_cols = max64(CB, ((int64_t(1) << 20) / max64(1, Kg * VL)) / CB * CB);  // 4 MiB of floats
+  int64_t ncg = clamp64(max64(ceil_div(T0, S * G), ceil_div(ncols, lane_cols)), 1, ncb);
+  const int64_t bpg = ceil_div(ncb, ncg);
+  ncg = ceil_div(ncb, bpg);
   AlignedBuffer<T> part((size_t)(S * K * ncols));
-  std::memset(part.data(), 0, (size_t)(S * K * ncols) * sizeof(T));
   T* partp = part.data();
 
-  const double work = (double)R * (double)K * (double)ncols;
-  parallel_for(S * G * ncb, [&](int64_t task) {
+  const double work = (double)Rg * (double)K * (double)ncols;
+  parallel_for(S * G * ncg, [&](int64_t task) {
     FlushDenormalsScope ftz;
-    thread_local AlignedBuffer<T> abuf, bbuf;
-    thread_local std::vector<Run> runs;
-    const int64_t cb = task % ncb, g = (task / ncb) % G, slot = task / (ncb * G);
-    const int64_t c0 = cb * CB, c1 = min64(ncols, c0 + CB), ncb_cols = c1 - c0;
-    if (ncb_cols <= 0) return;
+    thread_local AlignedBuffer<T> abuf, pbuf, lanes;
+    thread_local std::vector<const T*> bptr, src_ptr;
+    thread_local std::vector<Seg> segs;
+    const int64_t cg = task % ncg, g = (task / ncg) % G, slot = task / (ncg * G);
+    const int64_t b0 = cg * bpg, b1 = min64(ncb, b0 + bpg);
+    const int64_t gc0 = blocks[(size_t)b0].c0, gc1 = blocks[(size_t)(b1 - 1)].c1, gcols = gc1 - gc0;
     const int64_t ch0 = slot * nchunks / S, ch1 = (slot + 1) * nchunks / S;
     abuf.resize((size_t)(Kg * L));
-    bbuf.resize((size_t)(ncb_cols * L));
+    pbuf.resize((size_t)(max_src * LP));
+    lanes.resize((size_t)(Kg * gcols * VL));
     T* A = abuf.data();
-    T* B = bbuf.data();
-    T* out = partp + (slot * K + g * Kg) * ncols + c0;
+    T* P = pbuf.data();
+    T* Lp = lanes.data();
+    std::memset(Lp, 0, (size_t)(Kg * gcols * VL) * sizeof(T));
+    bptr.resize((size_t)CB);
+    src_ptr.resize((size_t)max_src);
+
+    const int64_t lim = shared ? Wg : OW;  // unshared rows read nothing in the gap
     for (int64_t ch = ch0; ch < ch1; ++ch) {
-      const int64_t r0 = ch * L, r1 = min64(R, r0 + L), len = r1 - r0;
-      // grad_output rows of this group
-      for (int64_t co = 0; co < Kg; ++co) {
-        T* row = A + co * L;
-        for (int64_t r = r0; r < r1;) {
-          const int64_t n = r / OP, p = r % OP, run = min64(r1 - r, OP - p);
-          std::memcpy(row + (r - r0), gy + (n * K + g * Kg + co) * OP + p, (size_t)run * sizeof(T));
-          r += run;
-        }
-        for (int64_t j = len; j < L; ++j) row[j] = T(0);
-      }
-      // runs of positions along output rows
-      runs.clear();
-      const int64_t OH = s.out[1], OW = s.out[2];
-      for (int64_t r = r0; r < r1;) {
-        const int64_t n = r / OP, p = r % OP, ow0 = p % OW, run = min64(r1 - r, OW - ow0);
-        runs.push_back({n, p / (OH * OW), (p / OW) % OH, ow0, ow0 + run, r - r0});
-        r += run;
-      }
-      // the im2col block: column c of the weight gradient is input channel c / taps, tap c % taps
-      const int64_t D = s.in[0], H = s.in[1], W = s.in[2], kh = s.k[1], kw = s.k[2];
-      for (int64_t c = c0; c < c1; ++c) {
-        T* dst = B + (c - c0) * L;
-        if (c == Kdim) {  // the bias column
-          for (int64_t j = 0; j < len; ++j) dst[j] = T(1);
-        } else {
-          const int64_t ci = c / taps, tp = c % taps;
-          const int64_t jd = tp / (kh * kw), jh = (tp / kw) % kh, jw = tp % kw;
-          const int64_t off = jw * s.d[2] - s.p[2], sw = s.s[2];
-          for (const Run& rn : runs) {
-            T* o = dst + rn.dst - rn.ow0;
-            const int64_t id = rn.od * s.s[0] - s.p[0] + jd * s.d[0];
-            const int64_t ih = rn.oh * s.s[1] - s.p[1] + jh * s.d[1];
-            if (id < 0 || id >= D || ih < 0 || ih >= H) {
-              for (int64_t ow = rn.ow0; ow < rn.ow1; ++ow) o[ow] = T(0);
-              continue;
+      const int64_t r0 = in_place ? (ch / per_span) * slab + (ch % per_span) * L : ch * L;
+      const int64_t len = min64(L, in_place ? slab - (ch % per_span) * L : Rg - r0);
+      // grid row pieces of [r0, r0 + LP), decoded once
+      segs.clear();
+      {
+        int64_t r = r0, k = r0 / Wg, t0 = r0 % Wg;
+        int64_t oh = k % OH, od = (k / OH) % OD, n = k / (OH * OD);
+        while (r < r0 + LP && r < Rg) {
+          const int64_t t1 = min64(Wg, t0 + (r0 + LP - r));
+          segs.push_back({n, od, oh, t0, t1, r - r0 - t0});
+          r += t1 - t0;
+          t0 = 0;
+          if (++oh == OH) {
+            oh = 0;
+            if (++od == OD) {
+              od = 0;
+              ++n;
             }
-            const T* xrow = x + ((rn.n * s.C + g * Cg + ci) * in_plane) + (id * H + ih) * W + off;
-            const int64_t lo = clamp64(ceil_div(-off, sw), rn.ow0, rn.ow1);
-            const int64_t hi = clamp64(ceil_div(W - off, sw), lo, rn.ow1);
-            for (int64_t ow = rn.ow0; ow < lo; ++ow) o[ow] = T(0);
-            if (sw == 1) {
-              std::memcpy(o + lo, xrow + lo, (size_t)(hi - lo) * sizeof(T));
-            } else {
-              for (int64_t ow = lo; ow < hi; ++ow) o[ow] = xrow[ow * sw];
-            }
-            for (int64_t ow = hi; ow < rn.ow1; ++ow) o[ow] = T(0);
           }
         }
-        for (int64_t j = len; j < L; ++j) dst[j] = T(0);
       }
-      for (int64_t i0 = 0; i0 < Kg; i0 += tile.ma)
-        for (int64_t j0 = 0; j0 < ncb_cols; j0 += tile.nb)
-          tile.fn(L, A + i0 * L, L, (int)min64(tile.ma, Kg - i0), B + j0 * L, L, (int)min64(tile.nb, ncb_cols - j0),
-                  out + i0 * ncols + j0, ncols);
+      const int64_t filled = segs.empty() ? 0 : segs.back().base + segs.back().t1;  // grid columns packed
+      // grad_output of the chunk on the grid (zero in the gap columns and from len on)
+      for (int64_t co = 0; co < Kg; ++co) {
+        T* row = A + co * L;
+        for (const Seg& sg : segs) {
+          if (sg.base + sg.t0 >= len) break;
+          const int64_t t1 = min64(sg.t1, len - sg.base), tv = min64(t1, OW);
+          T* o = row + sg.base;
+          const T* sr = gy + ((sg.n * K + g * Kg + co) * OD + sg.od) * OH * OW + sg.oh * OW;
+          int64_t t = sg.t0;
+          for (; t < tv; ++t) o[t] = sr[t];
+          for (; t < t1; ++t) o[t] = T(0);
+        }
+        for (int64_t j = min64(filled, len); j < L; ++j) row[j] = T(0);
+      }
+      for (int64_t b = b0; b < b1; ++b) {
+        const Block& bl = blocks[(size_t)b];
+        const int64_t nsrc = (int64_t)bl.srcs.size(), nc = bl.c1 - bl.c0;
+        // the block's input rows: the input itself, or packed on the grid
+        bool copy = true;
+        if (in_place) {
+          const int64_t n = r0 / (OD * slab), od = (r0 / slab) % OD, rs = r0 % slab;
+          bool fits = true;
+          for (int64_t si = 0; si < nsrc && fits; ++si) {
+            const SrcRow& sr = bl.srcs[(size_t)si];
+            if (sr.ones) continue;
+            const T* p = x + ((n * s.C + g * Cg + sr.ci) * D + od * s.s[0] + sr.dD) * H * W + sr.dH * W + rs;
+            fits = x_end - p >= LP;  // the tiles read below p + L + maxshift
+            src_ptr[(size_t)si] = p;
+          }
+          copy = !fits;
+        }
+        for (int64_t si = 0; si < nsrc; ++si) {
+          const SrcRow& sr = bl.srcs[(size_t)si];
+          T* dst = P + si * LP;
+          if (sr.ones) {
+            for (int64_t j = 0; j < LP; ++j) dst[j] = T(1);
+            src_ptr[(size_t)si] = dst;
+            continue;
+          }
+          if (!copy) continue;
+          src_ptr[(size_t)si] = dst;
+          const int64_t clo = ceil_div(-sr.off, sw), chi = min64(lim, ceil_div(W - sr.off, sw));
+          for (const Seg& sg : segs) {
+            const int64_t t0 = sg.t0, t1 = sg.t1;
+            const int64_t id = sg.od * s.s[0] - s.p[0] + sr.dD, ih = sg.oh * s.s[1] - s.p[1] + sr.dH;
+            T* o = dst + sg.base;
+            if (id < 0 || id >= D || ih < 0 || ih >= H) {
+              for (int64_t t = t0; t < t1; ++t) o[t] = T(0);
+              continue;
+            }
+            const T* xr = x + (sg.n * s.C + g * Cg + sr.ci) * in_plane + (id * H + ih) * W;
+            const int64_t lo = clamp64(clo, t0, t1), hi = clamp64(chi, lo, t1);
+            int64_t t = t0;
+            for (; t < lo; ++t) o[t] = T(0);
+            if (sw == 1) {
+              if (hi - lo >= 16) {
+                std::memcpy(o + lo, xr + lo + sr.off, (size_t)(hi - lo) * sizeof(T));
+                t = hi;
+              } else {
+                for (; t < hi; ++t) o[t] = xr[t + sr.off];
+              }
+            } else {
+              for (; t < hi; ++t) o[t] = xr[t * sw + sr.off];
+            }
+            for (; t < t1; ++t) o[t] = T(0);
+          }
+          for (int64_t j = filled; j < LP; ++j) dst[j] = T(0);
+        }
+        for (int64_t j = 0; j < nc; ++j)
+          bptr[(size_t)j] = src_ptr[(size_t)bl.src[(size_t)j]] + bl.shift[(size_t)j];
+        for (int64_t i0 = 0; i0 < Kg; i0 += tile.ma)
+          for (int64_t j0 = 0; j0 < nc; j0 += tile.nb)
+            tile.fn(L, A + i0 * L, L, (int)min64(tile.ma, Kg - i0), bptr.data() + j0, (int)min64(tile.nb, nc - j0),
+                    Lp + (i0 * gcols + bl.c0 - gc0 + j0) * VL, gcols);
+      }
     }
+    T* out = partp + (slot * K + g * Kg) * ncols + gc0;
+    for (int64_t co = 0; co < Kg; ++co) gk.lane_sums(Lp + co * gcols * VL, gcols, out + co * ncols);
   }, work);
 
   // Partial sums in slot order.

@@ -5,11 +5,11 @@
 namespace fmaconv {
 
 // Dot-product tile for reductions along contiguous rows (the weight gradient's long sum over
-// positions): c[i * ldc + j] += sum_{p < len} a[i * lda + p] * b[j * ldb + p], i < ma <= MA,
-// j < nb <= NB. len is a multiple of GradKernels::vl; rows are vl-aligned and zero past the data.
-// Each accumulator sums vl lanes, added up in a fixed order at the end (deterministic).
+// positions), kept as vl lane sums: for i < ma <= MA, j < nb <= NB, l < vl,
+//   c[(i * ldc + j) * vl + l] += sum_{p < len, p % vl == l} a[i * lda + p] * b[j][p].
+// len is a multiple of GradKernels::vl; a's rows and c are vl-aligned, b's rows need not be.
 template <typename T>
-using DotTileFn = void (*)(int64_t len, const T* a, int64_t lda, int ma, const T* b, int64_t ldb, int nb, T* c,
+using DotTileFn = void (*)(int64_t len, const T* a, int64_t lda, int ma, const T* const* b, int nb, T* c,
                            int64_t ldc);
 
 template <typename T>
@@ -23,6 +23,8 @@ constexpr int kMaxDotTiles = 10;
 template <typename T>
 struct GradKernels {
   int vl;  // vector length in elements
+  // out[i] = sum over l < vl of lanes[i * vl + l] (lanes vl-aligned), in a fixed order.
+  void (*lane_sums)(const T* lanes, int64_t n, T* out);
   int n_tiles;
   DotTile<T> tiles[kMaxDotTiles];
 };

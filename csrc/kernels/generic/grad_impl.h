@@ -3,18 +3,19 @@
 #pragma once
 
 template <typename T, int MA, int NB>
-void dot_tile(int64_t len, const T* __restrict a, int64_t lda, int ma, const T* __restrict b, int64_t ldb, int nb,
+void dot_tile(int64_t len, const T* __restrict a, int64_t lda, int ma, const T* const* __restrict b, int nb,
               T* __restrict c, int64_t ldc) {
   constexpr int VL = VB / (int)sizeof(T);
   typedef T V __attribute__((vector_size(VB)));
   typedef T VA __attribute__((vector_size(VB), may_alias));
+  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
   // Rows past ma / nb repeat the last valid one (computed, never stored): no branches inside.
   const T* ar[MA];
   const T* br[NB];
 #pragma GCC unroll 32
   for (int i = 0; i < MA; ++i) ar[i] = a + (i < ma ? i : ma - 1) * lda;
 #pragma GCC unroll 32
-  for (int j = 0; j < NB; ++j) br[j] = b + (j < nb ? j : nb - 1) * ldb;
+  for (int j = 0; j < NB; ++j) br[j] = b[j < nb ? j : nb - 1];
   V acc[MA][NB];
 #pragma GCC unroll 32
   for (int i = 0; i < MA; ++i)
@@ -28,14 +29,14 @@ void dot_tile(int64_t len, const T* __restrict a, int64_t lda, int ma, const T* 
       for (int i = 0; i < MA; ++i) av[i] = *(const VA*)(ar[i] + p);
 #pragma GCC unroll 32
       for (int j = 0; j < NB; ++j) {
-        const V bv = *(const VA*)(br[j] + p);
+        const V bv = *(const VU*)(br[j] + p);
 #pragma GCC unroll 32
         for (int i = 0; i < MA; ++i) acc[i][j] += av[i] * bv;
       }
     } else {
       V bv[NB];
 #pragma GCC unroll 32
-      for (int j = 0; j < NB; ++j) bv[j] = *(const VA*)(br[j] + p);
+      for (int j = 0; j < NB; ++j) bv[j] = *(const VU*)(br[j] + p);
 #pragma GCC unroll 32
       for (int i = 0; i < MA; ++i) {
         const V av = *(const VA*)(ar[i] + p);
@@ -44,15 +45,47 @@ void dot_tile(int64_t len, const T* __restrict a, int64_t lda, int ma, const T* 
       }
     }
   }
+  // Lane sums stay vectors: the caller adds the lanes up once, after the last chunk.
   for (int i = 0; i < ma; ++i)
-    for (int j = 0; j < nb; ++j) {
-      alignas(VB) T lanes[VL];
-      *(VA*)lanes = acc[i][j];
-      // pairwise, fixed order
-      for (int w = VL / 2; w >= 1; w /= 2)
-        for (int l = 0; l < w; ++l) lanes[l] += lanes[l + w];
-      c[i * ldc + j] += lanes[0];
-    }
+    for (int j = 0; j < nb; ++j) *(VA*)(c + (i * ldc + j) * VL) += acc[i][j];
+}
+
+template <int Bytes>
+struct LaneIndex;
+template <>
+struct LaneIndex<4> {
+  typedef int32_t type;
+};
+template <>
+struct LaneIndex<8> {
+  typedef int64_t type;
+};
+
+// out[i] = the vl lanes of lanes[i * vl ...] added up (a fixed tree of adjacent pairs): groups of
+// vl rows are reduced together by shuffles, one vector add per row.
+template <typename T>
+void lane_sums(const T* __restrict lanes, int64_t n, T* __restrict out) {
+  constexpr int VL = VB / (int)sizeof(T);
+  typedef T V __attribute__((vector_size(VB)));
+  typedef T VA __attribute__((vector_size(VB), may_alias));
+  typedef typename LaneIndex<sizeof(T)>::type I;
+  typedef I VK __attribute__((vector_size(VB)));
+  VK me, mo;
+  for (int l = 0; l < VL; ++l) {
+    me[l] = (I)(2 * l);
+    mo[l] = (I)(2 * l + 1);
+  }
+  for (int64_t i0 = 0; i0 < n; i0 += VL) {
+    const int64_t m = n - i0 < VL ? n - i0 : VL;
+    V acc[VL];
+    for (int q = 0; q < VL; ++q) acc[q] = q < m ? *(const VA*)(lanes + (i0 + q) * VL) : V{};
+    for (int w = VL; w > 1; w /= 2)
+      for (int q = 0; q < w / 2; ++q)
+        acc[q] = __builtin_shuffle(acc[2 * q], acc[2 * q + 1], me) + __builtin_shuffle(acc[2 * q], acc[2 * q + 1], mo);
+    alignas(VB) T tmp[VL];
+    *(VA*)tmp = acc[0];
+    for (int64_t q = 0; q < m; ++q) out[i0 + q] = tmp[q];
+  }
 }
 
 template <typename T, int MA, int NB>
@@ -64,12 +97,12 @@ template <typename T>
 constexpr GradKernels<T> make_grad_kernels() {
   constexpr int VL = VB / (int)sizeof(T);
 #if FMACONV_VEC_REGS >= 32
-  return GradKernels<T>{VL, 9,
+  return GradKernels<T>{VL, &lane_sums<T>, 9,
                         {dot_of<T, 4, 6>(), dot_of<T, 6, 4>(), dot_of<T, 3, 8>(), dot_of<T, 8, 3>(),
                          dot_of<T, 2, 12>(), dot_of<T, 12, 2>(), dot_of<T, 1, 16>(), dot_of<T, 1, 9>(),
                          dot_of<T, 5, 5>()}};
 #else
-  return GradKernels<T>{VL, 8,
+  return GradKernels<T>{VL, &lane_sums<T>, 8,
                         {dot_of<T, 3, 4>(), dot_of<T, 4, 3>(), dot_of<T, 2, 6>(), dot_of<T, 6, 2>(),
                          dot_of<T, 1, 12>(), dot_of<T, 1, 9>(), dot_of<T, 2, 5>(), dot_of<T, 5, 2>()}};
 #endif
