@@ -234,8 +234,8 @@ def test_relu_nan_and_inplace_backward():
         r = nn.ReLU(inplace=inplace)
         y = r(x.copy())
         np.testing.assert_array_equal(y, [0, 0, 2, np.nan])
-        g = np.ones(4)
-        np.testing.assert_array_equal(r.backward(g), [0, 0, 1, 1])   # torch: zero where y <= 0
+        g = np.array([np.inf, -np.inf, 1, 1])
+        np.testing.assert_array_equal(r.backward(g), [0, 0, 1, 1])   # torch: zero where y <= 0 (a select)
         g = np.ones(4)
         out = r.backward(g)
         assert (out is g) == inplace                                  # in place only when asked
