@@ -575,3 +575,17 @@ def test_input_errors():
         nn.Flatten(3)(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="max_pool2d"):
         nn.MaxPool2d(2)(np.zeros((1, 1, 1, 2, 2), np.float32))
+
+
+def test_deepcopy_and_pickle():
+    import copy
+    import pickle
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2, rng=1))
+    x = np.random.default_rng(0).standard_normal((2, 1, 4, 4)).astype(np.float32)
+    y = net(x)
+    for other in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        np.testing.assert_array_equal(other(x), y)
+        assert isinstance(other[0].weight, nn.Parameter)
+        other[0].weight[...] = 0                      # independent copies
+        assert not np.array_equal(other(x), y)
+    np.testing.assert_array_equal(net(x), y)
