@@ -6,6 +6,10 @@ best of N. Usage: python benchmarks/grad_vs_torch.py [--threads 1 2] [--repeat 3
 from __future__ import annotations
 
 import argparse
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # torch idle threads must not spin on the cores we time
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import time
 
 import numpy as np

@@ -243,8 +243,9 @@ void conv_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, T*
   // the input rows (a valid stride-1 width), the packed row of (ci, jd, jh) over the output rows
   // of one (n, od) is the input itself from row jh * dh on. Chunks then stay inside one such slab.
   const int64_t slab = OH * Wg;
+  const int64_t kMinSlab = 256;  // smaller slabs: chunks too short for the tiles
   const bool in_place = shared && sw == 1 && Wg == W && s.s[1] == 1 && s.p[0] == 0 && s.p[1] == 0 && pw == 0 &&
-                        slab >= 128;
+                        slab >= kMinSlab;
   // Chunks of the grid (lengths a multiple of 16 >= vl); packed rows carry maxshift extra columns.
   const int64_t Lmax = 512;
   const int64_t span = in_place ? slab : Rg;      // what chunks split evenly
@@ -330,7 +331,6 @@ void conv_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, T*
     T* A = abuf.data();
     T* P = pbuf.data();
     T* Lp = lanes.data();
-    std::memset(Lp, 0, (size_t)(Kg * gcols * VL) * sizeof(T));
     bptr.resize((size_t)CB);
     src_ptr.resize((size_t)max_src);
 
@@ -428,10 +428,18 @@ void conv_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, T*
         }
         for (int64_t j = 0; j < nc; ++j)
           bptr[(size_t)j] = src_ptr[(size_t)bl.src[(size_t)j]] + bl.shift[(size_t)j];
-        for (int64_t i0 = 0; i0 < Kg; i0 += tile.ma)
+        // The tile's longer side stays in L1 across the inner loop; the shorter one streams.
+        auto run = [&](int64_t i0, int64_t j0) {
+          tile.fn(L, A + i0 * L, L, (int)min64(tile.ma, Kg - i0), bptr.data() + j0, (int)min64(tile.nb, nc - j0),
+                  Lp + (i0 * gcols + bl.c0 - gc0 + j0) * VL, gcols, ch == ch0);
+        };
+        if (tile.nb >= tile.ma) {
           for (int64_t j0 = 0; j0 < nc; j0 += tile.nb)
-            tile.fn(L, A + i0 * L, L, (int)min64(tile.ma, Kg - i0), bptr.data() + j0, (int)min64(tile.nb, nc - j0),
-                    Lp + (i0 * gcols + bl.c0 - gc0 + j0) * VL, gcols);
+            for (int64_t i0 = 0; i0 < Kg; i0 += tile.ma) run(i0, j0);
+        } else {
+          for (int64_t i0 = 0; i0 < Kg; i0 += tile.ma)
+            for (int64_t j0 = 0; j0 < nc; j0 += tile.nb) run(i0, j0);
+        }
       }
     }
     T* out = partp + (slot * K + g * Kg) * ncols + gc0;

@@ -4,7 +4,7 @@
 
 template <typename T, int MA, int NB>
 void dot_tile(int64_t len, const T* __restrict a, int64_t lda, int ma, const T* const* __restrict b, int nb,
-              T* __restrict c, int64_t ldc) {
+              T* __restrict c, int64_t ldc, bool first) {
   constexpr int VL = VB / (int)sizeof(T);
   typedef T V __attribute__((vector_size(VB)));
   typedef T VA __attribute__((vector_size(VB), may_alias));
@@ -46,8 +46,21 @@ void dot_tile(int64_t len, const T* __restrict a, int64_t lda, int ma, const T* 
     }
   }
   // Lane sums stay vectors: the caller adds the lanes up once, after the last chunk.
+  if (ma == MA && nb == NB) {
+#pragma GCC unroll 32
+    for (int i = 0; i < MA; ++i)
+#pragma GCC unroll 32
+      for (int j = 0; j < NB; ++j) {
+        VA* cv = (VA*)(c + (i * ldc + j) * VL);
+        *cv = first ? acc[i][j] : *cv + acc[i][j];
+      }
+    return;
+  }
   for (int i = 0; i < ma; ++i)
-    for (int j = 0; j < nb; ++j) *(VA*)(c + (i * ldc + j) * VL) += acc[i][j];
+    for (int j = 0; j < nb; ++j) {
+      VA* cv = (VA*)(c + (i * ldc + j) * VL);
+      *cv = first ? acc[i][j] : *cv + acc[i][j];
+    }
 }
 
 template <int Bytes>
@@ -68,6 +81,7 @@ void lane_sums(const T* __restrict lanes, int64_t n, T* __restrict out) {
   constexpr int VL = VB / (int)sizeof(T);
   typedef T V __attribute__((vector_size(VB)));
   typedef T VA __attribute__((vector_size(VB), may_alias));
+  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
   typedef typename LaneIndex<sizeof(T)>::type I;
   typedef I VK __attribute__((vector_size(VB)));
   VK me, mo;
@@ -75,16 +89,31 @@ void lane_sums(const T* __restrict lanes, int64_t n, T* __restrict out) {
     me[l] = (I)(2 * l);
     mo[l] = (I)(2 * l + 1);
   }
-  for (int64_t i0 = 0; i0 < n; i0 += VL) {
-    const int64_t m = n - i0 < VL ? n - i0 : VL;
+  int64_t i0 = 0;
+  for (; i0 + VL <= n; i0 += VL) {
     V acc[VL];
-    for (int q = 0; q < VL; ++q) acc[q] = q < m ? *(const VA*)(lanes + (i0 + q) * VL) : V{};
+#pragma GCC unroll 64
+    for (int q = 0; q < VL; ++q) acc[q] = *(const VA*)(lanes + (i0 + q) * VL);
+#pragma GCC unroll 8
     for (int w = VL; w > 1; w /= 2)
+#pragma GCC unroll 64
+      for (int q = 0; q < w / 2; ++q)
+        acc[q] = __builtin_shuffle(acc[2 * q], acc[2 * q + 1], me) + __builtin_shuffle(acc[2 * q], acc[2 * q + 1], mo);
+    *(VU*)(out + i0) = acc[0];
+  }
+  // the last rows: the same tree with zero lanes for the missing rows
+  if (i0 < n) {
+    V acc[VL];
+#pragma GCC unroll 64
+    for (int q = 0; q < VL; ++q) acc[q] = i0 + q < n ? *(const VA*)(lanes + (i0 + q) * VL) : V{};
+#pragma GCC unroll 8
+    for (int w = VL; w > 1; w /= 2)
+#pragma GCC unroll 64
       for (int q = 0; q < w / 2; ++q)
         acc[q] = __builtin_shuffle(acc[2 * q], acc[2 * q + 1], me) + __builtin_shuffle(acc[2 * q], acc[2 * q + 1], mo);
     alignas(VB) T tmp[VL];
     *(VA*)tmp = acc[0];
-    for (int64_t q = 0; q < m; ++q) out[i0 + q] = tmp[q];
+    for (int64_t q = 0; i0 + q < n; ++q) out[i0 + q] = tmp[q];
   }
 }
 
