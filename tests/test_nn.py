@@ -573,8 +573,16 @@ def test_input_errors():
         lin(np.zeros((2, 4)))
     with pytest.raises(ValueError, match="Flatten: start_dim=3 and end_dim=-1 are out of range"):
         nn.Flatten(3)(np.zeros((2, 2)))
-    with pytest.raises(ValueError, match="max_pool2d"):
+    with pytest.raises(ValueError, match=r"MaxPool2d: input must be 3-D \(unbatched\) or 4-D \(batched\), got shape \(1, 1, 1, 2, 2\)"):
         nn.MaxPool2d(2)(np.zeros((1, 1, 1, 2, 2), np.float32))
+    with pytest.raises(ValueError, match=r"AvgPool1d: input must be 2-D \(unbatched\) or 3-D"):
+        nn.AvgPool1d(2)(np.zeros((4,), np.float32))
+    with pytest.raises(ValueError, match=r"AdaptiveMaxPool3d: input must be 4-D \(unbatched\) or 5-D"):
+        nn.AdaptiveMaxPool3d(2)(np.zeros((2, 2, 2), np.float32))
+    with pytest.raises(ValueError, match="ReLU.backward: grad_output shape"):
+        r = nn.ReLU()
+        r(np.zeros(3))
+        r.backward(np.zeros(4))
 
 
 def test_deepcopy_and_pickle():

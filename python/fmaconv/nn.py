@@ -399,6 +399,13 @@ def _as_input(fname: str, x, dtype: np.dtype | None = None) -> np.ndarray:
     return x
 
 
+def _check_rank(layer, x) -> None:
+    n = layer._dims
+    if x.ndim not in (n + 1, n + 2):
+        raise ValueError(f"{type(layer).__name__}: input must be {n + 1}-D (unbatched) or {n + 2}-D (batched), "
+                         f"got shape {x.shape}")
+
+
 def _pos_int(fname: str, name: str, v) -> int:
     if not A._is_int(v):
         raise TypeError(f"{fname}: {name} must be an int, got {v!r}")
@@ -579,6 +586,7 @@ class _MaxPoolNd(Module):
 
     def forward(self, x):
         x = _as_input(type(self).__name__, x)
+        _check_rank(self, x)
         if self.training or self.return_indices:
             y, idx = self._fn(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, True)
             if self.training:
@@ -653,6 +661,7 @@ class _AvgPoolNd(Module):
 
     def forward(self, x):
         x = _as_input(type(self).__name__, x)
+        _check_rank(self, x)
         y = self._fn(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
                      self.divisor_override)
         if self.training:
@@ -722,6 +731,7 @@ class _AdaptiveNd(Module):
 
     def forward(self, x):
         x = _as_input(type(self).__name__, x)
+        _check_rank(self, x)
         if not self._max:
             y = self._fn(x, self.output_size)
             if self.training:
