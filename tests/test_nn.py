@@ -597,3 +597,16 @@ def test_deepcopy_and_pickle():
         other[0].weight[...] = 0                      # independent copies
         assert not np.array_equal(other(x), y)
     np.testing.assert_array_equal(net(x), y)
+
+
+def test_to_dtype():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.Flatten(), nn.Linear(8, 2, rng=1))
+    x = np.random.default_rng(0).standard_normal((2, 1, 4, 4))
+    y32 = net(x.astype(np.float32))
+    assert net.double() is net and all(p.dtype == np.float64 for p in net.parameters())
+    y64 = net(x)
+    assert y64.dtype == np.float64
+    np.testing.assert_allclose(y64, y32, rtol=1e-5, atol=1e-6)
+    assert net.float()(x.astype(np.float32)).dtype == np.float32
+    with pytest.raises(TypeError, match="Sequential.to: dtype must be float32 or float64"):
+        net.to(np.float16)

@@ -264,6 +264,24 @@ class Module:
             elif p.grad is not None:
                 p.grad[...] = 0
 
+    # ---- dtype
+    def to(self, dtype) -> "Module":
+        """Convert every parameter to float32 or float64 in place (new Parameter arrays, gradients
+        dropped); returns self, like ``torch.nn.Module.to(dtype)``."""
+        dt = _dtype(f"{type(self).__name__}.to", dtype)
+        for m in self.modules():
+            for name, p in list(m._parameters.items()):
+                if p is not None and p.dtype != dt:
+                    m._parameters[name] = Parameter(p.view(np.ndarray).astype(dt), p.requires_grad)
+            m._release()
+        return self
+
+    def double(self) -> "Module":
+        return self.to(np.float64)
+
+    def float(self) -> "Module":
+        return self.to(np.float32)
+
     # ---- state
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Parameter name -> a copy of its values (plain ndarray), with PyTorch's key names."""
