@@ -307,7 +307,7 @@ void conv_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, T*
   // lane sums of its columns (bounded memory) and packs grad_output once per chunk.
   const int64_t T0 = 16;
   int64_t S = clamp64(ceil_div(T0, G), 1, nchunks);
-  while (S > 1 && S * K * ncols > (int64_t(1) << 22)) --S;
+  while (S > 1 && S * K * (Cg * taps + 1) > (int64_t(1) << 22)) --S;  // (not ncols: same S with or without gb)
   const int64_t lane_cols = max64(CB, ((int64_t(1) << 20) / max64(1, Kg * VL)) / CB * CB);  // 4 MiB of floats
   int64_t ncg = clamp64(max64(ceil_div(T0, S * G), ceil_div(ncols, lane_cols)), 1, ncb);
   const int64_t bpg = ceil_div(ncb, ncg);
