@@ -887,12 +887,12 @@ py::array max_pool_backward(const py::array& gy, const py::array& idx, const I3&
     throw py::value_error("fmaconv._core: indices must be 5-D, C-contiguous and aligned");
   for (int i = 0; i < 5; ++i)
     if (idx.shape(i) != gy.shape(i)) throw py::value_error("fmaconv._core: indices shape differs from grad_output");
-  const int64_t planes = gy.shape(0) * gy.shape(1), in_plane = in[0] * in[1] * in[2];
-  const int64_t out_plane = gy.shape(2) * gy.shape(3) * gy.shape(4);
+  const int64_t planes = gy.shape(0) * gy.shape(1);
+  const I3 out{gy.shape(2), gy.shape(3), gy.shape(4)};
   const int64_t* ip = static_cast<const int64_t*>(idx.data());
   return pool_grad(gy, in, [&](const auto* gp, auto* xp) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(gp)>>;
-    fmaconv::max_pool_backward<T>(planes, in_plane, out_plane, gp, ip, xp);
+    fmaconv::max_pool_backward<T>(planes, in.data(), out.data(), gp, ip, xp);
   });
 }
 

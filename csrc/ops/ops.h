@@ -49,7 +49,8 @@ void pad_backward(int64_t planes, const int64_t in[3], const int64_t pads[6], Pa
 // Pooling gradients; every plane of gx is overwritten. max: idx as returned by the forward
 // (throws std::invalid_argument for an index outside the plane).
 template <typename T>
-void max_pool_backward(int64_t planes, int64_t in_plane, int64_t out_plane, const T* gy, const int64_t* idx, T* gx);
+void max_pool_backward(int64_t planes, const int64_t in[3], const int64_t out[3], const T* gy, const int64_t* idx,
+                       T* gx);
 template <typename T>
 void avg_pool_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad, int64_t divisor_override);
 template <typename T>

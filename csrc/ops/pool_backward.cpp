@@ -1,5 +1,6 @@
 // Pooling gradients, threaded over (n, c) planes. Every plane of grad_input is written whole
 // (zeros, then each output's contribution added in scan order: deterministic).
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -11,20 +12,51 @@
 
 namespace fmaconv {
 
+namespace {
+
+// zeros, then g[ix[o]] += y[o]; false if an index is outside [0, n).
 template <typename T>
-void max_pool_backward(int64_t planes, int64_t in_plane, int64_t out_plane, const T* gy, const int64_t* idx, T* gx) {
+bool scatter_plane(T* __restrict g, int64_t n, const T* __restrict y, const int64_t* __restrict ix, int64_t m) {
+  std::memset(g, 0, (size_t)n * sizeof(T));
+  const uint64_t un = (uint64_t)n;
+  int64_t o = 0;
+  // four at a time: check the indices first (one branch), then four independent updates
+  for (; o + 4 <= m; o += 4) {
+    const uint64_t i0 = (uint64_t)ix[o], i1 = (uint64_t)ix[o + 1], i2 = (uint64_t)ix[o + 2], i3 = (uint64_t)ix[o + 3];
+    if ((i0 >= un) | (i1 >= un) | (i2 >= un) | (i3 >= un)) return false;
+    g[i0] += y[o];
+    g[i1] += y[o + 1];
+    g[i2] += y[o + 2];
+    g[i3] += y[o + 3];
+  }
+  for (; o < m; ++o) {
+    const uint64_t i = (uint64_t)ix[o];
+    if (i >= un) return false;
+    g[i] += y[o];
+  }
+  return true;
+}
+
+}  // namespace
+
+template <typename T>
+void max_pool_backward(int64_t planes, const int64_t in[3], const int64_t out[3], const T* gy, const int64_t* idx,
+                       T* gx) {
+  const int64_t in_plane = in[0] * in[1] * in[2], out_plane = out[0] * out[1] * out[2];
   parallel_range(planes, (double)(in_plane + 2 * out_plane), [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p) {
       T* g = gx + p * in_plane;
       const T* y = gy + p * out_plane;
       const int64_t* ix = idx + p * out_plane;
-      std::memset(g, 0, (size_t)in_plane * sizeof(T));
-      for (int64_t o = 0; o < out_plane; ++o) {
-        const int64_t i = ix[o];
-        if (i < 0 || i >= in_plane)
-          throw std::invalid_argument("max_pool_backward: index " + std::to_string(i) + " out of range [0, " +
-                                      std::to_string(in_plane) + ") in plane " + std::to_string(p));
-        g[i] += y[o];
+      if (!scatter_plane(g, in_plane, y, ix, out_plane)) {
+        int64_t i = 0;
+        for (int64_t o = 0; o < out_plane; ++o)
+          if (ix[o] < 0 || ix[o] >= in_plane) {
+            i = ix[o];
+            break;
+          }
+        throw std::invalid_argument("max_pool_backward: index " + std::to_string(i) + " out of range [0, " +
+                                    std::to_string(in_plane) + ") in plane " + std::to_string(p));
       }
     }
   });
@@ -133,7 +165,7 @@ void adaptive_avg_pool_backward(const PoolShape& s, const T* gy, T* gx) {
 }
 
 #define FMACONV_POOL_BWD_INSTANTIATE(T)                                                                      \
-  template void max_pool_backward<T>(int64_t, int64_t, int64_t, const T*, const int64_t*, T*);             \
+  template void max_pool_backward<T>(int64_t, const int64_t*, const int64_t*, const T*, const int64_t*, T*);  \
   template void avg_pool_backward<T>(const PoolShape&, const T*, T*, bool, int64_t);                       \
   template void adaptive_avg_pool_backward<T>(const PoolShape&, const T*, T*);
 FMACONV_POOL_BWD_INSTANTIATE(float)
