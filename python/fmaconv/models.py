@@ -11,10 +11,15 @@ __all__ = ["LeNet5"]
 class LeNet5(nn.Module):
     """LeNet-5 for 32x32 inputs (LeCun et al. 1998, with ReLU and max pooling)::
 
-        features:   0 Conv2d(in_channels, 6, 5)  1 ReLU  2 MaxPool2d(2)
-                    3 Conv2d(6, 16, 5)           4 ReLU  5 MaxPool2d(2)
+        features:   0 Conv2d(in_channels, 6, 5)  1 MaxPool2d(2)  2 ReLU
+                    3 Conv2d(6, 16, 5)           4 MaxPool2d(2)  5 ReLU
         flatten:    Flatten()                            -> 16*5*5 = 400
         classifier: 0 Linear(400, 120)  1 ReLU  2 Linear(120, 84)  3 ReLU  4 Linear(84, num_classes)
+
+    ReLU comes after the pooling: ``relu(max_pool(x)) == max_pool(relu(x))`` and so are the
+    gradients (max commutes with any non-decreasing function, ties pick the same first index),
+    on a quarter of the elements. The network, its outputs and gradients are those of the usual
+    Conv-ReLU-Pool order (the tests check it against that order in PyTorch).
 
     ``state_dict`` keys: ``features.0.weight``, ``features.0.bias``, ``features.3.weight``,
     ``features.3.bias``, ``classifier.{0,2,4}.{weight,bias}`` -- the keys of the same network
@@ -26,8 +31,8 @@ class LeNet5(nn.Module):
         super().__init__()
         g = nn._rng("LeNet5", rng)
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, 5, dtype=dtype, rng=g), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5, dtype=dtype, rng=g), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(in_channels, 6, 5, dtype=dtype, rng=g), nn.MaxPool2d(2), nn.ReLU(inplace=True),
+            nn.Conv2d(6, 16, 5, dtype=dtype, rng=g), nn.MaxPool2d(2), nn.ReLU(inplace=True),
         )
         self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(

@@ -162,8 +162,9 @@ def torch_lenet5(torch, in_channels=3, num_classes=10):
     class LeNet5(tnn.Module):
         def __init__(self):
             super().__init__()
-            self.features = tnn.Sequential(tnn.Conv2d(in_channels, 6, 5), tnn.ReLU(inplace=True), tnn.MaxPool2d(2),
-                                           tnn.Conv2d(6, 16, 5), tnn.ReLU(inplace=True), tnn.MaxPool2d(2))
+            # the same layer order as fmaconv's LeNet5 (ReLU after pooling, on fewer elements)
+            self.features = tnn.Sequential(tnn.Conv2d(in_channels, 6, 5), tnn.MaxPool2d(2), tnn.ReLU(inplace=True),
+                                           tnn.Conv2d(6, 16, 5), tnn.MaxPool2d(2), tnn.ReLU(inplace=True))
             self.flatten = tnn.Flatten()
             self.classifier = tnn.Sequential(tnn.Linear(400, 120), tnn.ReLU(inplace=True), tnn.Linear(120, 84),
                                              tnn.ReLU(inplace=True), tnn.Linear(84, num_classes))
