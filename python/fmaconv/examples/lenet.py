@@ -67,6 +67,7 @@ def train(model, x_train, y_train, x_test, y_test, *, epochs, batch_size, lr, mo
     n = len(x_train)
     steps_per_epoch = (n + batch_size - 1) // batch_size
     total_steps, step = epochs * steps_per_epoch, 0
+    live = progress is not None and getattr(progress, "isatty", lambda: False)()
     for epoch in range(1, epochs + 1):
         model.train()
         order = rng.permutation(n)
@@ -88,13 +89,15 @@ def train(model, x_train, y_train, x_test, y_test, *, epochs, batch_size, lr, mo
             loss_sum += float(loss) * len(idx)
             correct += int((logits.argmax(axis=1) == yb).sum())
             seen += len(idx)
-            if progress is not None:
+            if live:
                 _bar(progress, epoch, epochs, seen, n, loss_sum / seen, t0)
         test_acc = evaluate(model, x_test, y_test)
         hist["loss"].append(loss_sum / max(seen, 1))
         hist["train_acc"].append(correct / max(seen, 1))
         hist["test_acc"].append(test_acc)
         if progress is not None:
+            if not live:  # a log file gets one line per epoch, not one per batch
+                _bar(progress, epoch, epochs, seen, n, loss_sum / max(seen, 1), t0)
             progress.write(f"  train acc {hist['train_acc'][-1]:.4f}  test acc {test_acc:.4f}\n")
             progress.flush()
     return hist
