@@ -50,6 +50,7 @@ CASES = [
     ("Sigmoid", (), {}, (3, 4)),
     ("Flatten", (), {}, (2, 3, 2, 2)),
     ("Flatten", (), dict(start_dim=0, end_dim=1), (2, 3, 2)),
+    ("Identity", (), {}, (2, 3)),
 ]
 IDS = [f"{c[0]}-{i}" for i, c in enumerate(CASES)]
 
