@@ -71,6 +71,24 @@ PhaseAxis phase_axis(int64_t r, int64_t i, int64_t k, int64_t s, int64_t p, int6
   return a;
 }
 
+// True if no element is inf or NaN (exponent bits all ones).
+template <typename T>
+bool all_finite(const T* x, int64_t n) {
+  using U = typename std::conditional<sizeof(T) == 4, uint32_t, uint64_t>::type;
+  const U mask = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
+  std::atomic<bool> ok{true};
+  parallel_range(n, 1.0, [&](int64_t b, int64_t e) {
+    U bad = 0;
+    for (int64_t i = b; i < e; ++i) {
+      U u;
+      std::memcpy(&u, x + i, sizeof(U));
+      bad |= (U)((u & mask) == mask);
+    }
+    if (bad) ok.store(false, std::memory_order_relaxed);
+  });
+  return ok.load();
+}
+
 // Positions r + s*m (m < count per axis) of every (n, c) plane of gx get src (a dense
 // (planes, count...) array), or zero if src is null.
 template <typename T>
@@ -98,9 +116,53 @@ void scatter_phase(const ConvShape& s, const int64_t r[3], const int64_t cnt[3],
 
 }  // namespace
 
+namespace {
+
+// grad_input summed exactly as defined: each (output, tap) pair that reads an input cell adds
+// gy * w to it, nothing else. For non-finite weights or gradients: the phase convolutions also
+// multiply padding zeros (and zero taps) by them, and 0 * inf is NaN where PyTorch has none.
+template <typename T>
+void conv_backward_input_exact(const ConvShape& s, const T* gy, const T* w, T* gx) {
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), OP = s.out_plane(), taps = s.taps();
+  const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
+  parallel_range(s.N * s.C, (double)(Kg * OP * taps), [&](int64_t b, int64_t e) {
+    for (int64_t pl = b; pl < e; ++pl) {
+      const int64_t n = pl / s.C, c = pl % s.C, g = c / Cg, ci = c % Cg;
+      T* gp = gx + pl * s.in_plane();
+      for (int64_t i = 0; i < s.in_plane(); ++i) gp[i] = T(0);
+      for (int64_t co = g * Kg; co < (g + 1) * Kg; ++co) {
+        const T* yp = gy + (n * s.K + co) * OP;
+        const T* wp = w + (co * Cg + ci) * taps;
+        for (int64_t jd = 0; jd < s.k[0]; ++jd)
+          for (int64_t jh = 0; jh < s.k[1]; ++jh)
+            for (int64_t jw = 0; jw < s.k[2]; ++jw) {
+              const T wv = wp[(jd * s.k[1] + jh) * s.k[2] + jw];
+              const int64_t off = jw * s.d[2] - s.p[2];
+              const int64_t lo = clamp64(ceil_div(-off, s.s[2]), 0, OW), hi = clamp64(ceil_div(W - off, s.s[2]), lo, OW);
+              for (int64_t od = 0; od < OD; ++od) {
+                const int64_t id = od * s.s[0] - s.p[0] + jd * s.d[0];
+                if (id < 0 || id >= D) continue;
+                for (int64_t oh = 0; oh < OH; ++oh) {
+                  const int64_t ih = oh * s.s[1] - s.p[1] + jh * s.d[1];
+                  if (ih < 0 || ih >= H) continue;
+                  T* row = gp + (id * H + ih) * W;
+                  const T* yr = yp + (od * OH + oh) * OW;
+                  for (int64_t ow = lo; ow < hi; ++ow) row[ow * s.s[2] + off] += yr[ow] * wv;
+                }
+              }
+            }
+      }
+    }
+  });
+}
+
+}  // namespace
+
 template <typename T>
 void conv_backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
   if (s.N == 0 || s.C == 0 || s.in_plane() == 0) return;
+  if (!all_finite(w, s.K * s.Cg() * s.taps()) || !all_finite(gy, s.N * s.K * s.out_plane()))
+    return conv_backward_input_exact(s, gy, w, gx);
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg();
   const bool unit = s.s[0] == 1 && s.s[1] == 1 && s.s[2] == 1;
   AlignedBuffer<T> wbuf, ybuf;
@@ -170,24 +232,6 @@ void conv_backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
 
 namespace {
 
-// True if no element is inf or NaN (exponent bits all ones).
-template <typename T>
-bool all_finite(const T* x, int64_t n) {
-  using U = typename std::conditional<sizeof(T) == 4, uint32_t, uint64_t>::type;
-  const U mask = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
-  std::atomic<bool> ok{true};
-  parallel_range(n, 1.0, [&](int64_t b, int64_t e) {
-    U bad = 0;
-    for (int64_t i = b; i < e; ++i) {
-      U u;
-      std::memcpy(&u, x + i, sizeof(U));
-      bad |= (U)((u & mask) == mask);
-    }
-    if (bad) ok.store(false, std::memory_order_relaxed);
-  });
-  return ok.load();
-}
-
 // A row of the packed input block: input channel ci, taps (jd, jh) and a column offset.
 struct SrcRow {
   int64_t ci, dD, dH;  // channel in the group, jd * dd, jh * dh
@@ -210,6 +254,11 @@ struct Seg {
 // otherwise every column packs its own row with Wg = OW.
 template <typename T>
 void conv_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, T* gb) {
+  if (gw && gb) {  // the bias alone: its own (cheap) pass, so neither result depends on the other's presence
+    conv_backward_weight<T>(s, x, gy, gw, nullptr);
+    conv_backward_weight<T>(s, x, gy, nullptr, gb);
+    return;
+  }
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), K = s.K, taps = s.taps();
   const int64_t Kdim = gw ? Cg * taps : 0, ncols = Kdim + (gb ? 1 : 0);
   if (gw) std::memset(gw, 0, (size_t)(K * Cg * taps) * sizeof(T));
@@ -220,12 +269,13 @@ void conv_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, T*
   const GradKernels<T>& gk = kernel_set<T>(kernels()).grad;
   const int64_t VL = gk.vl;
 
-  // Tile with the least estimated time: per vector step, max(FMAs, loads) / 2 per tile.
+  // Tile with the least estimated time per vector step: its FMAs, its loads (half weight: two
+  // per cycle, partly hidden) and a call overhead.
   int best = 0;
   double best_cost = 0;
   for (int i = 0; i < gk.n_tiles; ++i) {
     const DotTile<T>& t = gk.tiles[i];
-    const double per = (double)(t.ma * t.nb > t.ma + t.nb ? t.ma * t.nb : t.ma + t.nb) + 2.0;
+    const double per = (double)(t.ma * t.nb) + 0.5 * (double)(t.ma + t.nb) + 4.0;
     const double cost = (double)ceil_div(Kg, t.ma) * (double)ceil_div(ncols, t.nb) * per;
     if (i == 0 || cost < best_cost) {
       best = i;
@@ -247,7 +297,7 @@ void conv_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, T*
   const bool in_place = shared && sw == 1 && Wg == W && s.s[1] == 1 && s.p[0] == 0 && s.p[1] == 0 && pw == 0 &&
                         slab >= kMinSlab;
   // Chunks of the grid (lengths a multiple of 16 >= vl); packed rows carry maxshift extra columns.
-  const int64_t Lmax = 512;
+  const int64_t Lmax = 1536;  // long chunks: fewer tile calls and lane sums per multiply-add
   const int64_t span = in_place ? slab : Rg;      // what chunks split evenly
   const int64_t per_span = ceil_div(span, Lmax);  // chunks per span
   const int64_t L = ceil_div(ceil_div(span, per_span), 16) * 16;

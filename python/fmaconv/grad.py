@@ -30,6 +30,10 @@ _PAD_MODE_CODE = {"reflect": 1, "replicate": 2, "circular": 3}
 
 
 def _shape_arg(fname: str, name: str, shape) -> tuple[int, ...]:
+    if type(shape) is tuple and all(type(v) is int for v in shape):  # the common case, quickly
+        if shape and min(shape) < 0:
+            raise ValueError(f"{fname}: {name} must not contain negative sizes, got {shape!r}")
+        return shape
     if isinstance(shape, np.ndarray) and shape.ndim == 1:
         shape = tuple(shape.tolist())
     if not isinstance(shape, (tuple, list)) or not all(A._is_int(s) for s in shape):
@@ -48,6 +52,8 @@ def _check_grad_shape(fname: str, gy: np.ndarray, expected: tuple[int, ...]) -> 
 
 
 def _output_mask(fname: str, mask) -> tuple[bool, bool, bool]:
+    if type(mask) is tuple and len(mask) == 3 and all(m is True or m is False for m in mask):
+        return mask
     if not isinstance(mask, (tuple, list)) or len(mask) != 3:
         raise TypeError(f"{fname}: output_mask must be a sequence of 3 bools, got {mask!r}")
     return tuple(A.check_bool(fname, "output_mask", m) for m in mask)
@@ -55,16 +61,37 @@ def _output_mask(fname: str, mask) -> tuple[bool, bool, bool]:
 
 # ----------------------------------------------------------------------------- convolution
 
+def _conv_geometry(fname, dims, x_shape, w_shape, stride, padding, dilation, groups, padding_mode):
+    """The checked plan and everything the core calls need, derived once per argument set."""
+    plan = A.conv_plan(fname, dims, x_shape, w_shape, stride, padding, dilation, groups, padding_mode)
+    expected = plan.out_shape if plan.batched else plan.out_shape[1:]
+    fill = (1,) * (3 - dims)
+    xb = tuple(x_shape) if plan.batched else (1,) + tuple(x_shape)
+    spatial = xb[2:]
+    pads = None
+    if plan.mode_pads is not None:
+        pads = (0, 0) * (3 - dims) + plan.mode_pads
+        spatial = tuple(i + plan.mode_pads[2 * a] + plan.mode_pads[2 * a + 1] for a, i in enumerate(spatial))
+    return dict(
+        plan=plan, expected=expected, pads=pads,
+        empty=0 in plan.out_shape or 0 in x_shape,
+        st=A.pad3(plan.stride, 1), pl=A.pad3(plan.pad_l, 0), dl=A.pad3(plan.dilation, 1),
+        in3=A.pad3(spatial, 1), k3=A.pad3(tuple(w_shape[2:]), 1),
+        x5=xb[:2] + fill + xb[2:], w5=tuple(w_shape[:2]) + fill + tuple(w_shape[2:]),
+        gy5=plan.out_shape[:2] + fill + plan.out_shape[2:],
+    )
+
+
 def _conv_grads(fname, dims, gy, x, x_shape, w, w_shape, stride, padding, dilation, groups, padding_mode, want):
     """(grad_input, grad_weight, grad_bias), each None unless wanted. x / w may be None when only
     their shapes are known (then the gradient that needs them must not be wanted)."""
-    plan = A.cached_plan(A.conv_plan, fname, dims, x_shape, w_shape, stride, padding, dilation, groups, padding_mode)
-    expected = plan.out_shape if plan.batched else plan.out_shape[1:]
-    _check_grad_shape(fname, gy, expected)
+    geo = A.cached_plan(_conv_geometry, fname, dims, tuple(x_shape), tuple(w_shape), stride, padding, dilation,
+                        groups, padding_mode)
+    _check_grad_shape(fname, gy, geo["expected"])
     want_x, want_w, want_b = want
     dtype = gy.dtype
     gx = gw = gb = None
-    if 0 in plan.out_shape or 0 in x_shape:
+    if geo["empty"]:
         # nothing flows: every gradient is zero
         if want_x:
             gx = np.zeros(x_shape, dtype=dtype)
@@ -73,25 +100,19 @@ def _conv_grads(fname, dims, gy, x, x_shape, w, w_shape, stride, padding, dilati
         if want_b:
             gb = np.zeros((w_shape[0],), dtype=dtype)
         return gx, gw, gb
-    gy5 = A.to5d(A.contiguous(gy if plan.batched else gy[None]), dims)
-    st, pl, dl = A.pad3(plan.stride, 1), A.pad3(plan.pad_l, 0), A.pad3(plan.dilation, 1)
-    xb_shape = x_shape if plan.batched else (1,) + tuple(x_shape)
-    spatial = tuple(xb_shape[2:])
-    pads = None
-    if plan.mode_pads is not None:
-        pads = (0, 0) * (3 - dims) + plan.mode_pads
-        spatial = tuple(i + plan.mode_pads[2 * a] + plan.mode_pads[2 * a + 1] for a, i in enumerate(spatial))
+    plan, pads = geo["plan"], geo["pads"]
+    gy5 = A.contiguous(gy).reshape(geo["gy5"])
     if want_x:
-        w5 = A.to5d(A.contiguous(w), dims)
-        g5 = _core.conv_backward_input(gy5, w5, st, pl, dl, plan.groups, A.pad3(spatial, 1))
+        g5 = _core.conv_backward_input(gy5, A.contiguous(w).reshape(geo["w5"]), geo["st"], geo["pl"], geo["dl"],
+                                       plan.groups, geo["in3"])
         if pads is not None:
             g5 = _core.pad_backward(g5, pads, _PAD_MODE_CODE[padding_mode])
         gx = g5.reshape(x_shape)
     if want_w or want_b:
-        x5 = A.to5d(A.contiguous(x if plan.batched else x[None]), dims)
+        x5 = A.contiguous(x).reshape(geo["x5"])
         if pads is not None:
             x5 = _core.pad(x5, pads, _PAD_MODE_CODE[padding_mode])
-        gw, gb = _core.conv_backward_weight(x5, gy5, A.pad3(tuple(w_shape[2:]), 1), st, pl, dl, plan.groups,
+        gw, gb = _core.conv_backward_weight(x5, gy5, geo["k3"], geo["st"], geo["pl"], geo["dl"], plan.groups,
                                             bool(want_w), bool(want_b))
         if gw is not None:
             gw = gw.reshape(w_shape)
@@ -202,6 +223,16 @@ def _pool_leading(fname, x_shape, gy_shape, batched):
         raise ValueError(f"{fname}: input_shape may only have an empty batch axis, got {x_shape}")
 
 
+def _pool_geometry(fname, x_shape, gy_shape, dims):
+    """(dims, batched, the core's 3 input sizes, grad_output's 5-D shape), checked."""
+    d, batched = _pool_rank(fname, x_shape, gy_shape, dims)
+    _pool_leading(fname, x_shape, gy_shape, batched)
+    A.check_size(fname, x_shape)
+    xs = x_shape if batched else (1,) + tuple(x_shape)
+    gs = tuple(gy_shape) if batched else (1,) + tuple(gy_shape)
+    return d, batched, A.pad3(xs[2:], 1), gs[:2] + (1,) * (3 - d) + gs[2:]
+
+
 def _finish(g5, x_shape):
     return g5.reshape(x_shape)
 
@@ -219,16 +250,13 @@ def max_pool_backward(grad_output, indices, input_shape, *, dims=None):
         raise TypeError(f"{fname}: indices must be int64 (as returned with return_indices=True), got dtype {idx.dtype}")
     if idx.shape != gy.shape:
         raise ValueError(f"{fname}: indices shape {idx.shape} does not match grad_output shape {gy.shape}")
-    d, batched = _pool_rank(fname, x_shape, gy.shape, dims)
-    _pool_leading(fname, x_shape, gy.shape, batched)
-    A.check_size(fname, x_shape)
+    d, batched, in3, g5_shape = A.cached_plan(_pool_geometry, fname, x_shape, gy.shape, dims)
     if gy.size == 0 or 0 in x_shape:
         return np.zeros(x_shape, dtype=gy.dtype)
-    gy5 = A.to5d(A.contiguous(gy if batched else gy[None]), d)
-    idx5 = A.to5d(A.contiguous(idx if batched else idx[None]).astype(np.int64, copy=False), d)
-    xs = x_shape if batched else (1,) + x_shape
+    gy5 = A.contiguous(gy).reshape(g5_shape)
+    idx5 = A.contiguous(idx).reshape(g5_shape)
     try:
-        g5 = _core.max_pool_backward(gy5, idx5, A.pad3(xs[2:], 1))
+        g5 = _core.max_pool_backward(gy5, idx5, in3)
     except ValueError as exc:
         raise ValueError(f"{fname}: indices out of range for input_shape {x_shape}: {exc}") from None
     return _finish(g5, x_shape)
@@ -290,12 +318,8 @@ def adaptive_avg_pool_backward(grad_output, input_shape, *, dims=None):
     fname = "adaptive_avg_pool_backward"
     gy = A.as_float_array(fname, "grad_output", grad_output)
     x_shape = _shape_arg(fname, "input_shape", input_shape)
-    d, batched = _pool_rank(fname, x_shape, gy.shape, dims)
-    _pool_leading(fname, x_shape, gy.shape, batched)
-    A.check_size(fname, x_shape)
+    d, batched, in3, g5_shape = A.cached_plan(_pool_geometry, fname, x_shape, gy.shape, dims)
     if gy.size == 0:  # an empty batch, or an output size of 0 (accepted by the forward)
         return np.zeros(x_shape, dtype=gy.dtype)
-    gy5 = A.to5d(A.contiguous(gy if batched else gy[None]), d)
-    xs = x_shape if batched else (1,) + x_shape
-    g5 = _core.adaptive_avg_pool_backward(gy5, A.pad3(xs[2:], 1))
+    g5 = _core.adaptive_avg_pool_backward(A.contiguous(gy).reshape(g5_shape), in3)
     return _finish(g5, x_shape)
