@@ -119,3 +119,19 @@ def test_lenet_example_digits_full_run_reaches_97_percent():
     res = lenet.main(["--out", "", "--threads", "2"])
     assert res["test_accuracy"] >= 0.97
     print(f"digits: {res['test_accuracy'] * 100:.2f}% in {res['seconds']:.1f} s")
+
+
+def test_lenet_example_runs_as_module(tmp_path):
+    """``python -m fmaconv.examples.lenet`` (the command in the README) on a tiny CIFAR-format set."""
+    import subprocess
+    import sys
+    write_cifar(tmp_path / "c", n_train=8, n_test=4)
+    r = subprocess.run([sys.executable, "-m", "fmaconv.examples.lenet", "--cifar10", str(tmp_path / "c"),
+                        "--epochs", "1", "--batch-size", "8", "--out", ""],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "test accuracy" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "fmaconv.examples.lenet", "--cifar10", str(tmp_path / "missing")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "error: load_cifar10:" in r.stderr and "is not a folder" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -9,6 +9,7 @@ loss and accuracy curves are written to a PNG (``--out``, needs matplotlib).
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 import time
 
@@ -161,14 +162,16 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.threads is not None:
         fmaconv.set_num_threads(args.threads)
-    if args.cifar10:
-        xtr, ytr, xte, yte = load_cifar10(args.cifar10)
-        xtr, xte = standardise(xtr, xte)
-        name, channels = "CIFAR-10", 3
-    else:
-        xtr, ytr, xte, yte = load_digits_32(seed=args.seed)
-        xtr, xte = standardise(xtr, xte)
-        name, channels = "digits (scikit-learn, 8x8 -> 32x32)", 1
+    try:
+        if args.cifar10:
+            xtr, ytr, xte, yte = load_cifar10(args.cifar10)
+            name, channels = "CIFAR-10", 3
+        else:
+            xtr, ytr, xte, yte = load_digits_32(seed=args.seed)
+            name, channels = "digits (scikit-learn, 8x8 -> 32x32)", 1
+    except (OSError, ValueError, ImportError, pickle.UnpicklingError) as exc:
+        sys.exit(f"error: {exc}")
+    xtr, xte = standardise(xtr, xte)
     if args.limit:
         xtr, ytr = xtr[:args.limit], ytr[:args.limit]
     if args.out:  # fail before training, not after
