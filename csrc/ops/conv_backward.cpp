@@ -297,7 +297,9 @@ void conv_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, T*
   const bool in_place = shared && sw == 1 && Wg == W && s.s[1] == 1 && s.p[0] == 0 && s.p[1] == 0 && pw == 0 &&
                         slab >= kMinSlab;
   // Chunks of the grid (lengths a multiple of 16 >= vl); packed rows carry maxshift extra columns.
-  const int64_t Lmax = 1536;  // long chunks: fewer tile calls and lane sums per multiply-add
+  // Long chunks: fewer tile calls and lane sums per multiply-add; the packed grad_output block
+  // (Kg x L) stays within ~4 MiB of floats.
+  const int64_t Lmax = clamp64((int64_t(1) << 20) / max64(Kg, 1) / 16 * 16, 256, 1536);
   const int64_t span = in_place ? slab : Rg;      // what chunks split evenly
   const int64_t per_span = ceil_div(span, Lmax);  // chunks per span
   const int64_t L = ceil_div(ceil_div(span, per_span), 16) * 16;

@@ -66,7 +66,7 @@ template <typename T>
 void avg_pool_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad, int64_t divisor_override) {
   const int64_t H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
   const int64_t in_plane = s.in_plane(), out_plane = s.out_plane();
-  // Window [start, end) per axis and output, as the forward computes it.
+  // Window [lo, hi) per axis and output, as the forward computes it.
   struct Win {
     int64_t lo, hi, size;  // clipped to the input; size counts padding (not the ceil overhang)
   };
@@ -78,11 +78,20 @@ void avg_pool_backward(const PoolShape& s, const T* gy, T* gx, bool count_includ
       win[a][(size_t)o] = {max64(st, 0), min64(en, s.in[a]), en - st};
     }
   }
-  // Non-overlapping windows that tile the input exactly: each input cell gets one value.
+  // Windows that tile the input exactly: every input cell gets one value (assigned, no zeroing).
   bool tiles = true;
   for (int a = 0; a < 3; ++a)
     tiles = tiles && s.p[a] == 0 && s.k[a] == s.s[a] && s.out[a] * s.k[a] == s.in[a];
   parallel_range(s.planes, (double)(in_plane + out_plane * s.k[0] * s.k[1] * s.k[2]), [&](int64_t b, int64_t e) {
+    // Per output row: v = gy / divisor (a vectorisable division), spread along the width into
+    // one input-width row R, then R added to (or, tiling, copied into) every input row of the window.
+    thread_local std::vector<T> vrow, drow, rrow;
+    vrow.resize((size_t)OW);
+    drow.resize((size_t)OW);
+    rrow.resize((size_t)W);
+    T* __restrict v = vrow.data();
+    T* __restrict dv = drow.data();
+    T* __restrict R = rrow.data();
     for (int64_t p = b; p < e; ++p) {
       T* g = gx + p * in_plane;
       const T* y = gy + p * out_plane;
@@ -91,15 +100,16 @@ void avg_pool_backward(const PoolShape& s, const T* gy, T* gx, bool count_includ
         const Win& wd = win[0][(size_t)od];
         for (int64_t oh = 0; oh < OH; ++oh) {
           const Win& wh = win[1][(size_t)oh];
+          if (wd.hi <= wd.lo || wh.hi <= wh.lo) continue;  // a window in the padding only
           const T* yr = y + (od * OH + oh) * OW;
           if (tiles && divisor_override == 0) {
-            // every window is whole: one divisor; rows of the window copy one expanded row
+            // whole windows, one divisor: the first row of the window, then copies
             const T div = T(s.k[0] * s.k[1] * s.k[2]);
             const int64_t kw = s.k[2];
             T* first = g + (wd.lo * H + wh.lo) * W;
             for (int64_t ow = 0; ow < OW; ++ow) {
-              const T v = yr[ow] / div;
-              for (int64_t j = 0; j < kw; ++j) first[ow * kw + j] = v;
+              const T vv = yr[ow] / div;
+              for (int64_t j = 0; j < kw; ++j) first[ow * kw + j] = vv;
             }
             for (int64_t id = wd.lo; id < wd.hi; ++id)
               for (int64_t ih = wh.lo; ih < wh.hi; ++ih) {
@@ -110,20 +120,32 @@ void avg_pool_backward(const PoolShape& s, const T* gy, T* gx, bool count_includ
           }
           for (int64_t ow = 0; ow < OW; ++ow) {
             const Win& ww = win[2][(size_t)ow];
-            int64_t div = divisor_override;
-            if (!div)
-              div = count_include_pad ? wd.size * wh.size * ww.size
-                                      : (wd.hi - wd.lo) * (wh.hi - wh.lo) * (ww.hi - ww.lo);
-            const T v = yr[ow] / T(div);
-            for (int64_t id = wd.lo; id < wd.hi; ++id)
-              for (int64_t ih = wh.lo; ih < wh.hi; ++ih) {
-                T* row = g + (id * H + ih) * W;
-                if (tiles)
-                  for (int64_t iw = ww.lo; iw < ww.hi; ++iw) row[iw] = v;
-                else
-                  for (int64_t iw = ww.lo; iw < ww.hi; ++iw) row[iw] += v;
-              }
+            const int64_t div = divisor_override ? divisor_override
+                                : count_include_pad ? wd.size * wh.size * ww.size
+                                                    : (wd.hi - wd.lo) * (wh.hi - wh.lo) * (ww.hi - ww.lo);
+            dv[ow] = T(div);
           }
+          for (int64_t ow = 0; ow < OW; ++ow) v[ow] = yr[ow] / dv[ow];
+          if (tiles) {
+            const int64_t kw = s.k[2];
+            for (int64_t ow = 0; ow < OW; ++ow)
+              for (int64_t j = 0; j < kw; ++j) R[ow * kw + j] = v[ow];
+          } else {
+            for (int64_t iw = 0; iw < W; ++iw) R[iw] = T(0);
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              const Win& ww = win[2][(size_t)ow];
+              for (int64_t iw = ww.lo; iw < ww.hi; ++iw) R[iw] += v[ow];
+            }
+          }
+          for (int64_t id = wd.lo; id < wd.hi; ++id)
+            for (int64_t ih = wh.lo; ih < wh.hi; ++ih) {
+              T* __restrict row = g + (id * H + ih) * W;
+              if (tiles) {
+                std::memcpy(row, R, (size_t)W * sizeof(T));
+              } else {
+                for (int64_t iw = 0; iw < W; ++iw) row[iw] += R[iw];
+              }
+            }
         }
       }
     }
