@@ -20,6 +20,7 @@ from .functional import (
 )
 from .packed import PackedConv
 from . import grad
+from . import nn, optim, models  # noqa: E402  (layers, optimizers, networks)
 
 __version__ = _core.__version__
 

@@ -7,7 +7,7 @@ import sys
 import time
 
 from . import machine, report
-from .cases import SUITE, select
+from .cases import ALL_CASES, select
 from .run import WATCHDOG_S, run_suite
 from .timing import QUICK, TimingConfig
 
@@ -54,7 +54,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cases = select(args.filter, SUITE)
+    cases = select(args.filter, ALL_CASES)
     if args.list:
         for c in cases:
             print(f"{c.name:<26} {c.func_name:<20} {c.summary()}")

@@ -23,6 +23,7 @@ MAX_POOL = "max_pool"
 AVG_POOL = "avg_pool"
 ADAPTIVE_AVG_POOL = "adaptive_avg_pool"
 OPS = (CONV, MAX_POOL, AVG_POOL, ADAPTIVE_AVG_POOL)
+MODEL = "model"                              # a whole network (ModelCase), fmaconv.nn vs torch.nn
 
 #: itemsize of the indices array returned by ``return_indices=True`` (int64)
 INDEX_ITEMSIZE = 8
@@ -235,8 +236,68 @@ SUITE: tuple[Case, ...] = (
     adaptive_avg_pool("adaptive_avgpool_256x14to7", 4, 256, (14, 14), 7),
 )
 
-CASES_BY_NAME = {c.name: c for c in SUITE}
-assert len(CASES_BY_NAME) == len(SUITE), "case names must be unique"
+
+
+@dataclass(frozen=True)
+class ModelCase:
+    """A whole network, fmaconv.nn against the same torch.nn network with the same weights:
+    ``mode`` "infer" (eval-mode forward) or "train" (one step: forward, cross-entropy loss,
+    backward, SGD with momentum 0.9 and weight decay 5e-4). Only fmaconv and torch run these."""
+    name: str
+    model: str                               # "lenet5"
+    mode: str                                # "infer" or "train"
+    batch: int
+    in_channels: int = 3
+    num_classes: int = 10
+
+    op = MODEL
+    is_conv = False
+    flops = 0
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.batch, self.in_channels, 32, 32)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.batch, self.num_classes) if self.mode == "infer" else ()
+
+    @property
+    def func_name(self) -> str:
+        return f"LeNet5 {self.mode}"
+
+    def bytes_moved(self, itemsize: int) -> int:
+        return 0
+
+    def kwargs(self) -> dict:
+        return {}
+
+    def summary(self) -> str:
+        what = "forward (eval)" if self.mode == "infer" else "fwd+CE+bwd+SGD"
+        return f"{_dims(self.input_shape)} {what}"
+
+    def make_inputs(self, dtype="float32", seed: int | None = None) -> dict:
+        """Images, labels and the initial weights as a state_dict (PyTorch's init and key names)."""
+        from .. import models                # the bench stays importable without the core
+        dtype = np.dtype(dtype)
+        if seed is None:
+            seed = zlib.crc32(self.name.encode())
+        rng = np.random.default_rng(seed)
+        net = models.LeNet5(self.in_channels, self.num_classes, dtype=dtype, rng=seed)
+        return {"input": rng.standard_normal(self.input_shape).astype(dtype),
+                "target": rng.integers(0, self.num_classes, self.batch),
+                "state": net.state_dict()}
+
+
+#: Whole-network cases (after the operator suite in the table; --filter lenet5 selects them).
+MODEL_SUITE: tuple[ModelCase, ...] = (
+    ModelCase("lenet5_infer_b64", "lenet5", "infer", 64),
+    ModelCase("lenet5_train_b64", "lenet5", "train", 64),
+)
+ALL_CASES = SUITE + MODEL_SUITE
+
+CASES_BY_NAME = {c.name: c for c in ALL_CASES}
+assert len(CASES_BY_NAME) == len(ALL_CASES), "case names must be unique"
 
 
 def select(pattern: str | None = None, cases: Iterable[Case] = SUITE) -> list[Case]:

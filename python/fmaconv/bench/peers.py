@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from . import baseline
-from .cases import ADAPTIVE_AVG_POOL, AVG_POOL, CONV, MAX_POOL, Case
+from .cases import ADAPTIVE_AVG_POOL, AVG_POOL, CONV, MAX_POOL, MODEL, Case
 
 FMACONV, TORCH, ORT, NUMPY, COPY = "fmaconv", "torch", "onnxruntime", "numpy", "copy"
 #: every implementation, in timing order
@@ -107,6 +107,8 @@ def _fmaconv_runner(case, arrays, threads):
     fc = fmaconv_module()
     if fc is None:
         raise Unavailable("fmaconv core not importable")
+    if case.op == MODEL:
+        return _fmaconv_model_runner(case, arrays)
     fn = getattr(fc, case.func_name, None)
     if fn is None:
         raise Unavailable(f"fmaconv.{case.func_name} missing")
@@ -118,6 +120,8 @@ def _torch_runner(case, arrays, threads):
     torch = torch_module()
     if torch is None:
         raise Unavailable("torch not installed")
+    if case.op == MODEL:
+        return _torch_model_runner(torch, case, arrays)
     fn = getattr(torch.nn.functional, case.func_name)
     args, kw = _functional_args(case, arrays, torch.from_numpy)   # shares memory
 
@@ -125,6 +129,73 @@ def _torch_runner(case, arrays, threads):
         with torch.inference_mode():
             return fn(*args, **kw)
     return run
+
+
+# ---- whole networks (ModelCase): fmaconv.nn vs torch.nn, same weights ---
+_SGD = dict(lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+
+def _fmaconv_model_runner(case, arrays):
+    from fmaconv import models, nn, optim
+    x, t = arrays["input"], arrays["target"]
+    net = models.LeNet5(case.in_channels, case.num_classes, dtype=x.dtype)
+    net.load_state_dict(arrays["state"])
+    if case.mode == "infer":
+        net.eval()
+        return lambda: net(x)
+    crit = nn.CrossEntropyLoss()
+    opt = optim.SGD(net.parameters(), **_SGD)
+
+    def step():
+        loss = crit(net(x), t)
+        net.zero_grad()
+        net.backward(crit.backward())          # no gradient for the images, as in torch
+        opt.step()
+        return np.asarray(loss)
+    return step
+
+
+def torch_lenet5(torch, in_channels=3, num_classes=10):
+    """LeNet-5 in torch.nn with fmaconv.models.LeNet5's structure and state_dict keys."""
+    tnn = torch.nn
+
+    class LeNet5(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            # the same layer order as fmaconv's LeNet5 (ReLU after pooling, on fewer elements)
+            self.features = tnn.Sequential(tnn.Conv2d(in_channels, 6, 5), tnn.MaxPool2d(2), tnn.ReLU(inplace=True),
+                                           tnn.Conv2d(6, 16, 5), tnn.MaxPool2d(2), tnn.ReLU(inplace=True))
+            self.flatten = tnn.Flatten()
+            self.classifier = tnn.Sequential(tnn.Linear(400, 120), tnn.ReLU(inplace=True), tnn.Linear(120, 84),
+                                             tnn.ReLU(inplace=True), tnn.Linear(84, num_classes))
+
+        def forward(self, x):
+            return self.classifier(self.flatten(self.features(x)))
+
+    return LeNet5()
+
+
+def _torch_model_runner(torch, case, arrays):
+    x = torch.from_numpy(arrays["input"])
+    t = torch.from_numpy(arrays["target"])
+    net = torch_lenet5(torch, case.in_channels, case.num_classes).to(x.dtype)
+    net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in arrays["state"].items()})
+    if case.mode == "infer":
+        net.eval()
+
+        def infer():
+            with torch.inference_mode():
+                return net(x)
+        return infer
+    opt = torch.optim.SGD(net.parameters(), **_SGD)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(net(x), t)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+    return step
 
 
 # ---- ONNX Runtime -------------------------------------------------------
@@ -135,6 +206,8 @@ def onnx_model(case: Case, arrays: dict):
     MaxPool with indices, ORT's indices are flat over the whole tensor rather
     than per plane as in torch: only its time is meaningful.
     """
+    if case.op == MODEL:
+        raise Unavailable("whole-network cases run in fmaconv and torch only")
     mods = ort_modules()
     if mods is None:
         raise Unavailable("onnxruntime/onnx not installed")
@@ -199,6 +272,8 @@ def _ort_runner(case, arrays, threads):
 
 # ---- NumPy baseline and copy reference ----------------------------------
 def _numpy_runner(case, arrays, threads):
+    if case.op == MODEL:
+        raise Unavailable("whole-network cases run in fmaconv and torch only")
     return baseline.make_runner(case, arrays)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import machine, peers
-from .cases import Case
+from .cases import MODEL, Case
 from .peers import COPY, FMACONV, IMPLS, NUMPY, ORT, TORCH
 from .timing import Stats, TimingConfig, measure
 
@@ -48,12 +48,16 @@ class CaseResult:
         f = self.time(FMACONV)
         if not f:
             return None
+        if self.case.op == MODEL:
+            return self.case.batch / f
         work = self.case.flops if self.case.is_conv else \
             self.case.bytes_moved(np.dtype(self.dtype).itemsize)
         return work / f / 1e9
 
     @property
     def rate_unit(self) -> str:
+        if self.case.op == MODEL:
+            return "img/s"
         return "GFLOP/s" if self.case.is_conv else "GB/s"
 
     @property
@@ -65,7 +69,7 @@ class CaseResult:
     @property
     def x_copy(self) -> float | None:
         """fmaconv time / np.copyto time of the input (pooling only)."""
-        if self.case.is_conv:
+        if self.case.is_conv or self.case.op == MODEL:
             return None
         f, c = self.time(FMACONV), self.time(COPY)
         return f / c if f and c else None
@@ -110,7 +114,7 @@ def run_case(case: Case, threads: int, dtype: str, cfg: TimingConfig,
     arrays = case.make_inputs(dtype)
     runners = {}
     for impl in IMPLS:
-        if impl == COPY and case.is_conv:
+        if impl == COPY and (case.is_conv or case.op == MODEL):
             continue
         try:
             runners[impl] = peers.make_runner(impl, case, arrays, threads)
