@@ -605,3 +605,13 @@ def test_dims_type_errors(rng):
                 "dims", repr(bad))
     _raises(ValueError, lambda: G.max_pool_backward(y, idx, x.shape, dims=0), "max_pool_backward", "dims", "0")
     assert G.max_pool_backward(y, idx, x.shape, dims=np.int64(2)).shape == x.shape
+
+
+def test_max_pool_indices_of_windows_in_padding():
+    """A dilated window lying wholly in the padding gives an output of -inf whose index (as torch's)
+    lies past the plane; the backward rejects it (torch's own backward writes out of bounds there)."""
+    x = np.random.default_rng(0).standard_normal((2, 2, 1, 10))
+    y, idx = fmaconv.max_pool2d(x, (2, 1), (4, 3), (1, 0), (2, 1), True, return_indices=True)
+    assert np.all(np.isneginf(y)) and idx.max() >= 10
+    _raises(ValueError, lambda: G.max_pool_backward(np.ones(y.shape), idx, x.shape), "max_pool_backward",
+            "out of range", "index 10")
