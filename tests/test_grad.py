@@ -575,3 +575,43 @@ def test_core_checks():
         c.max_pool_backward(g, np.zeros((1, 2, 1, 3, 3), np.int32), (1, 6, 6))
     with pytest.raises(ValueError):
         c.pad_backward(g, (0, 0, 0, 0, 2, 2), 1)
+
+
+def test_huge_input_size_errors():
+    """A huge input shape with a small grad_output (huge stride or pooling input) is rejected naming
+    the function and argument, before any allocation (NumPy's error named neither)."""
+    w = np.ones((1, 1, 3, 3))
+    s = 2**31 - 1
+    H = 2**40
+    oh = (H - 3) // s + 1
+    _raises(ValueError, lambda: G.conv2d_input((1, 1, H, H), w, np.ones((1, 1, oh, oh)), stride=s),
+            "conv2d_input", "input_size", str(H))
+    one, idx = np.ones((1, 1, 1, 1)), np.zeros((1, 1, 1, 1), np.int64)
+    _raises(ValueError, lambda: G.max_pool_backward(one, idx, (1, 1, H, H)), "max_pool_backward", "input_shape", str(H))
+    _raises(ValueError, lambda: G.adaptive_avg_pool_backward(one, (1, 1, H, H)), "adaptive_avg_pool_backward",
+            "input_shape", str(H))
+    ph = (H - 2) // s + 1
+    _raises(ValueError, lambda: G.avg_pool2d_backward(np.ones((1, 1, ph, ph)), (1, 1, H, H), 2, s),
+            "avg_pool2d_backward", "input_shape", str(H))
+
+
+def test_dims_type_errors(rng):
+    x = rng.standard_normal((2, 3, 8, 8))
+    y, idx = fmaconv.max_pool2d(x, 2, return_indices=True)
+    for bad in ("2", 2.0, True):
+        _raises(TypeError, lambda: G.max_pool_backward(y, idx, x.shape, dims=bad), "max_pool_backward", "dims",
+                repr(bad))
+        _raises(TypeError, lambda: G.adaptive_avg_pool_backward(y, x.shape, dims=bad), "adaptive_avg_pool_backward",
+                "dims", repr(bad))
+    _raises(ValueError, lambda: G.max_pool_backward(y, idx, x.shape, dims=0), "max_pool_backward", "dims", "0")
+    assert G.max_pool_backward(y, idx, x.shape, dims=np.int64(2)).shape == x.shape
+
+
+def test_max_pool_indices_of_windows_in_padding():
+    """A dilated window lying wholly in the padding gives an output of -inf whose index (as torch's)
+    lies past the plane; the backward rejects it (torch's own backward writes out of bounds there)."""
+    x = np.random.default_rng(0).standard_normal((2, 2, 1, 10))
+    y, idx = fmaconv.max_pool2d(x, (2, 1), (4, 3), (1, 0), (2, 1), True, return_indices=True)
+    assert np.all(np.isneginf(y)) and idx.max() >= 10
+    _raises(ValueError, lambda: G.max_pool_backward(np.ones(y.shape), idx, x.shape), "max_pool_backward",
+            "out of range", "index 10")

@@ -44,6 +44,16 @@ def _shape_arg(fname: str, name: str, shape) -> tuple[int, ...]:
     return shape
 
 
+def _check_input_size(fname: str, name: str, shape) -> None:
+    # the gradient has the input's shape: reject what no float64 buffer can hold, naming the argument
+    # (NumPy's own error would name neither the function nor the argument)
+    total = 1
+    for v in shape:
+        total *= int(v)
+    if total > 2**59:
+        raise ValueError(f"{fname}: {name} {tuple(shape)} is too large ({total} elements)")
+
+
 def _check_grad_shape(fname: str, gy: np.ndarray, expected: tuple[int, ...]) -> None:
     if tuple(gy.shape) != tuple(expected):
         raise ValueError(
@@ -64,6 +74,7 @@ def _output_mask(fname: str, mask) -> tuple[bool, bool, bool]:
 def _conv_geometry(fname, dims, x_shape, w_shape, stride, padding, dilation, groups, padding_mode):
     """The checked plan and everything the core calls need, derived once per argument set."""
     plan = A.conv_plan(fname, dims, x_shape, w_shape, stride, padding, dilation, groups, padding_mode)
+    _check_input_size(fname, "input_size" if fname.endswith("_input") else "input shape", x_shape)
     expected = plan.out_shape if plan.batched else plan.out_shape[1:]
     fill = (1,) * (3 - dims)
     xb = tuple(x_shape) if plan.batched else (1,) + tuple(x_shape)
@@ -197,7 +208,9 @@ def _pool_rank(fname: str, x_shape: tuple[int, ...], gy_shape: tuple[int, ...], 
         raise ValueError(f"{fname}: input_shape {x_shape} and grad_output shape {gy_shape} have different ranks")
     n = len(x_shape)
     if dims is not None:
-        if not A._is_int(dims) or int(dims) not in (1, 2, 3):
+        if not A._is_int(dims):
+            raise TypeError(f"{fname}: dims must be an int (1, 2 or 3) or None, got {dims!r}")
+        if int(dims) not in (1, 2, 3):
             raise ValueError(f"{fname}: dims must be 1, 2 or 3, got {dims!r}")
         dims = int(dims)
         if n not in (dims + 1, dims + 2):
@@ -227,7 +240,7 @@ def _pool_geometry(fname, x_shape, gy_shape, dims):
     """(dims, batched, the core's 3 input sizes, grad_output's 5-D shape), checked."""
     d, batched = _pool_rank(fname, x_shape, gy_shape, dims)
     _pool_leading(fname, x_shape, gy_shape, batched)
-    A.check_size(fname, x_shape)
+    _check_input_size(fname, "input_shape", x_shape)
     xs = x_shape if batched else (1,) + tuple(x_shape)
     gs = tuple(gy_shape) if batched else (1,) + tuple(gy_shape)
     return d, batched, A.pad3(xs[2:], 1), gs[:2] + (1,) * (3 - d) + gs[2:]
@@ -267,6 +280,7 @@ def _avg_backward(fname, dims, grad_output, input_shape, kernel_size, stride, pa
     gy = A.as_float_array(fname, "grad_output", grad_output)
     x_shape = _shape_arg(fname, "input_shape", input_shape)
     plan = A.cached_plan(A.pool_plan, fname, dims, x_shape, kernel_size, stride, padding, 1, ceil_mode)
+    _check_input_size(fname, "input_shape", x_shape)
     if dims == 3 and any(i < k for i, k in zip(x_shape[-3:], plan.kernel)):
         raise ValueError(f"{fname}: input shape {x_shape} is smaller than kernel_size={kernel_size!r}")
     count_include_pad = A.check_bool(fname, "count_include_pad", count_include_pad)
