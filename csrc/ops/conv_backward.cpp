@@ -254,11 +254,6 @@ struct Seg {
 // otherwise every column packs its own row with Wg = OW.
 template <typename T>
 void conv_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, T* gb) {
-  if (gw && gb) {  // the bias alone: its own (cheap) pass, so neither result depends on the other's presence
-    conv_backward_weight<T>(s, x, gy, gw, nullptr);
-    conv_backward_weight<T>(s, x, gy, nullptr, gb);
-    return;
-  }
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), K = s.K, taps = s.taps();
   const int64_t Kdim = gw ? Cg * taps : 0, ncols = Kdim + (gb ? 1 : 0);
   if (gw) std::memset(gw, 0, (size_t)(K * Cg * taps) * sizeof(T));
@@ -271,12 +266,14 @@ void conv_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, T*
 
   // Tile with the least estimated time per vector step: its FMAs, its loads (half weight: two
   // per cycle, partly hidden) and a call overhead.
+  // (sized for the weight columns: the bias column adds one partial tile, not a worse shape)
+  const int64_t tcols = Kdim > 0 ? Kdim : ncols;
   int best = 0;
   double best_cost = 0;
   for (int i = 0; i < gk.n_tiles; ++i) {
     const DotTile<T>& t = gk.tiles[i];
     const double per = (double)(t.ma * t.nb) + 0.5 * (double)(t.ma + t.nb) + 4.0;
-    const double cost = (double)ceil_div(Kg, t.ma) * (double)ceil_div(ncols, t.nb) * per;
+    const double cost = (double)ceil_div(Kg, t.ma) * (double)ceil_div(tcols, t.nb) * per;
     if (i == 0 || cost < best_cost) {
       best = i;
       best_cost = cost;
@@ -285,7 +282,9 @@ void conv_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, T*
   const DotTile<T> tile = gk.tiles[best];
 
   const int64_t sw = s.s[2], dw = s.d[2], pw = s.p[2], kw = s.k[2], kh = s.k[1];
-  const bool shared = Kdim > 0 && kw > 1 && all_finite(x, s.N * s.C * in_plane);
+  // Neither result depends on the other's presence: the grid, chunks and slots depend on the
+  // shape and x only (not on ncols), and each column sums alone, in the same order, in any tile.
+  const bool shared = kw > 1 && all_finite(x, s.N * s.C * in_plane);
   const int64_t maxshift = shared ? (kw - 1) * dw / sw : 0;
   const int64_t Wg = OW + maxshift;
   const int64_t Rg = s.N * OD * OH * Wg;  // grid positions
