@@ -883,9 +883,9 @@ class Linear(Module):
             return None
         if m == 0:
             return np.zeros(gy.shape[:-1] + (self.in_features,), w.dtype)
-        # grad_x.T (in, M) = conv1d(gy.T (1, out, M), weight.T (in, out, 1))
-        wt = np.ascontiguousarray(w.view(np.ndarray).T)[:, :, None]
-        gx = F.conv1d(gyt[None], wt)[0].T
+        # grad_x (M, in) = conv1d(weight (1, out, in), gy (M, out, 1)): C-contiguous as the layers
+        # before want it, with no transposed copy of the weight (faster than grad_x.T from weight.T)
+        gx = F.conv1d(w.view(np.ndarray)[None], np.ascontiguousarray(gy2)[:, :, None])[0]
         return gx.reshape(gy.shape[:-1] + (self.in_features,))
 
     def _release(self):
@@ -921,7 +921,10 @@ class ReLU(Module):
             raise ValueError(f"ReLU.backward: grad_output shape {g.shape} does not match the output shape {y.shape}")
         if g.dtype != y.dtype:
             return np.where(y <= 0, 0, g)
-        out = g if self.inplace and g.flags.writeable else np.empty_like(g)
+        # In place only when g is C-contiguous or has y's layout: a strided g is written out in
+        # y's layout in the same pass, so the convolution or pooling before gets what it reads.
+        inplace = self.inplace and g.flags.writeable and (g.flags.c_contiguous or g.strides == y.strides)
+        out = g if inplace else np.empty_like(y)
         # As torch: zero where y <= 0 (so NaN passes the gradient, and an inf gradient becomes 0,
         # not NaN as with a multiply). A select by bit mask: np.copyto(where=) is 15x slower.
         it = np.int32 if g.dtype == np.float32 else np.int64
