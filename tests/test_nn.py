@@ -414,8 +414,11 @@ def test_load_state_dict_errors():
 def test_conv_repacks_when_weights_change():
     conv = nn.Conv2d(1, 1, 3, padding=1, rng=0)
     x = np.random.default_rng(0).standard_normal((1, 1, 5, 5)).astype(np.float32)
-    y0 = conv(x)
+    y0 = conv(x)                                    # new weights: the functional path, no pack
+    assert conv._packed is None
+    np.testing.assert_array_equal(conv(x), y0)      # the same weights again: packed, same result
     pc = conv._packed
+    assert pc is not None
     conv(x)
     assert conv._packed is pc                       # unchanged weights: no repack
     conv.weight[0, 0, 1, 1] += 1                    # in-place edit
