@@ -165,7 +165,7 @@ void conv_backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
     return conv_backward_input_exact(s, gy, w, gx);
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg();
   const bool unit = s.s[0] == 1 && s.s[1] == 1 && s.s[2] == 1;
-  AlignedBuffer<T> wbuf, ybuf;
+  AlignedBuffer<T> wbuf, ybuf, pbuf;
   for (int64_t rd = 0; rd < s.s[0]; ++rd)
     for (int64_t rh = 0; rh < s.s[1]; ++rh)
       for (int64_t rw = 0; rw < s.s[2]; ++rw) {
@@ -221,7 +221,39 @@ void conv_backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
                   }
             }
         if (unit) {
-          conv_forward<T>(t, gy, w2, nullptr, gx, nullptr);
+          // Zero padding written out once: conv_forward's edge handling costs more than this
+          // copy (LeNet conv2's grad_input, 5x5 taps over 10x10 padded by 4: 0.80 -> 0.72 ms).
+          int64_t len[3], plane2 = 1;
+          bool pad = false;
+          for (int a = 0; a < 3; ++a) {
+            len[a] = max64(t.in[a] + t.p[a], t.out[a] + (t.k[a] - 1) * t.d[a]);
+            pad = pad || len[a] != t.in[a];
+            plane2 *= len[a];
+          }
+          const int64_t planes = s.N * s.K, OP = s.out_plane();
+          if (pad && plane2 <= 4 * OP) {
+            pbuf.resize((size_t)(planes * plane2));
+            T* yp = pbuf.data();
+            parallel_range(planes, (double)plane2, [&](int64_t b, int64_t e) {
+              for (int64_t pl = b; pl < e; ++pl) {
+                T* dst = yp + pl * plane2;
+                std::memset(dst, 0, (size_t)plane2 * sizeof(T));
+                const T* src = gy + pl * OP;
+                for (int64_t d = 0; d < t.in[0]; ++d)
+                  for (int64_t h = 0; h < t.in[1]; ++h)
+                    std::memcpy(dst + ((d + t.p[0]) * len[1] + h + t.p[1]) * len[2] + t.p[2],
+                                src + (d * t.in[1] + h) * t.in[2], (size_t)t.in[2] * sizeof(T));
+              }
+            });
+            ConvShape t2 = t;
+            for (int a = 0; a < 3; ++a) {
+              t2.in[a] = len[a];
+              t2.p[a] = 0;
+            }
+            conv_forward<T>(t2, yp, w2, nullptr, gx, nullptr);
+          } else {
+            conv_forward<T>(t, gy, w2, nullptr, gx, nullptr);
+          }
         } else {
           ybuf.resize((size_t)(s.N * s.C * cnt[0] * cnt[1] * cnt[2]));
           conv_forward<T>(t, gy, w2, nullptr, ybuf.data(), nullptr);
