@@ -82,6 +82,7 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
+        self._scratch: dict[int, np.ndarray] = {}  # per parameter, for step()
 
     def _check_group(self, group):
         group["lr"] = _number("SGD", "lr", group["lr"])
@@ -107,12 +108,9 @@ class SGD(Optimizer):
                     continue
                 data = p.view(np.ndarray)
                 dt = data.dtype.type
-                st = self.state.get(id(p))
-                if st is None:
-                    st = self.state[id(p)] = {}
-                tmp = st.get("_scratch")
+                tmp = self._scratch.get(id(p))
                 if tmp is None or tmp.shape != data.shape or tmp.dtype != data.dtype:
-                    tmp = st["_scratch"] = np.empty_like(data)
+                    tmp = self._scratch[id(p)] = np.empty_like(data)
                 if maximize:
                     g = np.negative(g, out=tmp)
                 if wd != 0:
@@ -122,6 +120,7 @@ class SGD(Optimizer):
                         np.multiply(data, dt(wd), out=tmp)
                         g = np.add(g, tmp, out=tmp)
                 if mom != 0:
+                    st = self.state.setdefault(id(p), {})
                     buf = st.get("momentum_buffer")
                     if buf is None:
                         buf = st["momentum_buffer"] = np.array(g, dtype=data.dtype, copy=True)
