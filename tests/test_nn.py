@@ -414,8 +414,11 @@ def test_load_state_dict_errors():
 def test_conv_repacks_when_weights_change():
     conv = nn.Conv2d(1, 1, 3, padding=1, rng=0)
     x = np.random.default_rng(0).standard_normal((1, 1, 5, 5)).astype(np.float32)
-    y0 = conv(x)
+    y0 = conv(x)                                    # new weights: the functional path, no pack
+    assert conv._packed is None
+    np.testing.assert_array_equal(conv(x), y0)      # the same weights again: packed, same result
     pc = conv._packed
+    assert pc is not None
     conv(x)
     assert conv._packed is pc                       # unchanged weights: no repack
     conv.weight[0, 0, 1, 1] += 1                    # in-place edit
@@ -429,6 +432,23 @@ def test_conv_repacks_when_weights_change():
     conv.weight.grad = np.ones_like(conv.weight)
     optim.SGD([conv.weight], lr=0.5).step()        # optimizer step
     np.testing.assert_allclose(conv(x)[0, 0, 2, 2], 0.5 * x[0, 0, 1:4, 1:4].sum(), rtol=1e-5)
+
+
+def test_linear_packs_only_unchanged_weights():
+    # new weights run the functional path, the second call with the same weights packs: same results
+    lin = nn.Linear(5, 3, rng=0)
+    x = np.random.default_rng(1).standard_normal((4, 5)).astype(np.float32)
+    y0 = lin(x)
+    assert lin._packed is None
+    np.testing.assert_array_equal(lin(x), y0)
+    assert lin._packed is not None
+    np.testing.assert_allclose(y0, x.astype(np.float64) @ lin.weight.T + lin.bias, rtol=1e-5, atol=1e-6)
+    lin.weight.grad = np.ones_like(lin.weight)
+    optim.SGD([lin.weight], lr=0.5).step()            # a step: the functional path again
+    y1 = lin(x)
+    assert lin._packed is None
+    np.testing.assert_allclose(y1, y0 - 0.5 * x.sum(axis=1, keepdims=True), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(lin(x), y1)
 
 
 def test_parameter_behaviour():

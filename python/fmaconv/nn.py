@@ -438,22 +438,27 @@ def _tuple_repr(v, n):
 
 # ----------------------------------------------------------------------------- convolution
 
-def _cached_pack(layer, dims, shape_w, *geometry) -> PackedConv:
-    """The layer's PackedConv for its current weight and bias, rebuilt only when a parameter
-    object was replaced, its version was bumped (optimizer step, load_state_dict), or its
-    values differ from the packed copy (an in-place edit by the user: one comparison of the
-    weights, cheap next to the convolution)."""
+def _cached_pack(layer, dims, shape_w, *geometry) -> PackedConv | None:
+    """The layer's PackedConv for its current weight and bias, or None: then run the functional
+    convolution (the same kernels and results). A parameter replaced or its version bumped
+    (optimizer step, load_state_dict) gives None once: packing pays only when the weights stay
+    the same for a second call, never in training, where every step changes them. The pack is
+    rebuilt when its values differ from the parameters' (an in-place edit by the user: one
+    comparison of the weights, cheap next to the convolution)."""
     params = layer._parameters
     w, b = params["weight"], params["bias"]
     key = (id(w), w._version, None if b is None else (id(b), b._version))
+    if key != layer._packed_key:
+        object.__setattr__(layer, "_packed", None)
+        object.__setattr__(layer, "_packed_key", key)
+        return None
     pc = layer._packed
-    if pc is not None and key == layer._packed_key:
+    if pc is not None:
         if np.array_equal(pc._weight.reshape(w.shape), w) and (b is None or np.array_equal(pc._bias, b)):
             return pc
     pc = PackedConv._explicit(dims, shape_w(w.view(np.ndarray)), None if b is None else b.view(np.ndarray),
                               *geometry)
     object.__setattr__(layer, "_packed", pc)
-    object.__setattr__(layer, "_packed_key", key)
     return pc
 
 
@@ -499,7 +504,7 @@ class _ConvNd(Module):
         object.__setattr__(self, "_packed_key", None)
         object.__setattr__(self, "_x", None)
 
-    def _pack(self) -> PackedConv:
+    def _pack(self) -> PackedConv | None:
         return _cached_pack(self, self._dims, lambda w: w, self.stride, self.padding, self.dilation, self.groups,
                             self.padding_mode)
 
@@ -518,7 +523,13 @@ class _ConvNd(Module):
     def forward(self, x):
         x = _as_input(type(self).__name__, x)
         self._check(x)
-        y = self._pack()(x)
+        pc = self._pack()
+        if pc is not None:
+            y = pc(x)
+        else:
+            b = self._parameters["bias"]
+            y = self._fn(x, self._parameters["weight"].view(np.ndarray), None if b is None else b.view(np.ndarray),
+                         self.stride, self.padding, self.dilation, self.groups, self.padding_mode)
         if self.training:
             object.__setattr__(self, "_x", x)
         return y
@@ -557,16 +568,19 @@ class _ConvNd(Module):
 class Conv1d(_ConvNd):
     """``torch.nn.Conv1d``: weight ``(out, in/groups, k)``, bias ``(out,)``; every padding mode."""
     _dims = 1
+    _fn = staticmethod(F.conv1d)
 
 
 class Conv2d(_ConvNd):
     """``torch.nn.Conv2d``: weight ``(out, in/groups, kH, kW)``, bias ``(out,)``; every padding mode."""
     _dims = 2
+    _fn = staticmethod(F.conv2d)
 
 
 class Conv3d(_ConvNd):
     """``torch.nn.Conv3d``: weight ``(out, in/groups, kD, kH, kW)``, bias ``(out,)``; every padding mode."""
     _dims = 3
+    _fn = staticmethod(F.conv3d)
 
 
 # ----------------------------------------------------------------------------- pooling
@@ -856,7 +870,13 @@ class Linear(Module):
         else:
             pc = _cached_pack(self, 1, lambda w: w[:, :, None], 1, 0, 1, 1, "zeros")
             # y.T (out, M) = conv1d(x.T (1, in, M), weight (out, in, 1))
-            y = pc(np.ascontiguousarray(x2.T)[None])[0].T
+            xt = np.ascontiguousarray(x2.T)[None]
+            if pc is not None:
+                y = pc(xt)[0].T
+            else:
+                b = self._parameters["bias"]
+                y = F.conv1d(xt, self._parameters["weight"].view(np.ndarray)[:, :, None],
+                             None if b is None else b.view(np.ndarray))[0].T
         if self.training:
             object.__setattr__(self, "_x", x2)
         return y.reshape(x.shape[:-1] + (self.out_features,))
@@ -883,9 +903,9 @@ class Linear(Module):
             return None
         if m == 0:
             return np.zeros(gy.shape[:-1] + (self.in_features,), w.dtype)
-        # grad_x.T (in, M) = conv1d(gy.T (1, out, M), weight.T (in, out, 1))
-        wt = np.ascontiguousarray(w.view(np.ndarray).T)[:, :, None]
-        gx = F.conv1d(gyt[None], wt)[0].T
+        # grad_x (M, in) = conv1d(weight (1, out, in), gy (M, out, 1)): C-contiguous as the layers
+        # before want it, with no transposed copy of the weight (faster than grad_x.T from weight.T)
+        gx = F.conv1d(w.view(np.ndarray)[None], np.ascontiguousarray(gy2)[:, :, None])[0]
         return gx.reshape(gy.shape[:-1] + (self.in_features,))
 
     def _release(self):
@@ -921,7 +941,10 @@ class ReLU(Module):
             raise ValueError(f"ReLU.backward: grad_output shape {g.shape} does not match the output shape {y.shape}")
         if g.dtype != y.dtype:
             return np.where(y <= 0, 0, g)
-        out = g if self.inplace and g.flags.writeable else np.empty_like(g)
+        # In place only when g is C-contiguous or has y's layout: a strided g is written out in
+        # y's layout in the same pass, so the convolution or pooling before gets what it reads.
+        inplace = self.inplace and g.flags.writeable and (g.flags.c_contiguous or g.strides == y.strides)
+        out = g if inplace else np.empty_like(y)
         # As torch: zero where y <= 0 (so NaN passes the gradient, and an inf gradient becomes 0,
         # not NaN as with a multiply). A select by bit mask: np.copyto(where=) is 15x slower.
         it = np.int32 if g.dtype == np.float32 else np.int64

@@ -82,6 +82,7 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
+        self._scratch: dict[int, np.ndarray] = {}  # per parameter, for step()
 
     def _check_group(self, group):
         group["lr"] = _number("SGD", "lr", group["lr"])
@@ -96,6 +97,8 @@ class SGD(Optimizer):
                              f"momentum={group['momentum']!r}, dampening={group['dampening']!r}")
 
     def step(self) -> None:
+        # The same roundings as the textbook form above, computed in place with ufuncs (out=)
+        # into per-parameter scratch: no temporaries, and p.grad is never written.
         for group in self.param_groups:
             lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
             wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
@@ -105,18 +108,30 @@ class SGD(Optimizer):
                     continue
                 data = p.view(np.ndarray)
                 dt = data.dtype.type
+                tmp = self._scratch.get(id(p))
+                if tmp is None or tmp.shape != data.shape or tmp.dtype != data.dtype:
+                    tmp = self._scratch[id(p)] = np.empty_like(data)
                 if maximize:
-                    g = -g
+                    g = np.negative(g, out=tmp)
                 if wd != 0:
-                    g = g + dt(wd) * data
+                    if g is tmp:  # -g + wd * p: the product in a second buffer
+                        g = np.add(g, np.multiply(data, dt(wd)), out=tmp)
+                    else:
+                        np.multiply(data, dt(wd), out=tmp)
+                        g = np.add(g, tmp, out=tmp)
                 if mom != 0:
                     st = self.state.setdefault(id(p), {})
                     buf = st.get("momentum_buffer")
                     if buf is None:
                         buf = st["momentum_buffer"] = np.array(g, dtype=data.dtype, copy=True)
                     else:
-                        buf *= dt(mom)
-                        buf += dt(1 - damp) * g if damp != 0 else g
-                    g = g + dt(mom) * buf if nesterov else buf
-                data -= dt(lr) * g
+                        np.multiply(buf, dt(mom), out=buf)
+                        if damp != 0:
+                            g = np.multiply(g, dt(1 - damp), out=tmp)
+                        np.add(buf, g, out=buf)
+                    if nesterov:
+                        g = np.add(g, np.multiply(buf, dt(mom)), out=tmp)
+                    else:
+                        g = buf
+                np.subtract(data, np.multiply(g, dt(lr), out=tmp), out=data)
                 p.bump()
