@@ -982,6 +982,107 @@ void tiled_pool_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, in
   }
 }
 
+// tiled_pool_k for max pooling with indices. The same two passes carry keys (flat in-plane
+// offsets): the column pass takes tap jw + 1 over the best so far when strictly greater or NaN
+// (taps come in scan order), and cell q of a band (input offset S + q * kw) keys its winner as
+// S + q * kw + jw, a linear function of q (no per-row or per-plane arithmetic). The row pass
+// then folds the kd * kh rows in scan order with the same rule: a later row's offsets are all
+// larger, so the result is PyTorch's (first maximum, last NaN). Windows tile the input, so the
+// first tap is PyTorch's initial index too (an all -inf window keeps it).
+template <typename T>
+void tiled_max_idx_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2];
+  const int64_t kd = s.k[0], kh = s.k[1], kw = s.k[2];
+  const int64_t B = pool_tile_rows(s), ZS = B * kh * OW;
+  char* sp = align64(scratch);
+  T* z = carve<T>(sp, kd * ZS + 4 * VL);
+  K* zk = carve<K>(sp, kd * ZS + 4 * VL);
+  VK me, mo, iota;
+  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1, iota[l] = (K)l;
+  // (zo, zko)[m] = best of xs[m * kw + j] for m in [0, n); keys from S (the offset of xs[0])
+  auto hred = [&](const T* __restrict xs, int64_t n, int64_t S, T* __restrict zo, K* __restrict zko) {
+    int64_t m = 0;
+    if (kw == 1) {
+      VK k = (K)S + iota;
+      for (; m + VL <= n; m += VL, k += (K)VL) pst(zo + m, pld<V>(xs + m)), pst(zko + m, k);
+    } else if (kw == 2) {
+      VK k = (K)S + 2 * iota;
+      for (; m + VL <= n; m += VL, k += (K)(2 * VL)) {
+        const V a = pld<V>(xs + 2 * m), b = pld<V>(xs + 2 * m + VL);
+        const V e = __builtin_shuffle(a, b, me), o = __builtin_shuffle(a, b, mo);
+        const VK t = (o > e) | (o != o);
+        pst(zo + m, t ? o : e);
+        pst(zko + m, k - t);  // t is -1 where the second tap wins
+      }
+    }
+    for (; m < n; ++m) {
+      T a = xs[m * kw];
+      int64_t j = 0;
+      for (int64_t i = 1; i < kw; ++i) {
+        const T v = xs[m * kw + i];
+        if (v > a || v != v) a = v, j = i;
+      }
+      zo[m] = a;
+      zko[m] = (K)(S + m * kw + j);
+    }
+  };
+  int64_t offs[64];
+  const int64_t no = kd * kh <= 64 ? kd * kh : 0;
+  for (int64_t jd = 0; jd < kd && no; ++jd)
+    for (int64_t jh = 0; jh < kh; ++jh) offs[jd * kh + jh] = jd * ZS + jh * OW;
+  auto vred = [&](int64_t o, V& a, VK& k) __attribute__((always_inline)) {
+    a = pld<V>(z + o);
+    k = pld<VK>(zk + o);
+    auto fold = [&](int64_t off) __attribute__((always_inline)) {
+      const V v = pld<V>(z + o + off);
+      const VK m = (v > a) | (v != v);
+      a = m ? v : a;
+      k = m ? pld<VK>(zk + o + off) : k;
+    };
+    if (no) {
+      for (int64_t i = 1; i < no; ++i) fold(offs[i]);
+    } else {
+      for (int64_t jd = 0; jd < kd; ++jd)
+        for (int64_t jh = jd ? 0 : 1; jh < kh; ++jh) fold(jd * ZS + jh * OW);
+    }
+  };
+  RowIter it(begin, s.out[0], OH);
+  for (int64_t row = begin; row < end;) {
+    const int64_t a = it.oh, b = min64(min64(OH, a + B), a + (end - row));
+    for (int64_t jd = 0; jd < kd; ++jd) {
+      const int64_t S = ((it.od * kd + jd) * H + a * kh) * W;
+      hred(x + it.p * s.in_plane() + S, (b - a) * kh * OW, S, z + jd * ZS, zk + jd * ZS);
+    }
+    for (int64_t oh = a; oh < b; ++oh, ++row, it.next()) {
+      const int64_t zr = (oh - a) * kh * OW;
+      T* yr = y + row * OW;
+      int64_t* ir = idx + row * OW;
+      V v;
+      VK k;
+      if (OW >= VL) {
+        for_chunks<VL>(OW, [&](int64_t o) {
+          vred(zr + o, v, k);
+          pst(yr + o, v);
+          store_idx<K>(ir + o, k, VL);
+        });
+      } else {
+        vred(zr, v, k);
+        if ((end - row) * OW >= VL) {  // the lanes past this row are later rows of the range
+          pst(yr, v);
+          store_idx<K>(ir, k, VL);
+        } else {
+          store_n(yr, v, OW);
+          store_idx<K>(ir, k, OW);
+        }
+      }
+    }
+  }
+}
+
 // Two consecutive output rows of a plane that share window rows (stride 1 along the rows, or
 // along depth): split their rows (ascending pointers) into shared rows and each one's own.
 // True when both have own rows, as many, and some are shared.
@@ -1280,6 +1381,7 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   const T** pu2 = carve<const T*>(sp, pool_nrows(s));
   if (pool_is_huge(s) || (idx && s.in_plane() >= PoolKey<T>::max))
     return max_pool_scan(s, x, y, idx, begin, end, bases);
+  if (pool_is_tiled(s)) return tiled_max_idx_k(s, x, y, idx, begin, end, scratch);
   const T ninf = -__builtin_inf();
   const RowPlan<T> c = make_plan<T>(s, sp, idx != nullptr, ninf);
   VK colk;  // lane l: its output's first column, relative to the chunk's (l * stride)
