@@ -1050,12 +1050,47 @@ void tiled_max_idx_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t
         for (int64_t jh = jd ? 0 : 1; jh < kh; ++jh) fold(jd * ZS + jh * OW);
     }
   };
+  // Rows narrower than half a vector (AVX-512, 2-D): R output rows per vector, their kh taps
+  // permuted out of the two z vectors that hold the group's kh * R column-reduced rows.
+  const int64_t R = kPermute && kd == 1 && 2 * OW <= VL ? min64(VL / OW, 2 * VL / (kh * OW)) : 0;
+  VK gp[8];
+  const bool grouped = R >= 2 && kh <= 8;
+  if (grouped)
+    for (int64_t jh = 0; jh < kh; ++jh)
+      for (int l = 0; l < VL; ++l) gp[jh][l] = (K)(l < R * OW ? (l / OW) * kh * OW + jh * OW + l % OW : 0);
   RowIter it(begin, s.out[0], OH);
   for (int64_t row = begin; row < end;) {
     const int64_t a = it.oh, b = min64(min64(OH, a + B), a + (end - row));
     for (int64_t jd = 0; jd < kd; ++jd) {
       const int64_t S = ((it.od * kd + jd) * H + a * kh) * W;
       hred(x + it.p * s.in_plane() + S, (b - a) * kh * OW, S, z + jd * ZS, zk + jd * ZS);
+    }
+    if (grouped) {
+      for (int64_t oh = a; oh < b;) {
+        const int64_t g0 = (oh - a) * kh * OW, nr = min64(R, b - oh);
+        const V A = pld<V>(z + g0), Bv = pld<V>(z + g0 + VL);
+        const VK AK = pld<VK>(zk + g0), BK = pld<VK>(zk + g0 + VL);
+        V v = __builtin_shuffle(A, Bv, gp[0]);
+        VK k = __builtin_shuffle(AK, BK, gp[0]);
+        for (int64_t jh = 1; jh < kh; ++jh) {
+          const V u = __builtin_shuffle(A, Bv, gp[jh]);
+          const VK m = (u > v) | (u != u);
+          v = m ? u : v;
+          k = m ? (VK)__builtin_shuffle(AK, BK, gp[jh]) : k;
+        }
+        T* yr = y + row * OW;
+        int64_t* ir = idx + row * OW;
+        if ((end - row) * OW >= VL) {  // lanes past the group: later rows of the range rewrite them
+          pst(yr, v);
+          store_idx<K>(ir, k, VL);
+        } else {
+          store_n(yr, v, nr * OW);
+          store_idx<K>(ir, k, nr * OW);
+        }
+        oh += nr, row += nr;
+        for (int64_t i = 0; i < nr; ++i) it.next();
+      }
+      continue;
     }
     for (int64_t oh = a; oh < b; ++oh, ++row, it.next()) {
       const int64_t zr = (oh - a) * kh * OW;
