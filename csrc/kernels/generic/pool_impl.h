@@ -1059,6 +1059,64 @@ void tiled_max_idx_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t
     for (int64_t jh = 0; jh < kh; ++jh)
       for (int l = 0; l < VL; ++l) gp[jh][l] = (K)(l < R * OW ? (l / OW) * kh * OW + jh * OW + l % OW : 0);
   RowIter it(begin, s.out[0], OH);
+  if (kd == 1 && kh == 2 && kw == 2 && !grouped) {
+    // 2x2 windows: each output row straight from its two input rows, in registers (no z). A
+    // chunk reads 2 * VL elements from each row: rows narrower than that read into the next
+    // rows, so the last rows of the tensor (where that would pass its end) go scalar.
+    const int64_t total = s.planes * s.in_plane();
+    const VK k0 = 2 * iota;
+    for (int64_t row = begin; row < end; ++row, it.next()) {
+      const int64_t rb = (it.od * H + 2 * it.oh) * W;  // in-plane offset of the window's first row (kd = 1)
+      const T* r0 = x + it.p * s.in_plane() + rb;
+      const T* r1 = r0 + W;
+      T* yr = y + row * OW;
+      int64_t* ir = idx + row * OW;
+      if (OW < VL && (r1 - x) + 2 * VL > total) {
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          T v = r0[2 * ow];
+          int64_t k = 0;
+          const T t[3] = {r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+          const int64_t o[3] = {1, W, W + 1};
+          for (int j = 0; j < 3; ++j)
+            if (t[j] > v || t[j] != t[j]) v = t[j], k = o[j];
+          yr[ow] = v;
+          ir[ow] = rb + 2 * ow + k;
+        }
+        continue;
+      }
+      auto chunk = [&](int64_t o, V& v, VK& k) __attribute__((always_inline)) {
+        const V a0 = pld<V>(r0 + 2 * o), a1 = pld<V>(r0 + 2 * o + VL);
+        const V b0 = pld<V>(r1 + 2 * o), b1 = pld<V>(r1 + 2 * o + VL);
+        const V e0 = __builtin_shuffle(a0, a1, me), o0 = __builtin_shuffle(a0, a1, mo);
+        const V e1 = __builtin_shuffle(b0, b1, me), o1 = __builtin_shuffle(b0, b1, mo);
+        const VK m0 = (o0 > e0) | (o0 != o0), m1 = (o1 > e1) | (o1 != o1);
+        const V v0 = m0 ? o0 : e0, v1 = m1 ? o1 : e1;
+        const VK m = (v1 > v0) | (v1 != v1);  // the later row: strictly greater, or NaN
+        v = m ? v1 : v0;
+        // winner's offset in the window: m0 / m1 are -1 where the odd column won
+        k = (K)(rb + 2 * o) + k0 + (m ? (K)W - m1 : -m0);
+      };
+      V v;
+      VK k;
+      if (OW >= VL) {
+        for_chunks<VL>(OW, [&](int64_t o) {
+          chunk(o, v, k);
+          pst(yr + o, v);
+          store_idx<K>(ir + o, k, VL);
+        });
+      } else {
+        chunk(0, v, k);
+        if ((end - row) * OW >= VL) {  // the lanes past this row are later rows of the range
+          pst(yr, v);
+          store_idx<K>(ir, k, VL);
+        } else {
+          store_n(yr, v, OW);
+          store_idx<K>(ir, k, OW);
+        }
+      }
+    }
+    return;
+  }
   for (int64_t row = begin; row < end;) {
     const int64_t a = it.oh, b = min64(min64(OH, a + B), a + (end - row));
     for (int64_t jd = 0; jd < kd; ++jd) {
