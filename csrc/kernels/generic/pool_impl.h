@@ -1474,7 +1474,9 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   const T** pu2 = carve<const T*>(sp, pool_nrows(s));
   if (pool_is_huge(s) || (idx && s.in_plane() >= PoolKey<T>::max))
     return max_pool_scan(s, x, y, idx, begin, end, bases);
-  if (pool_is_tiled(s)) return tiled_max_idx_k(s, x, y, idx, begin, end, scratch);
+  // (tiled windows up to 2 columns wide: their column pass is vectorized with keys; wider ones
+  // are faster in the window kernels below)
+  if (pool_is_tiled(s) && s.k[2] <= 2) return tiled_max_idx_k(s, x, y, idx, begin, end, scratch);
   const T ninf = -__builtin_inf();
   const RowPlan<T> c = make_plan<T>(s, sp, idx != nullptr, ninf);
   VK colk;  // lane l: its output's first column, relative to the chunk's (l * stride)
