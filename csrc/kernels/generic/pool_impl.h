@@ -1457,7 +1457,10 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   typedef typename PV<T>::K K;
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
-  if (!idx && pool_is_tiled(s)) return tiled_pool_k<T, false>(s, x, y, T(1), begin, end, scratch);
+  // (tiled_pool_k's column pass is vectorized for 1, 2 and 4 columns; its scalar loop for other
+  // widths branches on the data and loses to the window kernels)
+  if (!idx && pool_is_tiled(s) && (s.k[2] <= 2 || s.k[2] == 4))
+    return tiled_pool_k<T, false>(s, x, y, T(1), begin, end, scratch);
   if (!idx && pool_is_flat(s)) return flat_s1_k<T, false>(s, x, y, false, 0, 1, begin, end, scratch);
   if (!idx && pool_depth_first(s))
     return depth_first(
