@@ -121,9 +121,9 @@ inline size_t pool_scratch_bytes_2d(const PoolShape& s, size_t elem) {
   const int64_t rows = pool_nrows(s), taps = s.k[2] + 1, chunks = L / 2 + 1;  // vector chunks of >= 2 lanes
   // rows (pointer + base), per tap (2 pointers, shift, 64-byte mask), per chunk (offset, kind,
   // 64-byte permute), 4 buffers of values or keys, per-column factors, tails; 64-byte padding each.
-  // (tiled windows: the window kernels still take max pooling with indices)
+  // (tiled windows: values and keys of the column-reduced rows)
   const size_t tiled =
-      pool_is_tiled(s) ? (size_t)((s.k[0] * pool_tile_rows(s) * s.k[1] * s.out[2] + 4 * vl) * (int64_t)elem + 128) : 0;
+      pool_is_tiled(s) ? (size_t)(2 * (s.k[0] * pool_tile_rows(s) * s.k[1] * s.out[2] + 4 * vl) * (int64_t)elem + 192) : 0;
   return flat + tiled + (size_t)(64 * 18 + pool_win_table_len(s) * 8 + (rows + 2) * 8 + rows * 48 + 4 * 64 + taps * (25 + 64) + chunks * (9 + 64) + 4 * L * 8 + (2 * L + owp) * 8 + 4 * 64);
 }
 

@@ -982,6 +982,200 @@ void tiled_pool_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, in
   }
 }
 
+// tiled_pool_k for max pooling with indices. The same two passes carry keys (flat in-plane
+// offsets): the column pass takes tap jw + 1 over the best so far when strictly greater or NaN
+// (taps come in scan order), and cell q of a band (input offset S + q * kw) keys its winner as
+// S + q * kw + jw, a linear function of q (no per-row or per-plane arithmetic). The row pass
+// then folds the kd * kh rows in scan order with the same rule: a later row's offsets are all
+// larger, so the result is PyTorch's (first maximum, last NaN). Windows tile the input, so the
+// first tap is PyTorch's initial index too (an all -inf window keeps it).
+template <typename T>
+void tiled_max_idx_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2];
+  const int64_t kd = s.k[0], kh = s.k[1], kw = s.k[2];
+  const int64_t B = pool_tile_rows(s), ZS = B * kh * OW;
+  char* sp = align64(scratch);
+  T* z = carve<T>(sp, kd * ZS + 4 * VL);
+  K* zk = carve<K>(sp, kd * ZS + 4 * VL);
+  VK me, mo, iota;
+  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1, iota[l] = (K)l;
+  // (zo, zko)[m] = best of xs[m * kw + j] for m in [0, n); keys from S (the offset of xs[0])
+  auto hred = [&](const T* __restrict xs, int64_t n, int64_t S, T* __restrict zo, K* __restrict zko) {
+    int64_t m = 0;
+    if (kw == 1) {
+      VK k = (K)S + iota;
+      for (; m + VL <= n; m += VL, k += (K)VL) pst(zo + m, pld<V>(xs + m)), pst(zko + m, k);
+    } else if (kw == 2) {
+      VK k = (K)S + 2 * iota;
+      for (; m + VL <= n; m += VL, k += (K)(2 * VL)) {
+        const V a = pld<V>(xs + 2 * m), b = pld<V>(xs + 2 * m + VL);
+        const V e = __builtin_shuffle(a, b, me), o = __builtin_shuffle(a, b, mo);
+        const VK t = (o > e) | (o != o);
+        pst(zo + m, t ? o : e);
+        pst(zko + m, k - t);  // t is -1 where the second tap wins
+      }
+    }
+    for (; m < n; ++m) {
+      T a = xs[m * kw];
+      int64_t j = 0;
+      for (int64_t i = 1; i < kw; ++i) {
+        const T v = xs[m * kw + i];
+        if (v > a || v != v) a = v, j = i;
+      }
+      zo[m] = a;
+      zko[m] = (K)(S + m * kw + j);
+    }
+  };
+  int64_t offs[64];
+  const int64_t no = kd * kh <= 64 ? kd * kh : 0;
+  for (int64_t jd = 0; jd < kd && no; ++jd)
+    for (int64_t jh = 0; jh < kh; ++jh) offs[jd * kh + jh] = jd * ZS + jh * OW;
+  auto vred = [&](int64_t o, V& a, VK& k) __attribute__((always_inline)) {
+    a = pld<V>(z + o);
+    k = pld<VK>(zk + o);
+    auto fold = [&](int64_t off) __attribute__((always_inline)) {
+      const V v = pld<V>(z + o + off);
+      const VK m = (v > a) | (v != v);
+      a = m ? v : a;
+      k = m ? pld<VK>(zk + o + off) : k;
+    };
+    if (no) {
+      for (int64_t i = 1; i < no; ++i) fold(offs[i]);
+    } else {
+      for (int64_t jd = 0; jd < kd; ++jd)
+        for (int64_t jh = jd ? 0 : 1; jh < kh; ++jh) fold(jd * ZS + jh * OW);
+    }
+  };
+  // Rows narrower than half a vector (AVX-512, 2-D): R output rows per vector, their kh taps
+  // permuted out of the two z vectors that hold the group's kh * R column-reduced rows.
+  const int64_t R = kPermute && kd == 1 && 2 * OW <= VL ? min64(VL / OW, 2 * VL / (kh * OW)) : 0;
+  VK gp[8];
+  const bool grouped = R >= 2 && kh <= 8;
+  if (grouped)
+    for (int64_t jh = 0; jh < kh; ++jh)
+      for (int l = 0; l < VL; ++l) gp[jh][l] = (K)(l < R * OW ? (l / OW) * kh * OW + jh * OW + l % OW : 0);
+  RowIter it(begin, s.out[0], OH);
+  if (kd == 1 && kh == 2 && kw == 2 && !grouped) {
+    // 2x2 windows: each output row straight from its two input rows, in registers (no z). A
+    // chunk reads 2 * VL elements from each row: rows narrower than that read into the next
+    // rows, so the last rows of the tensor (where that would pass its end) go scalar.
+    const int64_t total = s.planes * s.in_plane();
+    const VK k0 = 2 * iota;
+    for (int64_t row = begin; row < end; ++row, it.next()) {
+      const int64_t rb = (it.od * H + 2 * it.oh) * W;  // in-plane offset of the window's first row (kd = 1)
+      const T* r0 = x + it.p * s.in_plane() + rb;
+      const T* r1 = r0 + W;
+      T* yr = y + row * OW;
+      int64_t* ir = idx + row * OW;
+      if (OW < VL && (r1 - x) + 2 * VL > total) {
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          T v = r0[2 * ow];
+          int64_t k = 0;
+          const T t[3] = {r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+          const int64_t o[3] = {1, W, W + 1};
+          for (int j = 0; j < 3; ++j)
+            if (t[j] > v || t[j] != t[j]) v = t[j], k = o[j];
+          yr[ow] = v;
+          ir[ow] = rb + 2 * ow + k;
+        }
+        continue;
+      }
+      auto chunk = [&](int64_t o, V& v, VK& k) __attribute__((always_inline)) {
+        const V a0 = pld<V>(r0 + 2 * o), a1 = pld<V>(r0 + 2 * o + VL);
+        const V b0 = pld<V>(r1 + 2 * o), b1 = pld<V>(r1 + 2 * o + VL);
+        const V e0 = __builtin_shuffle(a0, a1, me), o0 = __builtin_shuffle(a0, a1, mo);
+        const V e1 = __builtin_shuffle(b0, b1, me), o1 = __builtin_shuffle(b0, b1, mo);
+        const VK m0 = (o0 > e0) | (o0 != o0), m1 = (o1 > e1) | (o1 != o1);
+        const V v0 = m0 ? o0 : e0, v1 = m1 ? o1 : e1;
+        const VK m = (v1 > v0) | (v1 != v1);  // the later row: strictly greater, or NaN
+        v = m ? v1 : v0;
+        // winner's offset in the window: m0 / m1 are -1 where the odd column won
+        k = (K)(rb + 2 * o) + k0 + (m ? (K)W - m1 : -m0);
+      };
+      V v;
+      VK k;
+      if (OW >= VL) {
+        for_chunks<VL>(OW, [&](int64_t o) {
+          chunk(o, v, k);
+          pst(yr + o, v);
+          store_idx<K>(ir + o, k, VL);
+        });
+      } else {
+        chunk(0, v, k);
+        if ((end - row) * OW >= VL) {  // the lanes past this row are later rows of the range
+          pst(yr, v);
+          store_idx<K>(ir, k, VL);
+        } else {
+          store_n(yr, v, OW);
+          store_idx<K>(ir, k, OW);
+        }
+      }
+    }
+    return;
+  }
+  for (int64_t row = begin; row < end;) {
+    const int64_t a = it.oh, b = min64(min64(OH, a + B), a + (end - row));
+    for (int64_t jd = 0; jd < kd; ++jd) {
+      const int64_t S = ((it.od * kd + jd) * H + a * kh) * W;
+      hred(x + it.p * s.in_plane() + S, (b - a) * kh * OW, S, z + jd * ZS, zk + jd * ZS);
+    }
+    if (grouped) {
+      for (int64_t oh = a; oh < b;) {
+        const int64_t g0 = (oh - a) * kh * OW, nr = min64(R, b - oh);
+        const V A = pld<V>(z + g0), Bv = pld<V>(z + g0 + VL);
+        const VK AK = pld<VK>(zk + g0), BK = pld<VK>(zk + g0 + VL);
+        V v = __builtin_shuffle(A, Bv, gp[0]);
+        VK k = __builtin_shuffle(AK, BK, gp[0]);
+        for (int64_t jh = 1; jh < kh; ++jh) {
+          const V u = __builtin_shuffle(A, Bv, gp[jh]);
+          const VK m = (u > v) | (u != u);
+          v = m ? u : v;
+          k = m ? (VK)__builtin_shuffle(AK, BK, gp[jh]) : k;
+        }
+        T* yr = y + row * OW;
+        int64_t* ir = idx + row * OW;
+        if ((end - row) * OW >= VL) {  // lanes past the group: later rows of the range rewrite them
+          pst(yr, v);
+          store_idx<K>(ir, k, VL);
+        } else {
+          store_n(yr, v, nr * OW);
+          store_idx<K>(ir, k, nr * OW);
+        }
+        oh += nr, row += nr;
+        for (int64_t i = 0; i < nr; ++i) it.next();
+      }
+      continue;
+    }
+    for (int64_t oh = a; oh < b; ++oh, ++row, it.next()) {
+      const int64_t zr = (oh - a) * kh * OW;
+      T* yr = y + row * OW;
+      int64_t* ir = idx + row * OW;
+      V v;
+      VK k;
+      if (OW >= VL) {
+        for_chunks<VL>(OW, [&](int64_t o) {
+          vred(zr + o, v, k);
+          pst(yr + o, v);
+          store_idx<K>(ir + o, k, VL);
+        });
+      } else {
+        vred(zr, v, k);
+        if ((end - row) * OW >= VL) {  // the lanes past this row are later rows of the range
+          pst(yr, v);
+          store_idx<K>(ir, k, VL);
+        } else {
+          store_n(yr, v, OW);
+          store_idx<K>(ir, k, OW);
+        }
+      }
+    }
+  }
+}
+
 // Two consecutive output rows of a plane that share window rows (stride 1 along the rows, or
 // along depth): split their rows (ascending pointers) into shared rows and each one's own.
 // True when both have own rows, as many, and some are shared.
@@ -1263,7 +1457,10 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   typedef typename PV<T>::K K;
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
-  if (!idx && pool_is_tiled(s)) return tiled_pool_k<T, false>(s, x, y, T(1), begin, end, scratch);
+  // (tiled_pool_k's column pass is vectorized for 1, 2 and 4 columns; its scalar loop for other
+  // widths branches on the data and loses to the window kernels)
+  if (!idx && pool_is_tiled(s) && (s.k[2] <= 2 || s.k[2] == 4))
+    return tiled_pool_k<T, false>(s, x, y, T(1), begin, end, scratch);
   if (!idx && pool_is_flat(s)) return flat_s1_k<T, false>(s, x, y, false, 0, 1, begin, end, scratch);
   if (!idx && pool_depth_first(s))
     return depth_first(
@@ -1280,6 +1477,9 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   const T** pu2 = carve<const T*>(sp, pool_nrows(s));
   if (pool_is_huge(s) || (idx && s.in_plane() >= PoolKey<T>::max))
     return max_pool_scan(s, x, y, idx, begin, end, bases);
+  // (tiled windows up to 2 columns wide: their column pass is vectorized with keys; wider ones
+  // are faster in the window kernels below)
+  if (pool_is_tiled(s) && s.k[2] <= 2) return tiled_max_idx_k(s, x, y, idx, begin, end, scratch);
   const T ninf = -__builtin_inf();
   const RowPlan<T> c = make_plan<T>(s, sp, idx != nullptr, ninf);
   VK colk;  // lane l: its output's first column, relative to the chunk's (l * stride)
