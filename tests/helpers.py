@@ -1,7 +1,12 @@
 """Shared helpers for the fmaconv test suite (importable: tests/ is on sys.path under pytest)."""
 
+import contextlib
 import importlib
+import io
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 
@@ -85,3 +90,23 @@ def n_examples(n):
     import os
 
     return max(1, int(n * float(os.environ.get("FMACONV_TEST_SCALE", "1"))))
+
+
+def other_isas():
+    """Kernel sets available here other than this process's."""
+    import fmaconv
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        cfg = fmaconv.show_config()
+    return [isa for isa in cfg["isa_available"] if isa != cfg["isa"]]
+
+
+def rerun_under_isa(test_file, isa, child_var, timeout=900):
+    """Runs the pytest file test_file again in a subprocess with FMACONV_ISA=isa and child_var=1
+    (which the file reads to skip its own rerun), and asserts that its tests ran and passed."""
+    here = os.path.dirname(os.path.abspath(test_file))
+    env = dict(os.environ, FMACONV_ISA=isa, **{child_var: "1"})
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", os.path.abspath(test_file)],
+                       capture_output=True, text=True, env=env, timeout=timeout, cwd=here)
+    assert p.returncode == 0, f"FMACONV_ISA={isa}:\n{p.stdout[-3000:]}\n{p.stderr[-2000:]}"
+    assert " passed" in p.stdout, p.stdout[-2000:]

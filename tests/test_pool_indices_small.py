@@ -8,17 +8,14 @@ maximum, last NaN); the NumPy reference (tests/reference.py) is the oracle witho
 checks a subset always. Other kernel sets rerun this file in a subprocess (FMACONV_ISA)."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, assert_indices, assert_result, have_torch, random_array
+from helpers import DTYPES, assert_indices, assert_result, have_torch, other_isas, random_array, rerun_under_isa
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 PLANES = (1, 2, 15, 16, 17, 33, 70)
 # 2-D (kernel, stride); every config also runs with ceil_mode
 CONFIGS2 = [((2, 2), (2, 2)), ((1, 2), (1, 2)), ((2, 1), (2, 1)), ((3, 3), (3, 3)), ((2, 4), (2, 4)),
@@ -137,22 +134,8 @@ def test_max_pool3d_tiled_indices(k, dtype, rng):
 _CHILD = os.environ.get("FMACONV_POOL_IDX_SMALL_CHILD") == "1"
 
 
-def _other_isas():
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        cfg = fmaconv.show_config()
-    return [isa for isa in cfg["isa_available"] if isa != cfg["isa"]]
-
-
 if not _CHILD:
     # The tests above ran on this process's kernel set; rerun them once per other set.
-    @pytest.mark.parametrize("isa", _other_isas())
+    @pytest.mark.parametrize("isa", other_isas())
     def test_every_isa(isa):
-        env = dict(os.environ, FMACONV_ISA=isa, FMACONV_POOL_IDX_SMALL_CHILD="1")
-        p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                            os.path.join(HERE, "test_pool_indices_small.py")],
-                           capture_output=True, text=True, env=env, timeout=900, cwd=HERE)
-        assert p.returncode == 0, f"FMACONV_ISA={isa}:\n{p.stdout[-3000:]}\n{p.stderr[-2000:]}"
-        assert " passed" in p.stdout, p.stdout[-2000:]
+        rerun_under_isa(__file__, isa, "FMACONV_POOL_IDX_SMALL_CHILD")

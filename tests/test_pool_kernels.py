@@ -7,17 +7,14 @@ The tests run in this process (the default kernel set) and, through test_every_i
 subprocess per available kernel set (FMACONV_ISA)."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, assert_indices, assert_result, random_array
+from helpers import DTYPES, assert_indices, assert_result, other_isas, random_array, rerun_under_isa
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 # output widths around 2, 4, 8 and 16 lanes (SSE double .. AVX-512 float) and their multiples
 OWS = (1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33)
@@ -299,25 +296,11 @@ def test_threads_agree(dtype, rng):
 _CHILD = os.environ.get("FMACONV_POOL_KERNELS_CHILD") == "1"
 
 
-def _other_isas():
-    """Kernel sets the tests above did not run on: every available one but this process's."""
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        cfg = fmaconv.show_config()
-    return [isa for isa in cfg["isa_available"] if isa != cfg["isa"]]
-
-
 if not _CHILD:
     # The tests above ran on this process's kernel set; rerun them once per other set.
-    @pytest.mark.parametrize("isa", _other_isas())
+    @pytest.mark.parametrize("isa", other_isas())
     def test_every_isa(isa):
-        env = dict(os.environ, FMACONV_ISA=isa, FMACONV_POOL_KERNELS_CHILD="1")
-        p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                            os.path.join(HERE, "test_pool_kernels.py")],
-                           capture_output=True, text=True, env=env, timeout=600, cwd=HERE)
-        assert p.returncode == 0, f"FMACONV_ISA={isa}:\n{p.stdout[-3000:]}\n{p.stderr[-2000:]}"
+        rerun_under_isa(__file__, isa, "FMACONV_POOL_KERNELS_CHILD", timeout=600)
 
 else:
 

@@ -6,17 +6,14 @@ divisor_override, NaN/inf/ties in max pooling, thread splits inside a (plane, de
 depth windows deeper than the kernels' batch of slices."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, assert_indices, assert_result, random_array
+from helpers import DTYPES, assert_indices, assert_result, other_isas, random_array, rerun_under_isa
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 WIDTHS = (1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 48)
 
 # (kernel, stride, padding) along depth, rows and columns; every config runs with ceil_mode too
@@ -144,21 +141,8 @@ def test_global_average_pool_many_planes(dtype, rng):
 _CHILD = os.environ.get("FMACONV_POOL_SWEEP_CHILD") == "1"
 
 
-def _other_isas():
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        cfg = fmaconv.show_config()
-    return [isa for isa in cfg["isa_available"] if isa != cfg["isa"]]
-
-
 if not _CHILD:
     # The tests above ran on this process's kernel set; rerun them once per other set.
-    @pytest.mark.parametrize("isa", _other_isas())
+    @pytest.mark.parametrize("isa", other_isas())
     def test_every_isa(isa):
-        env = dict(os.environ, FMACONV_ISA=isa, FMACONV_POOL_SWEEP_CHILD="1")
-        p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                            os.path.join(HERE, "test_pool_sweep.py")],
-                           capture_output=True, text=True, env=env, timeout=900, cwd=HERE)
-        assert p.returncode == 0, f"FMACONV_ISA={isa}:\n{p.stdout[-3000:]}\n{p.stderr[-2000:]}"
+        rerun_under_isa(__file__, isa, "FMACONV_POOL_SWEEP_CHILD")
