@@ -354,3 +354,15 @@ def adaptive_output(fname: str, output_size, dims: int, spatial: tuple[int, ...]
     if any(o < 0 for o in out):
         raise ValueError(f"{fname}: output_size must be non-negative, got {output_size!r}")
     return tuple(out)
+
+
+def divisor_override(fname: str, value) -> int:
+    """avg_pool's divisor_override as the core takes it: 0 for None, else a non-zero int64."""
+    if value is None:
+        return 0
+    if not _is_int(value):
+        raise TypeError(f"{fname}: divisor_override must be an int or None, got {value!r}")
+    div = int(value)
+    if div == 0 or not -2**63 <= div < 2**63:
+        raise ValueError(f"{fname}: divisor_override must be a non-zero int64, got {value!r}")
+    return div

@@ -150,14 +150,7 @@ def _avg_pool(fname, dims, input, kernel_size, stride, padding, ceil_mode, count
         # PyTorch's avg_pool3d (only) rejects an input smaller than the kernel, padding or not.
         raise ValueError(f"{fname}: input shape {x.shape} is smaller than kernel_size={kernel_size!r}")
     count_include_pad = A.check_bool(fname, "count_include_pad", count_include_pad)
-    if divisor_override is None:
-        div = 0
-    elif A._is_int(divisor_override):
-        div = int(divisor_override)
-        if div == 0 or not -2**63 <= div < 2**63:
-            raise ValueError(f"{fname}: divisor_override must be a non-zero int64, got {divisor_override!r}")
-    else:
-        raise TypeError(f"{fname}: divisor_override must be an int or None, got {divisor_override!r}")
+    div = A.divisor_override(fname, divisor_override)
     x5 = A.to5d(A.contiguous(x if plan.batched else x[None]), dims)
     y = _core.avg_pool(x5, A.pad3(plan.kernel, 1), A.pad3(plan.stride, 1), A.pad3(plan.padding, 0),
                        A.pad3(plan.out_shape[2:], 1), count_include_pad, div)

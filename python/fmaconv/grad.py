@@ -284,14 +284,7 @@ def _avg_backward(fname, dims, grad_output, input_shape, kernel_size, stride, pa
     if dims == 3 and any(i < k for i, k in zip(x_shape[-3:], plan.kernel)):
         raise ValueError(f"{fname}: input shape {x_shape} is smaller than kernel_size={kernel_size!r}")
     count_include_pad = A.check_bool(fname, "count_include_pad", count_include_pad)
-    if divisor_override is None:
-        div = 0
-    elif A._is_int(divisor_override):
-        div = int(divisor_override)
-        if div == 0 or not -2**63 <= div < 2**63:
-            raise ValueError(f"{fname}: divisor_override must be a non-zero int64, got {divisor_override!r}")
-    else:
-        raise TypeError(f"{fname}: divisor_override must be an int or None, got {divisor_override!r}")
+    div = A.divisor_override(fname, divisor_override)
     _check_grad_shape(fname, gy, plan.out_shape if plan.batched else plan.out_shape[1:])
     if gy.size == 0:
         return np.zeros(x_shape, dtype=gy.dtype)
