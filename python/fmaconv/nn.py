@@ -585,6 +585,21 @@ class Conv3d(_ConvNd):
 
 # ----------------------------------------------------------------------------- pooling
 
+def _check_window(fname, n, kernel_size, stride, padding):
+    """A pooling layer's kernel_size, stride and padding, checked at construction (torch waits
+    for the first call: the error names the argument sooner)."""
+    k = A.int_tuple(fname, "kernel_size", kernel_size, n)
+    A.check_min(fname, "kernel_size", kernel_size, k, 1)
+    if stride is not None:
+        s = A.int_tuple(fname, "stride", stride, n)
+        A.check_min(fname, "stride", stride, s, 1)
+    p = A.int_tuple(fname, "padding", padding, n)
+    A.check_min(fname, "padding", padding, p, 0)
+    if any(2 * pi > ki for pi, ki in zip(p, k)):
+        raise ValueError(f"{fname}: padding should be at most half of kernel_size, got padding={padding!r}, "
+                         f"kernel_size={kernel_size!r}")
+
+
 class _MaxPoolNd(Module):
     _dims = 0
 
@@ -592,17 +607,7 @@ class _MaxPoolNd(Module):
         super().__init__()
         fname = type(self).__name__
         n = self._dims
-        # Validated now (torch waits for the first call): the error names the argument sooner.
-        k = A.int_tuple(fname, "kernel_size", kernel_size, n)
-        A.check_min(fname, "kernel_size", kernel_size, k, 1)
-        if stride is not None:
-            s = A.int_tuple(fname, "stride", stride, n)
-            A.check_min(fname, "stride", stride, s, 1)
-        p = A.int_tuple(fname, "padding", padding, n)
-        A.check_min(fname, "padding", padding, p, 0)
-        if any(2 * pi > ki for pi, ki in zip(p, k)):
-            raise ValueError(f"{fname}: padding should be at most half of kernel_size, got padding={padding!r}, "
-                             f"kernel_size={kernel_size!r}")
+        _check_window(fname, n, kernel_size, stride, padding)
         d = A.int_tuple(fname, "dilation", dilation, n)
         A.check_min(fname, "dilation", dilation, d, 1)
         A.check_bool(fname, "return_indices", return_indices)
@@ -663,16 +668,7 @@ class _AvgPoolNd(Module):
         super().__init__()
         fname = type(self).__name__
         n = self._dims
-        k = A.int_tuple(fname, "kernel_size", kernel_size, n)
-        A.check_min(fname, "kernel_size", kernel_size, k, 1)
-        if stride is not None:
-            s = A.int_tuple(fname, "stride", stride, n)
-            A.check_min(fname, "stride", stride, s, 1)
-        p = A.int_tuple(fname, "padding", padding, n)
-        A.check_min(fname, "padding", padding, p, 0)
-        if any(2 * pi > ki for pi, ki in zip(p, k)):
-            raise ValueError(f"{fname}: padding should be at most half of kernel_size, got padding={padding!r}, "
-                             f"kernel_size={kernel_size!r}")
+        _check_window(fname, n, kernel_size, stride, padding)
         A.check_bool(fname, "ceil_mode", ceil_mode)
         A.check_bool(fname, "count_include_pad", count_include_pad)
         if divisor_override is not None:
