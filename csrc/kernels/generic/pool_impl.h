@@ -1576,25 +1576,8 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
         continue;
       }
       row_pass_n<T, false>(c, rows, bases, n, ninf, red);
-      for (int64_t ow = 0; ow < OW; ow += VL) {
-        const VK kc = colk + (K)(bases[0] + ow * c.sw - c.pw);
-        V b = tap_v<T, sh>(c, 0, ow);
-        VK bk = kc;
-        for (int64_t j = 1; j < KW; ++j) {
-          const V v = tap_v<T, sh>(c, j, ow);
-          const VK m = (v > b) | (v != v);
-          b = m ? v : b;
-          bk = m ? kc + (K)(j * c.dw) : bk;
-        }
-        const VK res = (b == ninf) ? (K)first_base + pld<VK>(initc + ow) : bk;
-        if (ow + VL <= OW) {
-          pst(yr + ow, b);
-          store_idx<K>(ir + ow, res, VL);
-        } else {
-          store_n(yr + ow, b, OW - ow);
-          store_idx<K>(ir + ow, res, OW - ow);
-        }
-      }
+      for (int64_t ow = 0; ow < OW; ow += VL)
+        fin1(ow, [&](int64_t j) __attribute__((always_inline)) { return tap_v<T, sh>(c, j, ow); });
       continue;
     }
     auto finm = [&](int64_t ow, const auto& tapv, const auto& tapk) __attribute__((always_inline)) {
