@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "ops/packed_weights.h"
+#include "runtime/dispatch.h"
 #include "runtime/thread_pool.h"
 #include "ops/shapes.h"
 
@@ -67,21 +68,18 @@ void transpose(const T* src, int64_t src_ld, int64_t rows, int64_t cols, T* dst,
 template <typename T>
 const T* blocked_weights(const ConvShape& s, const T* w, int64_t MR, PackedWeights<T>* packed) {
   const int64_t G = s.groups, Kg = s.Kg(), Kdim = s.Cg() * s.taps(), mblocks = (Kg + MR - 1) / MR;
+  const auto pack = kernel_set<T>(kernels()).gemm.pack_transposed;
   return packed->get(pack_key(kPackBlocked, (uint64_t)G, (uint32_t)MR), (size_t)(G * mblocks * Kdim * MR), [&](T* a) {
     constexpr int64_t KB = 64;  // k rows per pass: the destination block stays in L1 while all MR rows land
     // In parallel: megabytes of weights take a while (unpacked time would cap the threads' speed-up).
     parallel_range(G * mblocks, (double)(Kdim * MR), [&](int64_t b0, int64_t b1) {
       for (int64_t blk = b0; blk < b1; ++blk) {
         const int64_t g = blk / mblocks, mb = blk % mblocks;
-        T* dst = a + blk * Kdim * MR;
-        for (int64_t k0 = 0; k0 < Kdim; k0 += KB) {
-          const int64_t k1 = k0 + KB < Kdim ? k0 + KB : Kdim;
-          // channel rows [mb * MR, ...) of this group, zero rows past Kg
-          const int64_t live = Kg - mb * MR < MR ? Kg - mb * MR : MR;
-          transpose(w + (g * Kg + mb * MR) * Kdim + k0, Kdim, live, k1 - k0, dst + k0 * MR, MR);
-          for (int64_t k = k0; k < k1; ++k)
-            for (int64_t i = live; i < MR; ++i) dst[k * MR + i] = T(0);
-        }
+        // channel rows [mb * MR, ...) of this group, zero rows past Kg
+        const int64_t live = Kg - mb * MR < MR ? Kg - mb * MR : MR;
+        for (int64_t k0 = 0; k0 < Kdim; k0 += KB)
+          pack(w + (g * Kg + mb * MR) * Kdim + k0, Kdim, live, (k0 + KB < Kdim ? k0 + KB : Kdim) - k0,
+               a + blk * Kdim * MR + k0 * MR, MR);
       }
     });
   });

@@ -152,6 +152,74 @@ void store_grid(const T* __restrict tile, int64_t ldt, int64_t mrv, int64_t q0, 
   }
 }
 
+// Integer lane type of a T's size (shuffle masks).
+template <int B>
+struct LaneInt;
+template <>
+struct LaneInt<4> {
+  typedef int32_t type;
+};
+template <>
+struct LaneInt<8> {
+  typedef int64_t type;
+};
+
+// In-register transpose of a VL x VL block (r[i] is row i): log2(VL) rounds, each swapping the
+// off-diagonal S x S sub-blocks of row pairs (i, i + S) with two-source constant shuffles.
+template <typename V, typename IV, int VL, int S>
+inline void swap_subblocks(V* r) {
+  IV lo, hi;
+#pragma GCC unroll 16
+  for (int m = 0; m < VL; ++m) {
+    lo[m] = (m & S) ? VL + m - S : m;
+    hi[m] = (m & S) ? VL + m : m + S;
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < VL; ++i)
+    if (!(i & S)) {
+      const V a = r[i], b = r[i + S];
+      r[i] = __builtin_shuffle(a, b, lo);
+      r[i + S] = __builtin_shuffle(a, b, hi);
+    }
+}
+template <typename V, typename IV, int VL, int S>
+inline void transpose_block(V* r) {
+  if constexpr (S >= 1) {
+    swap_subblocks<V, IV, VL, S>(r);
+    transpose_block<V, IV, VL, S / 2>(r);
+  }
+}
+
+// Weight packing (see GemmKernels::pack_transposed): VL x VL blocks transposed in registers,
+// scalar edges.
+template <typename T>
+void pack_transposed(const T* __restrict src, int64_t ld, int64_t rows, int64_t cols, T* __restrict dst,
+                     int64_t MR) {
+  constexpr int VL = VB / (int)sizeof(T);
+  typedef T V __attribute__((vector_size(VB)));
+  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+  typedef typename LaneInt<sizeof(T)>::type I;
+  typedef I IV __attribute__((vector_size(VB)));
+  int64_t i0 = 0;
+  for (; i0 + VL <= rows; i0 += VL) {
+    int64_t k0 = 0;
+    for (; k0 + VL <= cols; k0 += VL) {
+      V r[VL];
+#pragma GCC unroll 16
+      for (int i = 0; i < VL; ++i) r[i] = *(const VU*)(src + (i0 + i) * ld + k0);
+      transpose_block<V, IV, VL, VL / 2>(r);
+#pragma GCC unroll 16
+      for (int c = 0; c < VL; ++c) *(VU*)(dst + (k0 + c) * MR + i0) = r[c];
+    }
+    for (int64_t i = i0; i < i0 + VL; ++i)
+      for (int64_t k = k0; k < cols; ++k) dst[k * MR + i] = src[i * ld + k];
+  }
+  for (int64_t k = 0; k < cols; ++k) {
+    for (int64_t i = i0; i < rows; ++i) dst[k * MR + i] = src[i * ld + k];
+    for (int64_t i = rows; i < MR; ++i) dst[k * MR + i] = T(0);
+  }
+}
+
 template <typename T>
 double fma_probe(int64_t iters) {
   constexpr int VL = VB / (int)sizeof(T);
@@ -193,12 +261,12 @@ constexpr GemmKernels<T> make_gemm_kernels() {
                          tile_of<T, 2, 12>(), cv_tile_of<T, 14, 2>(),
                          cv_tile_of<T, 7, 4>(), cv_tile_of<T, 28, 1>(), cv_tile_of<T, 24, 1>(), cv_tile_of<T, 20, 1>(),
                          cv_tile_of<T, 16, 1>(), cv_tile_of<T, 12, 1>(), cv_tile_of<T, 10, 1>()},
-                        &fma_probe<T>, &store_grid<T>};
+                        &fma_probe<T>, &store_grid<T>, &pack_transposed<T>};
 #else
   return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 7,
                         {tile_of<T, 6, 2>(), tile_of<T, 4, 3>(), tile_of<T, 3, 4>(), tile_of<T, 2, 6>(),
                          cv_tile_of<T, 6, 2>(), cv_tile_of<T, 12, 1>(),
                          cv_tile_of<T, 10, 1>()},
-                        &fma_probe<T>, &store_grid<T>};
+                        &fma_probe<T>, &store_grid<T>, &pack_transposed<T>};
 #endif
 }
