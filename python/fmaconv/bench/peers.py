@@ -22,8 +22,10 @@ from . import baseline
 from .cases import ADAPTIVE_AVG_POOL, AVG_POOL, CONV, MAX_POOL, MODEL, Case
 
 FMACONV, TORCH, ORT, NUMPY, COPY = "fmaconv", "torch", "onnxruntime", "numpy", "copy"
+#: fmaconv.PackedConv (weights packed once, as an ORT session does): convolution cases only
+FMACONV_PACKED = "fmaconv_packed"
 #: every implementation, in timing order
-IMPLS = (FMACONV, TORCH, ORT, NUMPY, COPY)
+IMPLS = (FMACONV, FMACONV_PACKED, TORCH, ORT, NUMPY, COPY)
 
 
 class Unavailable(Exception):
@@ -114,6 +116,17 @@ def _fmaconv_runner(case, arrays, threads):
         raise Unavailable(f"fmaconv.{case.func_name} missing")
     args, kw = _functional_args(case, arrays, lambda a: a)
     return lambda: fn(*args, **kw)
+
+
+def _fmaconv_packed_runner(case, arrays, threads):
+    fc = fmaconv_module()
+    if fc is None:
+        raise Unavailable("fmaconv core not importable")
+    if case.op != CONV:
+        raise Unavailable("convolution cases only")
+    conv = fc.PackedConv(arrays["weight"], arrays["bias"], **case.kwargs())
+    x = arrays["input"]
+    return lambda: conv(x)
 
 
 def _torch_runner(case, arrays, threads):
@@ -284,7 +297,7 @@ def _copy_runner(case, arrays, threads):
     return lambda: np.copyto(dst, x)
 
 
-_FACTORIES = {FMACONV: _fmaconv_runner, TORCH: _torch_runner, ORT: _ort_runner,
+_FACTORIES = {FMACONV: _fmaconv_runner, FMACONV_PACKED: _fmaconv_packed_runner, TORCH: _torch_runner, ORT: _ort_runner,
               NUMPY: _numpy_runner, COPY: _copy_runner}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from .peers import FMACONV, NUMPY, ORT, TORCH
+from .peers import FMACONV, FMACONV_PACKED, NUMPY, ORT, TORCH
 from .run import Table
 from .timing import TimingConfig
 
@@ -81,14 +81,16 @@ def header_lines(machine: dict, table: Table, cfg: TimingConfig) -> list[str]:
         f"{cfg.warmup} warm-up; fmaconv/torch/ORT/copy interleaved in ~{cfg.burst_time * 1e3:g} "
         f"ms bursts {cfg.settle * 1e3:g} ms apart, numpy timed separately afterwards",
         "columns: vs X = X time / fmaconv time (>1: fmaconv faster); x copy = fmaconv time / "
-        "np.copyto(input) time; ok = fmaconv output allclose to torch's (rtol 1e-3, atol 1e-4); "
+        "np.copyto(input) time; packed vs ORT = ORT time / fmaconv.PackedConv time (both pack the "
+        "weights once, before timing; the other columns time the functional call, which packs "
+        "per call); ok = fmaconv output allclose to torch's (rtol 1e-3, atol 1e-4); "
         "busy = cores other processes kept busy meanwhile",
     ]
 
 
 def format_table(machine: dict, table: Table, cfg: TimingConfig) -> str:
     headers = ["case", "shape", "fmaconv", "rate", "%peak", "x copy"] \
-        + [h for _, h in RATIO_COLUMNS] + ["ok", "busy"]
+        + [h for _, h in RATIO_COLUMNS] + ["packed vs ORT", "ok", "busy"]
     right = [False, False] + [True] * (len(headers) - 2)
     rows = []
     for r in table.results:
@@ -96,7 +98,7 @@ def format_table(machine: dict, table: Table, cfg: TimingConfig) -> str:
                      fmt_num(r.rate, ".1f", " " + r.rate_unit),
                      fmt_num(r.pct_peak, ".1f", "%"), fmt_num(r.x_copy, ".2f", "x")]
                     + [fmt_num(r.ratio(impl), ".2f", "x") for impl, _ in RATIO_COLUMNS]
-                    + [r.ok, fmt_num(r.other_cores, ".2f")])
+                    + [fmt_num(r.ratio(ORT, FMACONV_PACKED), ".2f", "x"), r.ok, fmt_num(r.other_cores, ".2f")])
     return "\n".join(header_lines(machine, table, cfg) + [""] + _grid(headers, rows, right)
                      + notes(table))
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import machine, peers
 from .cases import MODEL, Case
-from .peers import COPY, FMACONV, IMPLS, NUMPY, ORT, TORCH
+from .peers import COPY, FMACONV, FMACONV_PACKED, IMPLS, NUMPY, ORT, TORCH
 from .timing import Stats, TimingConfig, measure
 
 RTOL, ATOL = 1e-3, 1e-4
@@ -37,9 +37,10 @@ class CaseResult:
         s = self.times.get(impl)
         return s.median if s else None
 
-    def ratio(self, impl: str) -> float | None:
-        """peer time / fmaconv time (>1: fmaconv faster)."""
-        t, f = self.time(impl), self.time(FMACONV)
+    def ratio(self, impl: str, mine: str = FMACONV) -> float | None:
+        """peer time / fmaconv time (>1: fmaconv faster); ``mine`` = FMACONV_PACKED: the time of
+        fmaconv.PackedConv instead of the functional call."""
+        t, f = self.time(impl), self.time(mine)
         return t / f if t and f else None
 
     @property
@@ -96,6 +97,7 @@ class CaseResult:
             "rate": self.rate, "rate_unit": self.rate_unit,
             "pct_peak": self.pct_peak, "x_copy": self.x_copy,
             "ratios": {k: self.ratio(k) for k in (TORCH, ORT, NUMPY)},
+            "packed_ratios": {k: self.ratio(k, FMACONV_PACKED) for k in (TORCH, ORT)},
             "ok": self.ok, "reference": self.reference, "other_cores": self.other_cores,
             "checks": {k: ("ok" if v is None else v) for k, v in self.checks.items()},
         }
@@ -115,6 +117,8 @@ def run_case(case: Case, threads: int, dtype: str, cfg: TimingConfig,
     runners = {}
     for impl in IMPLS:
         if impl == COPY and (case.is_conv or case.op == MODEL):
+            continue
+        if impl == FMACONV_PACKED and not case.is_conv:
             continue
         try:
             runners[impl] = peers.make_runner(impl, case, arrays, threads)
