@@ -4,6 +4,7 @@
 // q. A tile kernel then holds MR output channels x NR positions in registers over the whole
 // reduction, reading the weights as broadcasts and the input as unaligned vectors. Columns
 // ow in [OW, Wq) of the grid are computed and dropped (the cost of this layout).
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -100,26 +101,26 @@ void deal_row2(const T* __restrict row, int64_t W, int64_t pw, int64_t n, T* __r
   }
 }
 
-// One image group's channels into the padded, phase-split layout (zeros outside the input).
+// One channel into the padded, phase-split layout (zeros outside the input): depth slices
+// [dp0, dp1) and rows [r0, r1) of every stride phase (by default all of them).
 template <typename T>
-void fill_padded(const ConvShape& s, const DirectGeometry& g, const T* xc, T* dst) {
+void fill_padded(const ConvShape& s, const DirectGeometry& g, const T* xc, T* dst, int64_t dp0 = 0,
+                 int64_t dp1 = -1, int64_t r0 = 0, int64_t r1 = -1) {
+  if (dp1 < 0) dp1 = g.Dp;
+  if (r1 < 0) r1 = g.Hq;
   const int64_t sh = s.s[1], sw = s.s[2], H = s.in[1], W = s.in[2], pw = s.p[2];
   // Strides above 2: a row is padded into tmp first, then dealt to its phases.
   thread_local std::vector<T> tmp;
   if (sw > 2) tmp.assign((size_t)(g.Wq * sw), T(0));
   const int64_t copy_w = min64(W, g.Wq * sw - pw);  // input columns that land in the padded row
-  for (int64_t dp = 0; dp < g.Dp; ++dp) {
+  for (int64_t dp = dp0; dp < dp1; ++dp) {
     T* slice = dst + dp * g.DS;
     const int64_t id = dp - s.p[0];
-    if (id < 0 || id >= s.in[0]) {
-      std::memset(slice, 0, (size_t)g.DS * sizeof(T));
-      continue;
-    }
     for (int64_t phh = 0; phh < sh; ++phh)
-      for (int64_t r = 0; r < g.Hq; ++r) {
+      for (int64_t r = r0; r < r1; ++r) {
         const int64_t ih = r * sh + phh - s.p[1];
         T* out = slice + phh * sw * g.PS + r * g.Wq;  // phase (phh, 0); phase phw is phw * PS further
-        if (ih < 0 || ih >= H) {
+        if (ih < 0 || ih >= H || id < 0 || id >= s.in[0]) {
           for (int64_t phw = 0; phw < sw; ++phw) zero_row(out + phw * g.PS, g.Wq);
           continue;
         }
@@ -187,7 +188,6 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
   const int64_t OD = s.out[0], OH = s.out[1], OW = s.out[2], P = s.out_plane(), in_plane = s.in_plane();
   const int64_t mblocks = ceil_div(Kg, MR);
 
-  const T* apack = blocked_weights(s, w, MR, packed);
   // The kernels read MR bias entries per block: pad them.
   std::vector<T> bias_pad;
   if (bias) {
@@ -217,8 +217,9 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
 
   // Tiles [tl0, tl1) of output depth od of image group (n, gi), output-channel blocks [mb0, mb1).
   // src is the group's source (padded copy or x itself); reads must stay below src_end.
-  auto run = [&](int64_t n, int64_t gi, int64_t od, int64_t tl0, int64_t tl1, int64_t mb0, int64_t mb1,
-                 const T* src, const T* src_end) {
+  // ablk: the packed weights of block (gi, mb0), the others following it.
+  auto run = [&](const T* ablk, int64_t n, int64_t gi, int64_t od, int64_t tl0, int64_t tl1, int64_t mb0,
+                 int64_t mb1, const T* src, const T* src_end) {
     alignas(64) T out[kTileElems];
     thread_local AlignedBuffer<T> edge;
     T* yg = y + (n * s.K + gi * Kg) * P + od * OH * OW;
@@ -227,7 +228,7 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
     for (int64_t r0 = tl0; r0 < tl1; r0 += run_tiles)
     for (int64_t mb = mb0; mb < mb1; ++mb) {
       const int64_t mrv = min64(MR, Kg - mb * MR);
-      const T* a = apack + (gi * mblocks + mb) * Kdim * MR;
+      const T* a = ablk + (mb - mb0) * Kdim * MR;
       const T* bb = bias ? bias_pad.data() + (gi * mblocks + mb) * MR : nullptr;
       T* yb = yg + mb * MR * P;
       for (int64_t tl = r0; tl < min64(r0 + run_tiles, tl1); ++tl) {
@@ -264,23 +265,146 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
     }
   };
 
-  const int64_t ngroups = s.N * G;
+  // With several threads, each task reads only data its own thread wrote (padded input, and
+  // weights packed for this call): the two cores of this VM can sit on different dies, where a
+  // line written by one core and read by the other costs a cross-die transfer (330 ns round
+  // trip measured, against 60 ns on one die). A padding pass and a weight-packing pass split
+  // among the threads cost a 2-thread 3x3 convolution up to 35% that way. The price is some
+  // duplicated packing and padding (the smaller operand), measured below 2%. A packed-weight
+  // object's weights stay packed, read-only, across calls, so every thread shares them.
+  const int64_t outer = s.N * G * OD, ngroups = s.N * G, nblk = G * mblocks;
+  const bool small_weights = G * Kdim * Kg <= group_len;  // weights no larger than one input group
+  const bool private_pack = threads > 1 && packed->per_call();
+  static std::atomic<uint64_t> calls{0};
+  const uint64_t call_id = ++calls;
+  // This thread's packed blocks [b0, b1) for this call, packed on first use.
+  auto own_blocks = [&](int64_t b0, int64_t b1) -> const T* {
+    thread_local AlignedBuffer<T> wbuf;
+    thread_local uint64_t wcall = 0;
+    thread_local int64_t wb0 = -1, wb1 = -1;
+    if (wcall != call_id || wb0 != b0 || wb1 != b1) {
+      wbuf.resize((size_t)((b1 - b0) * Kdim * MR));
+      pack_weight_blocks(s, w, MR, wbuf.data(), b0, b1);
+      wcall = call_id;
+      wb0 = b0;
+      wb1 = b1;
+    }
+    return wbuf.data();
+  };
+  // This thread's zero-initialised buffer for one padded image group (plus NR of slack).
+  auto own_group_buffer = [&]() -> T* {
+    thread_local AlignedBuffer<T> buf;
+    thread_local size_t zeroed = 0;  // slack and unpadded rows are read by dropped lanes only
+    const size_t need = (size_t)(group_len + NR);
+    if (need > zeroed) {
+      buf.resize(need);
+      std::memset(buf.data(), 0, need * sizeof(T));
+      zeroed = need;
+    }
+    return buf.data();
+  };
+  auto pad_group = [&](int64_t n, int64_t gi, T* buf, int64_t dp0, int64_t dp1, int64_t r0, int64_t r1) {
+    for (int64_t c = 0; c < Cg; ++c)
+      fill_padded(s, g, x + ((n * s.C) + gi * Cg + c) * in_plane, buf + c * g.CS, dp0, dp1, r0, r1);
+  };
+  const T* apack = nullptr;  // shared packed weights, when a path uses them
+  auto shared_pack = [&] { return apack ? apack : (apack = blocked_weights(s, w, MR, packed)); };
+
   if (g.copy && ngroups >= 2 * threads && (ngroups % threads == 0 || ngroups >= 8 * threads)) {
-    // Enough image groups to share evenly: each task pads one group into a buffer of its own
-    // and consumes it while it is still in cache.
-    parallel_for(s.N * G, [&](int64_t t) {
+    // Enough image groups to share evenly: each task pads one group and consumes it while it is
+    // still in cache.
+    const bool own = private_pack && small_weights;
+    if (!own) shared_pack();
+    parallel_for(ngroups, [&](int64_t t) {
       FlushDenormalsScope ftz;
-      thread_local AlignedBuffer<T> buf;
-      buf.resize((size_t)(group_len + NR));
       const int64_t n = t / G, gi = t % G;
-      for (int64_t c = 0; c < Cg; ++c) fill_padded(s, g, x + ((n * s.C) + gi * Cg + c) * in_plane, buf.data() + c * g.CS);
-      for (int64_t i = 0; i < NR; ++i) buf.data()[group_len + i] = T(0);
-      for (int64_t od = 0; od < OD; ++od) run(n, gi, od, 0, ntiles, 0, mblocks, buf.data(), buf.data() + group_len + NR);
+      const T* ap = own ? own_blocks(0, nblk) : apack;
+      T* buf = own_group_buffer();
+      pad_group(n, gi, buf, 0, g.Dp, 0, g.Hq);
+      for (int64_t od = 0; od < OD; ++od)
+        run(ap + gi * mblocks * Kdim * MR, n, gi, od, 0, ntiles, 0, mblocks, buf, buf + group_len + NR);
     }, macs);
     return;
   }
 
-  // Otherwise pad every group first (if needed), then split tiles (and channels) over the threads.
+  if (g.copy && threads > 1 && small_weights) {
+    // Positions split among the threads: each task pads only the input its tiles read (every
+    // channel of those rows, or of those output depths' slices).
+    const int64_t want = 8 * threads;
+    const int64_t halo_rows = ((s.k[1] - 1) * s.d[1]) / s.s[1], halo_slices = (s.k[0] - 1) * s.d[0];
+    const int64_t od_per = max64(1, outer / (4 * threads));  // depth bands when there are many
+    const int64_t od_bands = ceil_div(OD, od_per);
+    int64_t chunks = od_per > 1 ? 1 : clamp64(ceil_div(want, outer), 1, ntiles);
+    const int64_t per_chunk = ceil_div(ntiles, chunks);
+    chunks = ceil_div(ntiles, per_chunk);
+    if (!private_pack) shared_pack();
+    parallel_for(ngroups * od_bands * chunks, [&](int64_t t) {
+      FlushDenormalsScope ftz;
+      const int64_t chunk = t % chunks;
+      int64_t u = t / chunks;
+      const int64_t band = u % od_bands;
+      u /= od_bands;
+      const int64_t gi = u % G, n = u / G;
+      const int64_t od0 = band * od_per, od1 = min64(od0 + od_per, OD);
+      const int64_t tl0 = chunk * per_chunk, tl1 = min64(tl0 + per_chunk, ntiles);
+      int64_t r0 = 0, r1 = g.Hq;
+      if (chunks > 1) {  // phase rows the valid outputs of these tiles read
+        const int64_t oh_lo = cv ? tl0 / per_row : tl0 * NR / g.Wq;
+        const int64_t oh_hi = cv ? (tl1 - 1) / per_row : (min64(tl1 * NR, g.Lq) - 1) / g.Wq;
+        r0 = oh_lo;
+        r1 = min64(g.Hq, oh_hi + halo_rows + 1);
+      }
+      const T* ap = private_pack ? own_blocks(0, nblk) : apack;
+      T* buf = own_group_buffer();
+      pad_group(n, gi, buf, od0 * s.s[0], min64(g.Dp, (od1 - 1) * s.s[0] + halo_slices + 1), r0, r1);
+      for (int64_t od = od0; od < od1; ++od)
+        run(ap + gi * mblocks * Kdim * MR, n, gi, od, tl0, tl1, 0, mblocks, buf, buf + group_len + NR);
+    }, macs);
+    return;
+  }
+
+  if (threads > 1 && !small_weights && mblocks > 1) {
+    // Weights larger than the input: output-channel blocks split among the threads, each task
+    // packing just its blocks and sweeping them over every tile; each thread pads the whole
+    // image group for itself once per call.
+    const int64_t nco = min64(mblocks, 4 * threads);
+    const int64_t mb_per = ceil_div(mblocks, nco);
+    int64_t chunks = 1;
+    while (G * nco * chunks < 4 * threads && chunks < ntiles) chunks *= 2;
+    const int64_t per_chunk = ceil_div(ntiles, chunks);
+    chunks = ceil_div(ntiles, per_chunk);
+    if (!private_pack) shared_pack();
+    parallel_for(G * nco * chunks, [&](int64_t task) {
+      FlushDenormalsScope ftz;
+      const int64_t chunk = task % chunks, co = (task / chunks) % nco, gi = task / (chunks * nco);
+      const int64_t mb0 = co * mb_per, mb1 = min64(mb0 + mb_per, mblocks);
+      if (mb0 >= mb1) return;
+      const int64_t tl0 = chunk * per_chunk, tl1 = min64(tl0 + per_chunk, ntiles);
+      const T* ap = private_pack ? own_blocks(gi * mblocks + mb0, gi * mblocks + mb1)
+                                 : apack + (gi * mblocks + mb0) * Kdim * MR;
+      for (int64_t n = 0; n < s.N; ++n) {
+        const T* src = x + (n * G + gi) * group_len;
+        const T* src_end = x + s.N * G * group_len;
+        if (g.copy) {
+          thread_local uint64_t pad_call = 0;
+          thread_local int64_t pad_id = -1;
+          T* buf = own_group_buffer();
+          if (pad_call != call_id || pad_id != n * G + gi) {
+            pad_group(n, gi, buf, 0, g.Dp, 0, g.Hq);
+            pad_call = call_id;
+            pad_id = n * G + gi;
+          }
+          src = buf;
+          src_end = buf + group_len + NR;
+        }
+        for (int64_t od = 0; od < OD; ++od) run(ap, n, gi, od, tl0, tl1, mb0, mb1, src, src_end);
+      }
+    }, macs);
+    return;
+  }
+
+  // One thread, or x read in place with small weights: pad every group first (if needed), then
+  // split the tiles (and channels) over the threads.
   // Kept per calling thread: a fresh buffer this size would be fresh pages, and first touches
   // of pages cost more than the copy itself (over 1 ms for a 1.7 MB input here).
   thread_local AlignedBuffer<T> xbuf;
@@ -294,27 +418,21 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
   }
   const T* src = g.copy ? xbuf.data() : x;
   const T* src_end = src + s.N * G * group_len + (g.copy ? NR : 0);
-  // Threads split positions (tiles) or output channels, whichever keeps the larger operand's
-  // reuse: a task sweeps its channel blocks over a run of tiles, so splitting the tiles makes
-  // every thread stream all the weights, and splitting the channels makes every thread read
-  // all the input. Runs are ~384 positions (each channel block writes long runs of output
-  // rows), shorter when there are too few to balance the threads (16 tasks per thread).
-  const int64_t outer = s.N * G * OD;
-  const bool by_channels = threads > 1 && mblocks > 1 && G * Kdim * Kg > group_len;  // weights > one input group
-  const int64_t want = by_channels ? 4 * threads : 16 * threads;
-  int64_t chunks = by_channels ? 1 : ceil_div(ntiles, run_tiles);
-  int64_t nco = by_channels ? mblocks : 1;
-  // Too few tasks to balance the threads (tasks are handed out dynamically; 17 equal tasks on 2
-  // threads leave one idle for a 17th): shorten the runs down to 4 tiles, then split the
-  // output channels as well (each share re-reads the same run of input from cache).
-  while (threads > 1 && !by_channels && outer * chunks < want && ntiles >= 8 * chunks) chunks *= 2;
-  if (threads > 1 && !by_channels && outer * chunks < want) nco = clamp64(ceil_div(want, outer * chunks), 1, mblocks);
-  while (threads > 1 && by_channels && outer * chunks * nco < want && chunks < ntiles) chunks *= 2;
+  const bool own = private_pack && small_weights;
+  if (!own) shared_pack();
+  // Runs are ~384 positions (each channel block writes long runs of output rows), shorter when
+  // there are too few to balance the threads (16 tasks per thread): tasks are handed out
+  // dynamically, and 17 equal tasks on 2 threads leave one idle for a 17th. Below runs of 4
+  // tiles, the output channels are split as well (each share re-reads the same run of input
+  // from cache).
+  const int64_t want = 16 * threads;
+  int64_t chunks = ceil_div(ntiles, run_tiles);
+  while (threads > 1 && outer * chunks < want && ntiles >= 8 * chunks) chunks *= 2;
+  const int64_t nco = threads > 1 && outer * chunks < want ? clamp64(ceil_div(want, outer * chunks), 1, mblocks) : 1;
   const int64_t per_task = ceil_div(ntiles, chunks);
   chunks = ceil_div(ntiles, per_task);
-  const int64_t base_tasks = outer * chunks;
   const int64_t mb_per = ceil_div(mblocks, nco);
-  parallel_for(base_tasks * nco, [&](int64_t task) {
+  parallel_for(outer * chunks * nco, [&](int64_t task) {
     FlushDenormalsScope ftz;
     const int64_t co_chunk = task % nco;
     int64_t t = task / nco;
@@ -325,7 +443,10 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
     const int64_t gi = t % G, n = t / G;
     const int64_t mb0 = co_chunk * mb_per, mb1 = min64(mb0 + mb_per, mblocks);
     const int64_t tl0 = chunk * per_task, tl1 = min64(tl0 + per_task, ntiles);
-    if (mb0 < mb1) run(n, gi, od, tl0, tl1, mb0, mb1, src + (n * G + gi) * group_len, src_end);
+    const T* ap = own ? own_blocks(0, nblk) : apack;
+    if (mb0 < mb1)
+      run(ap + (gi * mblocks + mb0) * Kdim * MR, n, gi, od, tl0, tl1, mb0, mb1, src + (n * G + gi) * group_len,
+          src_end);
   }, macs);
 }
 

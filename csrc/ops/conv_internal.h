@@ -63,25 +63,32 @@ void transpose(const T* src, int64_t src_ld, int64_t rows, int64_t cols, T* dst,
     for (int64_t j = 0; j < cols; ++j) dst[j * dst_ld + i] = src[i * src_ld + j];
 }
 
-// The weights as [group][block of MR output channels][k][MR], zero past each group's channels
-// (k runs over C/groups x taps): the layout of the GEMM and direct tile kernels, cached by MR.
+// Blocks [b0, b1) of the packed weights (block = group x MR output channels: [k][MR], zero past
+// the group's channels; k runs over C/groups x taps), block b0 at a, the others following.
+template <typename T>
+void pack_weight_blocks(const ConvShape& s, const T* w, int64_t MR, T* a, int64_t b0, int64_t b1) {
+  const int64_t Kg = s.Kg(), Kdim = s.Cg() * s.taps(), mblocks = (Kg + MR - 1) / MR;
+  const auto pack = kernel_set<T>(kernels()).gemm.pack_transposed;
+  constexpr int64_t KB = 64;  // k rows per pass: the destination block stays in L1 while all MR rows land
+  for (int64_t blk = b0; blk < b1; ++blk) {
+    const int64_t g = blk / mblocks, mb = blk % mblocks;
+    // channel rows [mb * MR, ...) of this group, zero rows past Kg
+    const int64_t live = Kg - mb * MR < MR ? Kg - mb * MR : MR;
+    for (int64_t k0 = 0; k0 < Kdim; k0 += KB)
+      pack(w + (g * Kg + mb * MR) * Kdim + k0, Kdim, live, (k0 + KB < Kdim ? k0 + KB : Kdim) - k0,
+           a + (blk - b0) * Kdim * MR + k0 * MR, MR);
+  }
+}
+
+// The weights as [group][block of MR output channels][k][MR] (pack_weight_blocks): the layout of
+// the GEMM and direct tile kernels, cached by MR.
 template <typename T>
 const T* blocked_weights(const ConvShape& s, const T* w, int64_t MR, PackedWeights<T>* packed) {
   const int64_t G = s.groups, Kg = s.Kg(), Kdim = s.Cg() * s.taps(), mblocks = (Kg + MR - 1) / MR;
-  const auto pack = kernel_set<T>(kernels()).gemm.pack_transposed;
   return packed->get(pack_key(kPackBlocked, (uint64_t)G, (uint32_t)MR), (size_t)(G * mblocks * Kdim * MR), [&](T* a) {
-    constexpr int64_t KB = 64;  // k rows per pass: the destination block stays in L1 while all MR rows land
     // In parallel: megabytes of weights take a while (unpacked time would cap the threads' speed-up).
-    parallel_range(G * mblocks, (double)(Kdim * MR), [&](int64_t b0, int64_t b1) {
-      for (int64_t blk = b0; blk < b1; ++blk) {
-        const int64_t g = blk / mblocks, mb = blk % mblocks;
-        // channel rows [mb * MR, ...) of this group, zero rows past Kg
-        const int64_t live = Kg - mb * MR < MR ? Kg - mb * MR : MR;
-        for (int64_t k0 = 0; k0 < Kdim; k0 += KB)
-          pack(w + (g * Kg + mb * MR) * Kdim + k0, Kdim, live, (k0 + KB < Kdim ? k0 + KB : Kdim) - k0,
-               a + blk * Kdim * MR + k0 * MR, MR);
-      }
-    });
+    parallel_range(G * mblocks, (double)(Kdim * MR),
+                   [&](int64_t b0, int64_t b1) { pack_weight_blocks(s, w, MR, a + b0 * Kdim * MR, b0, b1); });
   });
 }
 

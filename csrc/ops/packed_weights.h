@@ -20,6 +20,9 @@ class PackedWeights {
   // weights cost more page faults than the packing itself.
   explicit PackedWeights(AlignedBuffer<T>* scratch = nullptr) : scratch_(scratch) {}
 
+  // True for the functional API's per-call cache (its packs are used once, then dropped).
+  bool per_call() const { return scratch_ != nullptr; }
+
   // The layout named `key` (see pack_key: whatever the layout depends on besides the weights,
   // which are fixed for one cache), n elements, built by fill(dst) on first use. The pointer
   // stays valid for the life of the cache. Safe to call concurrently.
