@@ -77,14 +77,18 @@ void conv_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, 
   const int64_t Kdim = Cg * taps, P = s.out_plane(), in_plane = s.in_plane();
   const int64_t mblocks = ceil_div(Kg, MR);
 
-  const T* apack = blocked_weights(s, w, MR, packed);
+  const int64_t threads = get_num_threads();
+  // Weights packed for this call only: each thread packs its own copy (see thread_packed_blocks)
+  // when they are no larger than an input group.
+  const bool own = threads > 1 && packed->per_call() && G * Kg * Kdim <= Cg * in_plane;
+  const uint64_t call_id = new_call_id();
+  const T* apack = own ? nullptr : blocked_weights(s, w, MR, packed);
 
   // KC x NR slice of the panel sized for L1, KC x NC panel for L2.
   const int64_t kc_max = clamp64(24576 / (NR * (int64_t)sizeof(T)), 64, 512);
   const int64_t nkb = Kdim > 0 ? ceil_div(Kdim, kc_max) : 1;
   const int64_t KC = Kdim > 0 ? ceil_div(Kdim, nkb) : 0;
   int64_t NC = NR * (NR >= 256 ? 1 : 256 / NR);
-  const int64_t threads = get_num_threads();
   if (threads > 1 && s.N * G * ceil_div(P, NC) < 2 * threads)  // few tiles: smaller ones first
     NC = max64(NR, ceil_div(ceil_div(P, 2 * threads), NR) * NR);
   // (NC does not change any output's summation order, so results stay thread-count independent.)
@@ -108,6 +112,7 @@ void conv_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, 
     const int64_t g = t % G, n = t / G;
     const int64_t mb0 = co_chunk * mb_per, mb1 = mb0 + mb_per < mblocks ? mb0 + mb_per : mblocks;
     if (mb0 >= mb1) return;
+    const T* ap = own ? thread_packed_blocks(s, w, MR, 0, G * mblocks, call_id) : apack;
     const int64_t p0 = tile * NC, nc = P - p0 < NC ? P - p0 : NC;
     const int64_t ldp = ceil_div(nc, NR) * NR;
     const T* xg = x + (n * s.C + g * Cg) * in_plane;
@@ -152,7 +157,7 @@ void conv_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, 
         }
         for (int64_t mb = mb0; mb < mb1; ++mb) {
           const int mrv = (int)(Kg - mb * MR < MR ? Kg - mb * MR : MR);
-          ks.gemm(kc, apack + ((g * mblocks + mb) * Kdim + k0) * MR, Bs, ldbs, yg + mb * MR * P + p0 + j0,
+          ks.gemm(kc, ap + ((g * mblocks + mb) * Kdim + k0) * MR, Bs, ldbs, yg + mb * MR * P + p0 + j0,
                   P, mrv, nrv, bg ? bg + mb * MR : nullptr, kb == 0);
         }
       }

@@ -268,29 +268,15 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
   // With several threads, each task reads only data its own thread wrote (padded input, and
   // weights packed for this call): the two cores of this VM can sit on different dies, where a
   // line written by one core and read by the other costs a cross-die transfer (330 ns round
-  // trip measured, against 60 ns on one die). A padding pass and a weight-packing pass split
-  // among the threads cost a 2-thread 3x3 convolution up to 35% that way. The price is some
-  // duplicated packing and padding (the smaller operand), measured below 2%. A packed-weight
-  // object's weights stay packed, read-only, across calls, so every thread shares them.
+  // trip measured, against 60 ns on one die). With a padding pass and a packing pass split
+  // among the threads, a 2-thread 3x3 convolution ran 30% slower there. The price is some
+  // duplicated packing and padding (of the smaller operand). A packed-weight object's weights
+  // stay packed, read-only, across calls, so every thread shares them.
   const int64_t outer = s.N * G * OD, ngroups = s.N * G, nblk = G * mblocks;
   const bool small_weights = G * Kdim * Kg <= group_len;  // weights no larger than one input group
   const bool private_pack = threads > 1 && packed->per_call();
-  static std::atomic<uint64_t> calls{0};
-  const uint64_t call_id = ++calls;
-  // This thread's packed blocks [b0, b1) for this call, packed on first use.
-  auto own_blocks = [&](int64_t b0, int64_t b1) -> const T* {
-    thread_local AlignedBuffer<T> wbuf;
-    thread_local uint64_t wcall = 0;
-    thread_local int64_t wb0 = -1, wb1 = -1;
-    if (wcall != call_id || wb0 != b0 || wb1 != b1) {
-      wbuf.resize((size_t)((b1 - b0) * Kdim * MR));
-      pack_weight_blocks(s, w, MR, wbuf.data(), b0, b1);
-      wcall = call_id;
-      wb0 = b0;
-      wb1 = b1;
-    }
-    return wbuf.data();
-  };
+  const uint64_t call_id = new_call_id();
+  auto own_blocks = [&](int64_t b0, int64_t b1) { return thread_packed_blocks(s, w, MR, b0, b1, call_id); };
   // This thread's zero-initialised buffer for one padded image group (plus NR of slack).
   auto own_group_buffer = [&]() -> T* {
     thread_local AlignedBuffer<T> buf;

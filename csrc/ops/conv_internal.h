@@ -1,5 +1,6 @@
 // Algorithms behind conv_forward (ops.h), one file each. Arguments as for conv_forward.
 #pragma once
+#include <atomic>
 #include <cstdint>
 
 #include "ops/packed_weights.h"
@@ -78,6 +79,31 @@ void pack_weight_blocks(const ConvShape& s, const T* w, int64_t MR, T* a, int64_
       pack(w + (g * Kg + mb * MR) * Kdim + k0, Kdim, live, (k0 + KB < Kdim ? k0 + KB : Kdim) - k0,
            a + (blk - b0) * Kdim * MR + k0 * MR, MR);
   }
+}
+
+// A number no other convolution call gets (keys the per-thread packs below).
+inline uint64_t new_call_id() {
+  static std::atomic<uint64_t> calls{0};
+  return ++calls;
+}
+
+// The calling thread's own copy of packed blocks [b0, b1) for call `call`, packed on its first
+// use in that call. With several threads, weights packed for one call are better packed by
+// every thread for itself than once by all of them: the cores of a VM can sit on different
+// dies, where each line one core writes and the other reads costs a cross-die transfer.
+template <typename T>
+const T* thread_packed_blocks(const ConvShape& s, const T* w, int64_t MR, int64_t b0, int64_t b1, uint64_t call) {
+  thread_local AlignedBuffer<T> buf;
+  thread_local uint64_t for_call = 0;
+  thread_local int64_t for_b0 = -1, for_b1 = -1;
+  if (for_call != call || for_b0 != b0 || for_b1 != b1) {
+    buf.resize((size_t)((b1 - b0) * s.Cg() * s.taps() * MR));
+    pack_weight_blocks(s, w, MR, buf.data(), b0, b1);
+    for_call = call;
+    for_b0 = b0;
+    for_b1 = b1;
+  }
+  return buf.data();
 }
 
 // The weights as [group][block of MR output channels][k][MR] (pack_weight_blocks): the layout of
