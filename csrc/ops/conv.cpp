@@ -112,7 +112,7 @@ void conv_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, 
     const int64_t g = t % G, n = t / G;
     const int64_t mb0 = co_chunk * mb_per, mb1 = mb0 + mb_per < mblocks ? mb0 + mb_per : mblocks;
     if (mb0 >= mb1) return;
-    const T* ap = own ? thread_packed_blocks(s, w, MR, 0, G * mblocks, call_id) : apack;
+    const T* ap = own ? thread_packed_blocks(s, w, MR, 0, G * mblocks, KOrder::ci_major, call_id) : apack;
     const int64_t p0 = tile * NC, nc = P - p0 < NC ? P - p0 : NC;
     const int64_t ldp = ceil_div(nc, NR) * NR;
     const T* xg = x + (n * s.C + g * Cg) * in_plane;

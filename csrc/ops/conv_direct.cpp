@@ -196,16 +196,24 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
       for (int64_t co = 0; co < Kg; ++co) bias_pad[(size_t)(gi * mblocks * MR + co)] = bias[gi * Kg + co];
   }
 
-  // Tap offsets, in the weights' (ci, jd, jh, jw) order.
+  // Tap offsets, in the packed weights' kernel-row-major (jd, jh, ci, jw) order (KOrder::row_major).
   std::vector<int64_t> boff((size_t)Kdim), edge_off((size_t)Kdim);
-  for (int64_t k = 0; k < Kdim; ++k) {
-    const int64_t ci = k / taps, r = k % taps;
-    const int64_t jd = r / (s.k[1] * s.k[2]), jh = (r / s.k[2]) % s.k[1], jw = r % s.k[2];
-    const int64_t hh = jh * s.d[1], ww = jw * s.d[2];
-    boff[(size_t)k] = ci * g.CS + jd * s.d[0] * g.DS + ((hh % s.s[1]) * s.s[2] + ww % s.s[2]) * g.PS +
-                      (hh / s.s[1]) * g.Wq + ww / s.s[2];
-    edge_off[(size_t)k] = k * NR;
-  }
+  for (int64_t jd = 0, k = 0; jd < s.k[0]; ++jd)
+    for (int64_t jh = 0; jh < s.k[1]; ++jh)
+      for (int64_t ci = 0; ci < Cg; ++ci)
+        for (int64_t jw = 0; jw < s.k[2]; ++jw, ++k) {
+          const int64_t hh = jh * s.d[1], ww = jw * s.d[2];
+          boff[(size_t)k] = ci * g.CS + jd * s.d[0] * g.DS + ((hh % s.s[1]) * s.s[2] + ww % s.s[2]) * g.PS +
+                            (hh / s.s[1]) * g.Wq + ww / s.s[2];
+          edge_off[(size_t)k] = k * NR;
+        }
+  // Kernel rows [lo, hi) of axis a that read some input for output indices [o0, o1]: the others
+  // read only padding, and a tile with all-finite weights skips them (their products are zeros).
+  auto live_rows = [&](int a, int64_t o0, int64_t o1, int64_t* lo, int64_t* hi) {
+    *lo = min64(s.k[a], max64(0, ceil_div(s.p[a] - o1 * s.s[a], s.d[a])));
+    *hi = max64(*lo, min64(s.k[a], ceil_div(s.in[a] + s.p[a] - o0 * s.s[a], s.d[a])));
+  };
+  const int64_t CK = Cg * s.k[2];  // packed rows per kernel row
 
   // Tiles per output depth: runs of NR grid positions, or (channels in vector) NR columns of one row.
   const int64_t per_row = ceil_div(OW, NR);
@@ -217,18 +225,21 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
 
   // Tiles [tl0, tl1) of output depth od of image group (n, gi), output-channel blocks [mb0, mb1).
   // src is the group's source (padded copy or x itself); reads must stay below src_end.
-  // ablk: the packed weights of block (gi, mb0), the others following it.
-  auto run = [&](const T* ablk, int64_t n, int64_t gi, int64_t od, int64_t tl0, int64_t tl1, int64_t mb0,
-                 int64_t mb1, const T* src, const T* src_end) {
+  // ablk: the packed weights of block (gi, mb0), the others following it; fl: their flags.
+  auto run = [&](const T* ablk, const T* fl, int64_t n, int64_t gi, int64_t od, int64_t tl0, int64_t tl1,
+                 int64_t mb0, int64_t mb1, const T* src, const T* src_end) {
     alignas(64) T out[kTileElems];
     thread_local AlignedBuffer<T> edge;
     T* yg = y + (n * s.K + gi * Kg) * P + od * OH * OW;
     const T* od_src = src + od * s.s[0] * g.DS;
+    int64_t jd_lo, jd_hi;
+    live_rows(0, od, od, &jd_lo, &jd_hi);
     // Runs of run_tiles tiles: their input stays in cache while every channel block reads it.
     for (int64_t r0 = tl0; r0 < tl1; r0 += run_tiles)
     for (int64_t mb = mb0; mb < mb1; ++mb) {
       const int64_t mrv = min64(MR, Kg - mb * MR);
       const T* a = ablk + (mb - mb0) * Kdim * MR;
+      const bool skip = fl[mb - mb0] != T(0);
       const T* bb = bias ? bias_pad.data() + (gi * mblocks + mb) * MR : nullptr;
       T* yb = yg + mb * MR * P;
       for (int64_t tl = r0; tl < min64(r0 + run_tiles, tl1); ++tl) {
@@ -241,6 +252,18 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
           q0 = tl * NR;
           nrv = min64(NR, g.Lq - q0);
         }
+        int64_t k0 = 0, k1 = Kdim;
+        if (skip) {
+          if (jd_hi - jd_lo == 1) {
+            int64_t jh_lo, jh_hi;
+            live_rows(1, q0 / g.Wq, (q0 + nrv - 1) / g.Wq, &jh_lo, &jh_hi);
+            k0 = (jd_lo * s.k[1] + jh_lo) * CK;
+            k1 = (jd_lo * s.k[1] + jh_hi) * CK;
+          } else {
+            k0 = jd_lo * s.k[1] * CK;
+            k1 = jd_hi * s.k[1] * CK;
+          }
+        }
         const T* b = od_src + q0;
         const int64_t* offs = boff.data();
         if (src_end - b < boff[(size_t)Kdim - 1] + NR) {
@@ -251,11 +274,13 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
           b = edge.data();
           offs = edge_off.data();
         }
+        const T* ak = a + k0 * MR;
+        offs += k0;
         if (!cv && mrv == MR && q0 % g.Wq + NR <= OW) {  // the whole tile lies in one output row
-          tile.fn(Kdim, a, b, offs, bb, yb + (q0 / g.Wq) * OW + q0 % g.Wq, P);
+          tile.fn(k1 - k0, ak, b, offs, bb, yb + (q0 / g.Wq) * OW + q0 % g.Wq, P);
           continue;
         }
-        tile.fn(Kdim, a, b, offs, bb, out, cv ? MR : NR);
+        tile.fn(k1 - k0, ak, b, offs, bb, out, cv ? MR : NR);
         if (cv) {  // out is positions x channels: one row segment per channel
           transpose(out, MR, nrv, mrv, yb + (q0 / g.Wq) * OW + q0 % g.Wq, P);
           continue;
@@ -276,7 +301,9 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
   const bool small_weights = G * Kdim * Kg <= group_len;  // weights no larger than one input group
   const bool private_pack = threads > 1 && packed->per_call();
   const uint64_t call_id = new_call_id();
-  auto own_blocks = [&](int64_t b0, int64_t b1) { return thread_packed_blocks(s, w, MR, b0, b1, call_id); };
+  auto own_blocks = [&](int64_t b0, int64_t b1) {
+    return thread_packed_blocks(s, w, MR, b0, b1, KOrder::row_major, call_id);
+  };
   // This thread's zero-initialised buffer for one padded image group (plus NR of slack).
   auto own_group_buffer = [&]() -> T* {
     thread_local AlignedBuffer<T> buf;
@@ -294,7 +321,14 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
       fill_padded(s, g, x + ((n * s.C) + gi * Cg + c) * in_plane, buf + c * g.CS, dp0, dp1, r0, r1);
   };
   const T* apack = nullptr;  // shared packed weights, when a path uses them
-  auto shared_pack = [&] { return apack ? apack : (apack = blocked_weights(s, w, MR, packed)); };
+  auto shared_pack = [&] { return apack ? apack : (apack = blocked_weights(s, w, MR, packed, KOrder::row_major)); };
+  const int64_t blk_len = Kdim * MR;
+  // Every block's weights and flags, for the tasks of this thread.
+  auto all_blocks = [&](bool own, const T** flags) {
+    const T* ap = own ? own_blocks(0, nblk) : apack;
+    *flags = ap + nblk * blk_len;
+    return ap;
+  };
 
   if (g.copy && ngroups >= 2 * threads && (ngroups % threads == 0 || ngroups >= 8 * threads)) {
     // Enough image groups to share evenly: each task pads one group and consumes it while it is
@@ -304,11 +338,13 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
     parallel_for(ngroups, [&](int64_t t) {
       FlushDenormalsScope ftz;
       const int64_t n = t / G, gi = t % G;
-      const T* ap = own ? own_blocks(0, nblk) : apack;
+      const T* fl;
+      const T* ap = all_blocks(own, &fl);
       T* buf = own_group_buffer();
       pad_group(n, gi, buf, 0, g.Dp, 0, g.Hq);
       for (int64_t od = 0; od < OD; ++od)
-        run(ap + gi * mblocks * Kdim * MR, n, gi, od, 0, ntiles, 0, mblocks, buf, buf + group_len + NR);
+        run(ap + gi * mblocks * blk_len, fl + gi * mblocks, n, gi, od, 0, ntiles, 0, mblocks, buf,
+            buf + group_len + NR);
     }, macs);
     return;
   }
@@ -340,11 +376,13 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
         r0 = oh_lo;
         r1 = min64(g.Hq, oh_hi + halo_rows + 1);
       }
-      const T* ap = private_pack ? own_blocks(0, nblk) : apack;
+      const T* fl;
+      const T* ap = all_blocks(private_pack, &fl);
       T* buf = own_group_buffer();
       pad_group(n, gi, buf, od0 * s.s[0], min64(g.Dp, (od1 - 1) * s.s[0] + halo_slices + 1), r0, r1);
       for (int64_t od = od0; od < od1; ++od)
-        run(ap + gi * mblocks * Kdim * MR, n, gi, od, tl0, tl1, 0, mblocks, buf, buf + group_len + NR);
+        run(ap + gi * mblocks * blk_len, fl + gi * mblocks, n, gi, od, tl0, tl1, 0, mblocks, buf,
+            buf + group_len + NR);
     }, macs);
     return;
   }
@@ -367,7 +405,8 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
       if (mb0 >= mb1) return;
       const int64_t tl0 = chunk * per_chunk, tl1 = min64(tl0 + per_chunk, ntiles);
       const T* ap = private_pack ? own_blocks(gi * mblocks + mb0, gi * mblocks + mb1)
-                                 : apack + (gi * mblocks + mb0) * Kdim * MR;
+                                 : apack + (gi * mblocks + mb0) * blk_len;
+      const T* fl = private_pack ? ap + (mb1 - mb0) * blk_len : apack + nblk * blk_len + gi * mblocks + mb0;
       for (int64_t n = 0; n < s.N; ++n) {
         const T* src = x + (n * G + gi) * group_len;
         const T* src_end = x + s.N * G * group_len;
@@ -383,7 +422,7 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
           src = buf;
           src_end = buf + group_len + NR;
         }
-        for (int64_t od = 0; od < OD; ++od) run(ap, n, gi, od, tl0, tl1, mb0, mb1, src, src_end);
+        for (int64_t od = 0; od < OD; ++od) run(ap, fl, n, gi, od, tl0, tl1, mb0, mb1, src, src_end);
       }
     }, macs);
     return;
@@ -429,10 +468,11 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
     const int64_t gi = t % G, n = t / G;
     const int64_t mb0 = co_chunk * mb_per, mb1 = min64(mb0 + mb_per, mblocks);
     const int64_t tl0 = chunk * per_task, tl1 = min64(tl0 + per_task, ntiles);
-    const T* ap = own ? own_blocks(0, nblk) : apack;
+    const T* fl;
+    const T* ap = all_blocks(own, &fl);
     if (mb0 < mb1)
-      run(ap + (gi * mblocks + mb0) * Kdim * MR, n, gi, od, tl0, tl1, mb0, mb1, src + (n * G + gi) * group_len,
-          src_end);
+      run(ap + (gi * mblocks + mb0) * blk_len, fl + gi * mblocks + mb0, n, gi, od, tl0, tl1, mb0, mb1,
+          src + (n * G + gi) * group_len, src_end);
   }, macs);
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "ops/packed_weights.h"
 #include "runtime/dispatch.h"
@@ -24,7 +25,7 @@ template <typename T>
 double direct_efficiency(const ConvShape& s);
 
 // Layout keys of PackedWeights (pack_key's algorithm field).
-enum PackAlgorithm : uint32_t { kPackBlocked = 1 };
+enum PackAlgorithm : uint32_t { kPackBlocked = 1, kPackBlockedRows = 2 };
 
 #if defined(__clang__)
 #define FMACONV_SHUF4(a, b, i, j, k, l) __builtin_shufflevector(a, b, i, j, k, l)
@@ -64,20 +65,50 @@ void transpose(const T* src, int64_t src_ld, int64_t rows, int64_t cols, T* dst,
     for (int64_t j = 0; j < cols; ++j) dst[j * dst_ld + i] = src[i * src_ld + j];
 }
 
-// Blocks [b0, b1) of the packed weights (block = group x MR output channels: [k][MR], zero past
-// the group's channels; k runs over C/groups x taps), block b0 at a, the others following.
+// Packed weights: per block (group x MR output channels), [k][MR] with zero rows past the
+// group's channels, k running over C/groups x taps either as the weights lie, (ci, jd, jh, jw),
+// or kernel-row major, (jd, jh, ci, jw), where the taps of one kernel row (and depth slice) are
+// contiguous so that a tile whose input rows lie in the padding can skip them. After all blocks,
+// one flag per block: 1 when its weights are all finite (only then may padding taps be skipped:
+// an infinite weight times a zero of padding is NaN).
+enum class KOrder { ci_major, row_major };
+
+// Packed row of weight column k (ci, jd, jh, jw order) under row_major.
+inline std::vector<int64_t> row_major_k(const ConvShape& s) {
+  const int64_t Cg = s.Cg(), kd = s.k[0], kh = s.k[1], kw = s.k[2];
+  std::vector<int64_t> m((size_t)(Cg * kd * kh * kw));
+  for (int64_t ci = 0; ci < Cg; ++ci)
+    for (int64_t jd = 0; jd < kd; ++jd)
+      for (int64_t jh = 0; jh < kh; ++jh)
+        for (int64_t jw = 0; jw < kw; ++jw)
+          m[(size_t)(((ci * kd + jd) * kh + jh) * kw + jw)] = ((jd * kh + jh) * Cg + ci) * kw + jw;
+  return m;
+}
+
+// Elements of n packed blocks, flags included.
+inline int64_t packed_len(const ConvShape& s, int64_t MR, int64_t n) { return n * (s.Cg() * s.taps() * MR + 1); }
+
+// Blocks [b0, b1) into a (block b0 first), their flags into flags[0, b1 - b0).
 template <typename T>
-void pack_weight_blocks(const ConvShape& s, const T* w, int64_t MR, T* a, int64_t b0, int64_t b1) {
+void pack_weight_blocks(const ConvShape& s, const T* w, int64_t MR, T* a, T* flags, int64_t b0, int64_t b1,
+                        KOrder order) {
   const int64_t Kg = s.Kg(), Kdim = s.Cg() * s.taps(), mblocks = (Kg + MR - 1) / MR;
   const auto pack = kernel_set<T>(kernels()).gemm.pack_transposed;
+  const std::vector<int64_t> kmap = order == KOrder::row_major ? row_major_k(s) : std::vector<int64_t>();
   constexpr int64_t KB = 64;  // k rows per pass: the destination block stays in L1 while all MR rows land
   for (int64_t blk = b0; blk < b1; ++blk) {
     const int64_t g = blk / mblocks, mb = blk % mblocks;
     // channel rows [mb * MR, ...) of this group, zero rows past Kg
     const int64_t live = Kg - mb * MR < MR ? Kg - mb * MR : MR;
-    for (int64_t k0 = 0; k0 < Kdim; k0 += KB)
-      pack(w + (g * Kg + mb * MR) * Kdim + k0, Kdim, live, (k0 + KB < Kdim ? k0 + KB : Kdim) - k0,
-           a + (blk - b0) * Kdim * MR + k0 * MR, MR);
+    T* dst = a + (blk - b0) * Kdim * MR;
+    bool finite = true;
+    for (int64_t k0 = 0; k0 < Kdim; k0 += KB) {
+      const int64_t kc = (k0 + KB < Kdim ? k0 + KB : Kdim) - k0;
+      const T* src = w + (g * Kg + mb * MR) * Kdim + k0;
+      finite &= kmap.empty() ? pack(src, Kdim, live, kc, dst + k0 * MR, MR, nullptr)
+                             : pack(src, Kdim, live, kc, dst, MR, kmap.data() + k0);
+    }
+    flags[blk - b0] = finite ? T(1) : T(0);
   }
 }
 
@@ -92,13 +123,14 @@ inline uint64_t new_call_id() {
 // every thread for itself than once by all of them: the cores of a VM can sit on different
 // dies, where each line one core writes and the other reads costs a cross-die transfer.
 template <typename T>
-const T* thread_packed_blocks(const ConvShape& s, const T* w, int64_t MR, int64_t b0, int64_t b1, uint64_t call) {
+const T* thread_packed_blocks(const ConvShape& s, const T* w, int64_t MR, int64_t b0, int64_t b1, KOrder order,
+                              uint64_t call) {
   thread_local AlignedBuffer<T> buf;
   thread_local uint64_t for_call = 0;
   thread_local int64_t for_b0 = -1, for_b1 = -1;
   if (for_call != call || for_b0 != b0 || for_b1 != b1) {
-    buf.resize((size_t)((b1 - b0) * s.Cg() * s.taps() * MR));
-    pack_weight_blocks(s, w, MR, buf.data(), b0, b1);
+    buf.resize((size_t)packed_len(s, MR, b1 - b0));
+    pack_weight_blocks(s, w, MR, buf.data(), buf.data() + (b1 - b0) * s.Cg() * s.taps() * MR, b0, b1, order);
     for_call = call;
     for_b0 = b0;
     for_b1 = b1;
@@ -106,15 +138,18 @@ const T* thread_packed_blocks(const ConvShape& s, const T* w, int64_t MR, int64_
   return buf.data();
 }
 
-// The weights as [group][block of MR output channels][k][MR] (pack_weight_blocks): the layout of
-// the GEMM and direct tile kernels, cached by MR.
+// Every block, cached by MR and order (for a packed-weight object, across calls).
 template <typename T>
-const T* blocked_weights(const ConvShape& s, const T* w, int64_t MR, PackedWeights<T>* packed) {
+const T* blocked_weights(const ConvShape& s, const T* w, int64_t MR, PackedWeights<T>* packed,
+                         KOrder order = KOrder::ci_major) {
   const int64_t G = s.groups, Kg = s.Kg(), Kdim = s.Cg() * s.taps(), mblocks = (Kg + MR - 1) / MR;
-  return packed->get(pack_key(kPackBlocked, (uint64_t)G, (uint32_t)MR), (size_t)(G * mblocks * Kdim * MR), [&](T* a) {
+  const int64_t nblk = G * mblocks;
+  const uint32_t alg = order == KOrder::row_major ? kPackBlockedRows : kPackBlocked;
+  return packed->get(pack_key(alg, (uint64_t)G, (uint32_t)MR), (size_t)packed_len(s, MR, nblk), [&](T* a) {
     // In parallel: megabytes of weights take a while (unpacked time would cap the threads' speed-up).
-    parallel_range(G * mblocks, (double)(Kdim * MR),
-                   [&](int64_t b0, int64_t b1) { pack_weight_blocks(s, w, MR, a + b0 * Kdim * MR, b0, b1); });
+    parallel_range(nblk, (double)(Kdim * MR), [&](int64_t b0, int64_t b1) {
+      pack_weight_blocks(s, w, MR, a + b0 * Kdim * MR, a + nblk * Kdim * MR + b0, b0, b1, order);
+    });
   });
 }
 

@@ -42,9 +42,11 @@ struct GemmKernels {
   // wide) to the outputs it holds in y (rows OW long, channels P apart).
   void (*store_grid)(const T* tile, int64_t ldt, int64_t mrv, int64_t q0, int64_t nrv, int64_t Wq, int64_t OW,
                      T* y, int64_t P);
-  // Weight packing: dst[k * MR + i] = src[i * ld + k] for i < rows, k < cols, and 0 for rows
-  // [rows, MR) (rows <= MR).
-  void (*pack_transposed)(const T* src, int64_t ld, int64_t rows, int64_t cols, T* dst, int64_t MR);
+  // Weight packing: dst[r(k) * MR + i] = src[i * ld + k] for i < rows, k < cols, and 0 for rows
+  // [rows, MR) (rows <= MR), where r(k) = kmap[k], or k when kmap is null. Returns whether every
+  // value it copied is finite.
+  bool (*pack_transposed)(const T* src, int64_t ld, int64_t rows, int64_t cols, T* dst, int64_t MR,
+                          const int64_t* kmap);
 };
 
 }  // namespace fmaconv

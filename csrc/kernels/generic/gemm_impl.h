@@ -191,33 +191,54 @@ inline void transpose_block(V* r) {
 }
 
 // Weight packing (see GemmKernels::pack_transposed): VL x VL blocks transposed in registers,
-// scalar edges.
+// scalar edges. x - x is NaN exactly when x is not finite: summed into `nf`, it flags them.
 template <typename T>
-void pack_transposed(const T* __restrict src, int64_t ld, int64_t rows, int64_t cols, T* __restrict dst,
-                     int64_t MR) {
+bool pack_transposed(const T* __restrict src, int64_t ld, int64_t rows, int64_t cols, T* __restrict dst,
+                     int64_t MR, const int64_t* __restrict kmap) {
   constexpr int VL = VB / (int)sizeof(T);
   typedef T V __attribute__((vector_size(VB)));
   typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
   typedef typename LaneInt<sizeof(T)>::type I;
   typedef I IV __attribute__((vector_size(VB)));
-  int64_t i0 = 0;
-  for (; i0 + VL <= rows; i0 += VL) {
-    int64_t k0 = 0;
-    for (; k0 + VL <= cols; k0 += VL) {
+  auto row = [&](int64_t k) { return dst + (kmap ? kmap[k] : k) * MR; };
+  V nfv = V{};
+  T nf = T(0);
+  const int64_t rows_v = rows / VL * VL;
+  // Column blocks outer: every destination row (all MR lanes) is written at once.
+  int64_t k0 = 0;
+  for (; k0 + VL <= cols; k0 += VL) {
+    for (int64_t i0 = 0; i0 < rows_v; i0 += VL) {
       V r[VL];
 #pragma GCC unroll 16
-      for (int i = 0; i < VL; ++i) r[i] = *(const VU*)(src + (i0 + i) * ld + k0);
+      for (int i = 0; i < VL; ++i) {
+        r[i] = *(const VU*)(src + (i0 + i) * ld + k0);
+        nfv += r[i] - r[i];
+      }
       transpose_block<V, IV, VL, VL / 2>(r);
 #pragma GCC unroll 16
-      for (int c = 0; c < VL; ++c) *(VU*)(dst + (k0 + c) * MR + i0) = r[c];
+      for (int c = 0; c < VL; ++c) *(VU*)(row(k0 + c) + i0) = r[c];
     }
-    for (int64_t i = i0; i < i0 + VL; ++i)
-      for (int64_t k = k0; k < cols; ++k) dst[k * MR + i] = src[i * ld + k];
+    for (int64_t k = k0; k < k0 + VL; ++k) {
+      T* d = row(k);
+      for (int64_t i = rows_v; i < rows; ++i) {
+        const T v = src[i * ld + k];
+        nf += v - v;
+        d[i] = v;
+      }
+      for (int64_t i = rows; i < MR; ++i) d[i] = T(0);
+    }
   }
-  for (int64_t k = 0; k < cols; ++k) {
-    for (int64_t i = i0; i < rows; ++i) dst[k * MR + i] = src[i * ld + k];
-    for (int64_t i = rows; i < MR; ++i) dst[k * MR + i] = T(0);
+  for (int64_t k = k0; k < cols; ++k) {
+    T* d = row(k);
+    for (int64_t i = 0; i < rows; ++i) {
+      const T v = src[i * ld + k];
+      nf += v - v;
+      d[i] = v;
+    }
+    for (int64_t i = rows; i < MR; ++i) d[i] = T(0);
   }
+  for (int l = 0; l < VL; ++l) nf += nfv[l];
+  return nf == T(0);
 }
 
 template <typename T>
