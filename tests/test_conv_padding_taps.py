@@ -21,9 +21,17 @@ CASES = [
 ]
 
 
-def _run(x, w, b, st, p, d):
+def _both(x, w, b, case, threads):
+    """The functional result and PackedConv's, at `threads` threads."""
+    _, _, st, p, d = case
     f = {4: fmaconv.conv2d, 5: fmaconv.conv3d}[x.ndim]
-    return f(x, w, b, stride=st, padding=p, dilation=d)
+    old = fmaconv.get_num_threads()
+    fmaconv.set_num_threads(threads)
+    try:
+        return (f(x, w, b, stride=st, padding=p, dilation=d),
+                fmaconv.PackedConv(w, b, stride=st, padding=p, dilation=d)(x))
+    finally:
+        fmaconv.set_num_threads(old)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -35,13 +43,7 @@ def test_finite_weights_match_reference(case, dtype, threads):
     x = rng.standard_normal(xs).astype(dtype)
     w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(dtype)  # outputs of order 1
     b = rng.standard_normal(ws[0]).astype(dtype)
-    old = fmaconv.get_num_threads()
-    fmaconv.set_num_threads(threads)
-    try:
-        got = _run(x, w, b, st, p, d)
-        packed = fmaconv.PackedConv(w, b, stride=st, padding=p, dilation=d)(x)
-    finally:
-        fmaconv.set_num_threads(old)
+    got, packed = _both(x, w, b, case, threads)
     expected = ref.conv(x, w, b, st, p, d)
     assert_result(got, expected, dtype)
     assert_result(packed, expected, dtype)
@@ -60,13 +62,7 @@ def test_non_finite_weight_reaches_padding_outputs(case, bad, threads):
     w = rng.standard_normal(ws)
     co = ws[0] - 1  # the last channel: its block is the last one
     w[(co, 0) + (0,) * (len(ws) - 2)] = bad
-    old = fmaconv.get_num_threads()
-    fmaconv.set_num_threads(threads)
-    try:
-        got = _run(x, w, None, st, p, d)
-        packed = fmaconv.PackedConv(w, None, stride=st, padding=p, dilation=d)(x)
-    finally:
-        fmaconv.set_num_threads(old)
+    got, packed = _both(x, w, None, case, threads)
     expected = ref.conv(x, w, None, st, p, d)
     # the first output row (and depth slice) reads padding through the bad tap: NaN there
     assert np.isnan(expected[(slice(None), co) + (0,) * (len(ws) - 2)]).all()
