@@ -52,55 +52,6 @@ DirectGeometry direct_geometry(const ConvShape& s) {
   return g;
 }
 
-// Short row copies and fills with 16-byte vector moves: libc's memcpy/memset cost a call per
-// row, about as much as copying a 56-wide row itself (and GCC turns plain loops back into calls).
-template <typename T>
-inline void copy_row(T* __restrict dst, const T* __restrict src, int64_t n) {
-  typedef T V __attribute__((vector_size(16), aligned(sizeof(T)), may_alias));
-  constexpr int64_t VL = 16 / sizeof(T);
-  if (n < VL) {
-    for (int64_t j = 0; j < n; ++j) dst[j] = src[j];
-    return;
-  }
-  int64_t j = 0;
-  for (; j + VL <= n; j += VL) *(V*)(dst + j) = *(const V*)(src + j);
-  if (j < n) *(V*)(dst + n - VL) = *(const V*)(src + n - VL);
-}
-template <typename T>
-inline void zero_row(T* dst, int64_t n) {
-  typedef T V __attribute__((vector_size(16), aligned(sizeof(T)), may_alias));
-  constexpr int64_t VL = 16 / sizeof(T);
-  if (n < VL) {
-    for (int64_t j = 0; j < n; ++j) dst[j] = T(0);
-    return;
-  }
-  int64_t j = 0;
-  for (; j + VL <= n; j += VL) *(V*)(dst + j) = V{};
-  if (j < n) *(V*)(dst + n - VL) = V{};
-}
-
-// Padded row (column c is input column c - pw, zero outside [0, W)) dealt to its two stride
-// phases: e[c] = padded[2c], o[c] = padded[2c + 1], c < n. The interior, where both come from
-// the row, is a plain de-interleaving loop that vectorises.
-template <typename T>
-void deal_row2(const T* __restrict row, int64_t W, int64_t pw, int64_t n, T* __restrict e, T* __restrict o) {
-  auto at = [&](int64_t q) { return q >= 0 && q < W ? row[q] : T(0); };
-  const int64_t lo = min64(n, (pw + 1) / 2), hi = max64(lo, min64(n, (W + pw) / 2));
-  for (int64_t c = 0; c < lo; ++c) {
-    e[c] = at(2 * c - pw);
-    o[c] = at(2 * c + 1 - pw);
-  }
-  const T* r = row - pw;
-  for (int64_t c = lo; c < hi; ++c) {
-    e[c] = r[2 * c];
-    o[c] = r[2 * c + 1];
-  }
-  for (int64_t c = hi; c < n; ++c) {
-    e[c] = at(2 * c - pw);
-    o[c] = at(2 * c + 1 - pw);
-  }
-}
-
 // One channel into the padded, phase-split layout (zeros outside the input): depth slices
 // [dp0, dp1) and rows [r0, r1) of every stride phase (by default all of them).
 template <typename T>
@@ -108,6 +59,7 @@ void fill_padded(const ConvShape& s, const DirectGeometry& g, const T* xc, T* ds
                  int64_t dp1 = -1, int64_t r0 = 0, int64_t r1 = -1) {
   if (dp1 < 0) dp1 = g.Dp;
   if (r1 < 0) r1 = g.Hq;
+  const GemmKernels<T>& ks = kernel_set<T>(kernels()).gemm;
   const int64_t sh = s.s[1], sw = s.s[2], H = s.in[1], W = s.in[2], pw = s.p[2];
   // Strides above 2: a row is padded into tmp first, then dealt to its phases.
   thread_local std::vector<T> tmp;
@@ -121,18 +73,16 @@ void fill_padded(const ConvShape& s, const DirectGeometry& g, const T* xc, T* ds
         const int64_t ih = r * sh + phh - s.p[1];
         T* out = slice + phh * sw * g.PS + r * g.Wq;  // phase (phh, 0); phase phw is phw * PS further
         if (ih < 0 || ih >= H || id < 0 || id >= s.in[0]) {
-          for (int64_t phw = 0; phw < sw; ++phw) zero_row(out + phw * g.PS, g.Wq);
+          for (int64_t phw = 0; phw < sw; ++phw) ks.pad_row(xc, 0, 0, g.Wq, out + phw * g.PS);  // zeros
           continue;
         }
         const T* row = xc + (id * H + ih) * W;
         if (sw == 2) {
-          deal_row2(row, copy_w, pw, g.Wq, out, out + g.PS);
+          ks.deal_row2(row, copy_w, pw, g.Wq, out, out + g.PS);
           continue;
         }
         T* padded = sw == 1 ? out : tmp.data();
-        zero_row(padded, pw);
-        copy_row(padded + pw, row, copy_w);
-        zero_row(padded + pw + copy_w, g.Wq * sw - pw - copy_w);
+        ks.pad_row(row, copy_w, pw, g.Wq * sw, padded);
         if (sw > 2)
           for (int64_t phw = 0; phw < sw; ++phw)
             for (int64_t c = 0; c < g.Wq; ++c) out[phw * g.PS + c] = padded[c * sw + phw];

@@ -42,6 +42,11 @@ struct GemmKernels {
   // wide) to the outputs it holds in y (rows OW long, channels P apart).
   void (*store_grid)(const T* tile, int64_t ldt, int64_t mrv, int64_t q0, int64_t nrv, int64_t Wq, int64_t OW,
                      T* y, int64_t P);
+  // A row of the padded convolution input (P(q) = row[q - pw] for q - pw in [0, W), else 0):
+  // pad_row writes out[c] = P(c), c < n; deal_row2 deals it to two stride phases,
+  // e[c] = P(2c) and o[c] = P(2c + 1), c < n.
+  void (*pad_row)(const T* row, int64_t W, int64_t pw, int64_t n, T* out);
+  void (*deal_row2)(const T* row, int64_t W, int64_t pw, int64_t n, T* e, T* o);
   // Weight packing: dst[r(k) * MR + i] = src[i * ld + k] for i < rows, k < cols, and 0 for rows
   // [rows, MR) (rows <= MR), where r(k) = kmap[k], or k when kmap is null. Returns whether every
   // value it copied is finite.

@@ -241,6 +241,62 @@ bool pack_transposed(const T* __restrict src, int64_t ld, int64_t rows, int64_t 
   return nf == T(0);
 }
 
+// See GemmKernels::pad_row: full-width vector moves, the last one overlapping the one before.
+template <typename T>
+void pad_row(const T* __restrict row, int64_t W, int64_t pw, int64_t n, T* __restrict out) {
+  constexpr int VL = VB / (int)sizeof(T);
+  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+  const int64_t lo = min64(n, pw), hi = max64(lo, min64(n, W + pw));  // [lo, hi) comes from the row
+  for (int64_t c = 0; c < lo; ++c) out[c] = T(0);
+  for (int64_t c = hi; c < n; ++c) out[c] = T(0);
+  const T* r = row - pw;
+  if (hi - lo < VL) {
+    for (int64_t c = lo; c < hi; ++c) out[c] = r[c];
+    return;
+  }
+  int64_t c = lo;
+  for (; c + VL <= hi; c += VL) *(VU*)(out + c) = *(const VU*)(r + c);
+  if (c < hi) *(VU*)(out + hi - VL) = *(const VU*)(r + hi - VL);
+}
+
+// See GemmKernels::deal_row2: two vectors of the row split into even and odd lanes.
+template <typename T>
+void deal_row2(const T* __restrict row, int64_t W, int64_t pw, int64_t n, T* __restrict e, T* __restrict o) {
+  constexpr int VL = VB / (int)sizeof(T);
+  typedef T V __attribute__((vector_size(VB)));
+  typedef T VU __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+  typedef typename LaneInt<sizeof(T)>::type I;
+  typedef I IV __attribute__((vector_size(VB)));
+  IV even, odd;
+#pragma GCC unroll 16
+  for (int l = 0; l < VL; ++l) {
+    even[l] = 2 * l;
+    odd[l] = 2 * l + 1;
+  }
+  auto at = [&](int64_t q) { return q >= 0 && q < W ? row[q] : T(0); };
+  // [lo, hi): both phases come from the row
+  const int64_t lo = min64(n, (pw + 1) / 2), hi = max64(lo, min64(n, (W + pw) / 2));
+  const T* r = row - pw;
+  int64_t c = lo;
+  for (; c + VL <= hi; c += VL) {
+    const V a = *(const VU*)(r + 2 * c), b = *(const VU*)(r + 2 * c + VL);
+    *(VU*)(e + c) = __builtin_shuffle(a, b, even);
+    *(VU*)(o + c) = __builtin_shuffle(a, b, odd);
+  }
+  for (; c < hi; ++c) {
+    e[c] = r[2 * c];
+    o[c] = r[2 * c + 1];
+  }
+  for (int64_t q = 0; q < lo; ++q) {
+    e[q] = at(2 * q - pw);
+    o[q] = at(2 * q + 1 - pw);
+  }
+  for (int64_t q = hi; q < n; ++q) {
+    e[q] = at(2 * q - pw);
+    o[q] = at(2 * q + 1 - pw);
+  }
+}
+
 template <typename T>
 double fma_probe(int64_t iters) {
   constexpr int VL = VB / (int)sizeof(T);
@@ -282,12 +338,12 @@ constexpr GemmKernels<T> make_gemm_kernels() {
                          tile_of<T, 2, 12>(), cv_tile_of<T, 14, 2>(),
                          cv_tile_of<T, 7, 4>(), cv_tile_of<T, 28, 1>(), cv_tile_of<T, 24, 1>(), cv_tile_of<T, 20, 1>(),
                          cv_tile_of<T, 16, 1>(), cv_tile_of<T, 12, 1>(), cv_tile_of<T, 10, 1>()},
-                        &fma_probe<T>, &store_grid<T>, &pack_transposed<T>};
+                        &fma_probe<T>, &store_grid<T>, &pad_row<T>, &deal_row2<T>, &pack_transposed<T>};
 #else
   return GemmKernels<T>{MR, NR, &gemm_ukernel<T, MR, NR>, 7,
                         {tile_of<T, 6, 2>(), tile_of<T, 4, 3>(), tile_of<T, 3, 4>(), tile_of<T, 2, 6>(),
                          cv_tile_of<T, 6, 2>(), cv_tile_of<T, 12, 1>(),
                          cv_tile_of<T, 10, 1>()},
-                        &fma_probe<T>, &store_grid<T>, &pack_transposed<T>};
+                        &fma_probe<T>, &store_grid<T>, &pad_row<T>, &deal_row2<T>, &pack_transposed<T>};
 #endif
 }
