@@ -99,6 +99,28 @@ def test_max_pool_k3s2_vs_torch(kind, dtype, rng):
             _check(fmaconv.max_pool1d(x1, return_indices=True, **kw), _torch_pool(x1, 1, kw), x1, f"1d {kind} {x1.shape} {kw}")
 
 
+# other windows on the register paths with keys (stride 1 and 2, dilation, wider kernels)
+OTHER = [(3, 1, 1, 1), (2, 2, 0, 1), (3, 1, 1, 2), (5, 2, 2, 1), (2, 1, 1, 1)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ("zeros", "sparse_nan"))
+@pytest.mark.parametrize("cfg", OTHER, ids=lambda c: "k%d_s%d_p%d_d%d" % c)
+def test_max_pool2d_other_windows_vs_reference(cfg, kind, dtype, rng):
+    k, st, p, d = cfg
+    for cm in (False, True):
+        kw = dict(kernel_size=k, stride=st, padding=p, dilation=d, ceil_mode=cm)
+        for h in range(2, 6):
+            for w in range(1, 41):
+                try:
+                    ref.max_pool2d(np.zeros((1, 1, h, w)), return_indices=True, **kw)
+                except AssertionError:
+                    continue
+                x = _data(rng, (1, 2, h, w), dtype, kind)
+                exp = ref.max_pool2d(x, return_indices=True, **kw)
+                _check(fmaconv.max_pool2d(x, return_indices=True, **kw), exp, x, f"{kind} {x.shape} {kw}")
+
+
 def test_max_pool_nan_rows_between_fast_rows(rng):
     """One NaN in a single row of a large plane: that output row follows PyTorch (the NaN and
     its index), its neighbours stay on the fast path."""

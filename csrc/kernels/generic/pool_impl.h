@@ -410,11 +410,19 @@ inline void store_idx(int64_t* p, const VK& k, int64_t n) {
     }
 #if defined(__AVX512F__)
     if constexpr (L == 16) {
-      if (n == L) {  // one vpmovsxdq zmm per half (the generic conversion goes through ymm halves)
-        typedef long long Q __attribute__((vector_size(64)));
-        pst(p, __builtin_ia32_pmovsxdq512_mask(lo, Q{}, (unsigned char)-1));
-        return pst(p + 8, __builtin_ia32_pmovsxdq512_mask(hi, Q{}, (unsigned char)-1));
+      // one vpmovsxdq zmm per half (the generic conversion goes through ymm halves); a partial
+      // vector stores its lanes with masks instead of a scalar loop
+      typedef long long Q __attribute__((vector_size(64)));
+      const Q wl = __builtin_ia32_pmovsxdq512_mask(lo, Q{}, (unsigned char)-1);
+      const Q wh = __builtin_ia32_pmovsxdq512_mask(hi, Q{}, (unsigned char)-1);
+      if (n == L) {
+        pst(p, wl);
+        return pst(p + 8, wh);
       }
+      const unsigned bits = (1u << n) - 1;
+      __builtin_ia32_storedqudi512_mask((long long*)p, wl, (unsigned char)bits);
+      if (n > 8) __builtin_ia32_storedqudi512_mask((long long*)p + 8, wh, (unsigned char)(bits >> 8));
+      return;
     }
 #endif
     if (n >= L / 2) {
