@@ -366,6 +366,26 @@ inline bool any_lane(const VK& m) {
   return r != 0;
 }
 
+// Nonzero when any lane of a or b is NaN (one compare on AVX-512).
+template <typename V>
+inline unsigned unord_bits(const V& a, const V& b) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64 && sizeof(a[0]) == 4) return __builtin_ia32_cmpps512_mask(a, b, 3, (unsigned short)-1, 4);
+  if constexpr (sizeof(V) == 64 && sizeof(a[0]) == 8) return __builtin_ia32_cmppd512_mask(a, b, 3, (unsigned char)-1, 4);
+#endif
+  return any_lane((a != a) | (b != b));
+}
+
+// Nonzero when any lane of a is zero (either sign).
+template <typename V>
+inline unsigned zero_bits(const V& a) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64 && sizeof(a[0]) == 4) return __builtin_ia32_cmpps512_mask(a, V{}, 0, (unsigned short)-1, 4);
+  if constexpr (sizeof(V) == 64 && sizeof(a[0]) == 8) return __builtin_ia32_cmppd512_mask(a, V{}, 0, (unsigned char)-1, 4);
+#endif
+  return any_lane(a == 0);
+}
+
 // Stores the first n (<= lanes) keys of k as int64 indices: 32-bit keys are widened in registers,
 // half a vector at a time.
 template <typename K, typename VK>
@@ -378,8 +398,33 @@ inline void store_idx(int64_t* p, const VK& k, int64_t n) {
     typedef int32_t H __attribute__((vector_size(VB / 2)));
     typedef int64_t W __attribute__((vector_size(VB)));
     H lo, hi;
-    __builtin_memcpy(&lo, &k, sizeof(H));
-    __builtin_memcpy(&hi, (const char*)&k + sizeof(H), sizeof(H));
+    if constexpr (L == 16) {  // halves in registers (a memcpy goes through the stack)
+      lo = __builtin_shufflevector(k, k, 0, 1, 2, 3, 4, 5, 6, 7);
+      hi = __builtin_shufflevector(k, k, 8, 9, 10, 11, 12, 13, 14, 15);
+    } else if constexpr (L == 8) {
+      lo = __builtin_shufflevector(k, k, 0, 1, 2, 3);
+      hi = __builtin_shufflevector(k, k, 4, 5, 6, 7);
+    } else {
+      __builtin_memcpy(&lo, &k, sizeof(H));
+      __builtin_memcpy(&hi, (const char*)&k + sizeof(H), sizeof(H));
+    }
+#if defined(__AVX512F__)
+    if constexpr (L == 16) {
+      // one vpmovsxdq zmm per half (the generic conversion goes through ymm halves); a partial
+      // vector stores its lanes with masks instead of a scalar loop
+      typedef long long Q __attribute__((vector_size(64)));
+      const Q wl = __builtin_ia32_pmovsxdq512_mask(lo, Q{}, (unsigned char)-1);
+      const Q wh = __builtin_ia32_pmovsxdq512_mask(hi, Q{}, (unsigned char)-1);
+      if (n == L) {
+        pst(p, wl);
+        return pst(p + 8, wh);
+      }
+      const unsigned bits = (1u << n) - 1;
+      __builtin_ia32_storedqudi512_mask((long long*)p, wl, (unsigned char)bits);
+      if (n > 8) __builtin_ia32_storedqudi512_mask((long long*)p + 8, wh, (unsigned char)(bits >> 8));
+      return;
+    }
+#endif
     if (n >= L / 2) {
       pst(p, __builtin_convertvector(lo, W));
       if (n == L) return pst(p + L / 2, __builtin_convertvector(hi, W));
@@ -801,9 +846,12 @@ FMACONV_POOL_INLINE void fused_row_taps(const RowPlan<T>& c, const T* row, T fil
 // fused_row_taps with keys, for NR (2 or 3) live rows in scan order: each cell keeps the flat
 // offset of its winner (a later row takes the cell when strictly greater, or NaN); padding cells
 // are (-inf, KEY_MAX). fin(ow, tapv, tapk) gets accessors to tap j's values and keys.
-template <typename T, int NR, typename Fin>
+// FAST: the cells ignore NaN (a later row takes the cell only when strictly greater) and keep
+// keys relative to the chunk, offset once per cell; *nan gets a nonzero bit when any row value
+// the cells read is NaN, and the caller then redoes the row without FAST.
+template <typename T, int NR, bool FAST = false, typename Fin>
 FMACONV_POOL_INLINE void fused_row_keys(const RowPlan<T>& c, const T* const* rows_in, const int64_t* bases, T fill,
-                                        const Fin& fin) {
+                                        const Fin& fin, unsigned* nan = nullptr) {
   typedef typename PV<T>::V V;
   typedef typename PV<T>::K K;
   typedef typename PV<T>::VK VK;
@@ -823,12 +871,26 @@ FMACONV_POOL_INLINE void fused_row_keys(const RowPlan<T>& c, const T* const* row
     const int64_t o = c.coff[k];
     const VK ov = VK{} + (K)o;
     a = pld<V>(rows[0] + o);
-    kk = brk[0] + ov;
-    for (int r = 1; r < NR; ++r) {
-      const V v = pld<V>(rows[r] + o);
-      const VK m = (v > a) | (v != v);
-      a = m ? v : a;
-      kk = m ? brk[r] + ov : kk;
+    if (FAST) {
+      V v[NR];
+      v[0] = a;
+      for (int r = 1; r < NR; ++r) v[r] = pld<V>(rows[r] + o);
+      for (int r = 0; r < NR; r += 2) *nan |= unord_bits(v[r], v[r + 1 < NR ? r + 1 : r]);
+      kk = brk[0];
+      for (int r = 1; r < NR; ++r) {
+        const VK m = v[r] > a;
+        a = m ? v[r] : a;
+        kk = m ? brk[r] : kk;
+      }
+      kk += ov;
+    } else {
+      kk = brk[0] + ov;
+      for (int r = 1; r < NR; ++r) {
+        const V v = pld<V>(rows[r] + o);
+        const VK m = (v > a) | (v != v);
+        a = m ? v : a;
+        kk = m ? brk[r] + ov : kk;
+      }
     }
     if (c.ckind[k] == 1) {
       a = __builtin_shuffle(a, fillv, c.cidx[k]);
@@ -879,6 +941,87 @@ FMACONV_POOL_INLINE void fused_row_keys(const RowPlan<T>& c, const T* const* row
     fin(q * VL, tapv, tapk);
     E = E2, O = O2, EK = EK2, OK = OK2;
   }
+}
+
+// Max with indices for 3-wide windows at stride 2 without dilation (the 3x3 s2 pool after a
+// stem convolution), NR (1 to 3) live rows in scan order: fused_row_keys<FAST> with the taps
+// fixed at compile time (even phase, odd phase, even phase one lane on). The maximum comes
+// first (plain max), then the smallest key among the taps equal to it (masked min); a zero
+// maximum takes its sign from the winning tap. Windows with no live tap (dead) get PyTorch's
+// initial index first_base + initc[ow]. Returns nonzero when a row value read is NaN: the
+// caller then redoes the row in the full order.
+template <typename T, int NR>
+FMACONV_POOL_INLINE unsigned s2k3_keys_row(const RowPlan<T>& c, const T* const* rows_in, const int64_t* bases, T* yr,
+                                           int64_t* ir, bool dead, int64_t first_base,
+                                           const typename PV<T>::K* initc) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const V fillv = V{} - __builtin_inf();
+  const VK kmaxv = VK{} + (K)PoolKey<T>::max;
+  VK iota, me, mo, m1;
+  for (int l = 0; l < VL; ++l) iota[l] = (K)l, me[l] = (K)(2 * l), mo[l] = (K)(2 * l + 1), m1[l] = (K)(l + 1);
+  const T* rows[NR];
+  VK brk[NR];
+  for (int r = 0; r < NR; ++r) rows[r] = rows_in[r], brk[r] = (K)bases[r] + iota;
+  unsigned nan = 0;
+  auto cell = [&](int64_t k, V& a, VK& kk) __attribute__((always_inline)) {
+    if (k >= c.nck || c.ckind[k] == 2) {
+      a = fillv, kk = kmaxv;
+      return;
+    }
+    const int64_t o = c.coff[k];
+    V v[NR];
+    for (int r = 0; r < NR; ++r) v[r] = pld<V>(rows[r] + o);
+    for (int r = 0; r < NR; r += 2) nan |= unord_bits(v[r], v[r + 1 < NR ? r + 1 : r]);
+    a = v[0], kk = brk[0];
+    for (int r = 1; r < NR; ++r) {
+      const VK m = v[r] > a;  // later row: strictly greater (NaN: the row is redone)
+      a = m ? v[r] : a;
+      kk = m ? brk[r] : kk;
+    }
+    kk += (K)o;
+    if (c.ckind[k] == 1) {
+      a = __builtin_shuffle(a, fillv, c.cidx[k]);
+      kk = __builtin_shuffle(kk, kmaxv, c.cidx[k]);
+    }
+  };
+  V a0, a1;
+  VK k0, k1;
+  cell(0, a0, k0);
+  cell(1, a1, k1);
+  V E = __builtin_shuffle(a0, a1, me), O = __builtin_shuffle(a0, a1, mo);
+  VK EK = __builtin_shuffle(k0, k1, me), OK = __builtin_shuffle(k0, k1, mo);
+  const int64_t OW = c.OW;
+  for (int64_t ow = 0; ow < OW; ow += VL) {
+    cell(ow / VL * 2 + 2, a0, k0);
+    cell(ow / VL * 2 + 3, a1, k1);
+    const V E2 = __builtin_shuffle(a0, a1, me), O2 = __builtin_shuffle(a0, a1, mo);
+    const VK EK2 = __builtin_shuffle(k0, k1, me), OK2 = __builtin_shuffle(k0, k1, mo);
+    const V t2 = __builtin_shuffle(E, E2, m1);
+    const VK t2k = __builtin_shuffle(EK, EK2, m1);
+    V b = O > E ? O : E;
+    b = t2 > b ? t2 : b;
+    VK k = E == b ? EK : kmaxv;
+    k = O == b ? (OK < k ? OK : k) : k;
+    k = t2 == b ? (t2k < k ? t2k : k) : k;
+    if (zero_bits(b)) {
+      b = EK == k ? E : b;
+      b = OK == k ? O : b;
+      b = t2k == k ? t2 : b;
+    }
+    if (dead) k = k == kmaxv ? (K)first_base + pld<VK>(initc + ow) : k;
+    if (ow + VL <= OW) {
+      pst(yr + ow, b);
+      store_idx<K>(ir + ow, k, VL);
+    } else {
+      store_n(yr + ow, b, OW - ow);
+      store_idx<K>(ir + ow, k, OW - ow);
+    }
+    E = E2, O = O2, EK = EK2, OK = OK2;
+  }
+  return nan;
 }
 
 template <typename T, int NT, typename Red, typename Fin>
@@ -1487,6 +1630,16 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   K* initc = carve<K>(sp, c.n_ph);  // PyTorch's initial index column per output
   for (int64_t ow = 0; ow < c.n_ph; ++ow) initc[ow] = (K)min64(first_tap(ow * c.sw - c.pw, c.dw), PoolKey<T>::max);
   const int64_t OW = c.OW, H = s.in[1], W = s.in[2];
+  // Some output column's taps all fall outside [0, W) (dilation or ceil_mode overhang): its
+  // window has no live tap, and the fast index paths must supply PyTorch's initial index.
+  bool dead = false;
+  for (int64_t ow = 0; ow < OW && !dead; ++ow) {
+    const int64_t st = ow * c.sw - c.pw;
+    bool live = false;
+    for (int64_t j = 0; j < c.KW && !live; ++j) live = st + j * c.dw >= 0 && st + j * c.dw < W;
+    dead = !live;
+  }
+  const VK kmaxv = VK{} + (K)PoolKey<T>::max;
   auto red = [](auto a, auto v) { return vmax_nan(a, v); };
   WinTable wt = make_win_table(s, sp);
   auto first_base_of = [&](int64_t od, int64_t oh) {
@@ -1548,6 +1701,14 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       continue;
     }
     int64_t* ir = idx + row * OW;
+    if constexpr (nt == 3 && sh) {
+      if (fused && c.sw == 2 && c.dw == 1 && n >= 1 && n <= 3) {
+        const unsigned nan = n == 1   ? s2k3_keys_row<T, 1>(c, rows, bases, yr, ir, dead, first_base, initc)
+                             : n == 2 ? s2k3_keys_row<T, 2>(c, rows, bases, yr, ir, dead, first_base, initc)
+                                      : s2k3_keys_row<T, 3>(c, rows, bases, yr, ir, dead, first_base, initc);
+        if (!nan) continue;  // else redone below in the full order
+      }
+    }
     if (n == 1) {
       // One live row (1-D pooling, kh = 1, or a plane edge): the taps visit the window in
       // PyTorch's order, so its rule applies as is (greater, or NaN) and each tap's key is its
@@ -1572,7 +1733,33 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
         }
       };
       if (fused) {  // taps straight from registers
-        fused_row_taps<T>(c, rows[0], ninf, fin1);
+        // Fast: the maximum first (plain max), then the first tap equal to it; rows with a NaN
+        // tap are redone with fin1.
+        unsigned nan = 0;
+        auto fin1f = [&](int64_t ow, const auto& tap) __attribute__((always_inline)) {
+          const VK kc = colk + (K)(bases[0] + ow * c.sw - c.pw);
+          V b = tap(0);
+          for (int64_t j = 1; j < KW; ++j) {
+            const V v = tap(j);
+            b = v > b ? v : b;
+          }
+          for (int64_t j = 0; j < KW; j += 2) nan |= unord_bits(tap(j), tap(j + 1 < KW ? j + 1 : j));
+          VK k = kc + (K)((KW - 1) * c.dw);
+          for (int64_t j = KW - 2; j >= 0; --j) k = tap(j) == b ? kc + (K)(j * c.dw) : k;
+          const VK z = b == 0;
+          if (any_lane(z))  // a zero maximum takes its sign from the first zero
+            for (int64_t j = KW - 1; j >= 0; --j) b = (z & (tap(j) == 0)) ? tap(j) : b;
+          const VK res = (b == ninf) ? (K)first_base + pld<VK>(initc + ow) : k;
+          if (ow + VL <= OW) {
+            pst(yr + ow, b);
+            store_idx<K>(ir + ow, res, VL);
+          } else {
+            store_n(yr + ow, b, OW - ow);
+            store_idx<K>(ir + ow, res, OW - ow);
+          }
+        };
+        fused_row_taps<T>(c, rows[0], ninf, fin1f);
+        if (nan) fused_row_taps<T>(c, rows[0], ninf, fin1);
         continue;
       }
       row_pass_n<T, false>(c, rows, bases, n, ninf, red);
@@ -1614,12 +1801,41 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
         store_idx<K>(ir + ow, res, OW - ow);
       }
     };
+    // Fast (no NaN in the row's cells): the maximum first (plain max), then the smallest key
+    // among the taps equal to it (a masked min); rows with a NaN are redone with finm.
+    auto finf = [&](int64_t ow, const auto& tapv, const auto& tapk) __attribute__((always_inline)) {
+      V b = tapv(0);
+      for (int64_t j = 1; j < KW; ++j) {
+        const V v = tapv(j);
+        b = v > b ? v : b;
+      }
+      VK k = tapv(0) == b ? tapk(0) : kmaxv;
+      for (int64_t j = 1; j < KW; ++j) {
+        const VK kj = tapk(j);
+        k = tapv(j) == b ? (kj < k ? kj : k) : k;
+      }
+      if (any_lane(b == 0))  // a zero maximum takes its sign from the winning tap
+        for (int64_t j = 0; j < KW; ++j) b = tapk(j) == k ? tapv(j) : b;
+      // all-padding windows (key still KEY_MAX): PyTorch's initial index
+      if (dead) k = k == kmaxv ? (K)first_base + pld<VK>(initc + ow) : k;
+      if (ow + VL <= OW) {
+        pst(yr + ow, b);
+        store_idx<K>(ir + ow, k, VL);
+      } else {
+        store_n(yr + ow, b, OW - ow);
+        store_idx<K>(ir + ow, k, OW - ow);
+      }
+    };
     if (fused && n == 2) {  // cells and taps in registers (AVX-512)
-      fused_row_keys<T, 2>(c, rows, bases, ninf, finm);
+      unsigned nan = 0;
+      fused_row_keys<T, 2, true>(c, rows, bases, ninf, finf, &nan);
+      if (nan) fused_row_keys<T, 2>(c, rows, bases, ninf, finm);
       continue;
     }
     if (fused && n == 3) {
-      fused_row_keys<T, 3>(c, rows, bases, ninf, finm);
+      unsigned nan = 0;
+      fused_row_keys<T, 3, true>(c, rows, bases, ninf, finf, &nan);
+      if (nan) fused_row_keys<T, 3>(c, rows, bases, ninf, finm);
       continue;
     }
     row_pass_n<T, true>(c, rows, bases, n, ninf, red);
