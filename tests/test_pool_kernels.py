@@ -91,6 +91,40 @@ def test_avg_pool2d_widths(cfg, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_avg_pool_3tap_s1_flat(dtype, rng):
+    # 3 taps along the row at stride 1 padding 1 (the register kernel: row sums shifted one lane
+    # across chunk and row ends): widths around every vector length, edge rows of each row
+    # window, NaN/inf next to the row ends, divisor rules, 2-D and depth-first 3-D, split ranges
+    ws = (2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 18, 31, 32, 33, 47, 48, 49, 63, 64, 65)
+    for w in ws:
+        for kind in ("normal", "special"):
+            x = random_array(rng, (1, 2, 5, w), dtype, kind)
+            for kh, ph in ((3, 1), (1, 0), (2, 1), (5, 2), (4, 0)):
+                for cip in (True, False):
+                    for div in (None, 5):
+                        kw = dict(kernel_size=(kh, 3), stride=1, padding=(ph, 1), count_include_pad=cip,
+                                  divisor_override=div)
+                        assert_result(fmaconv.avg_pool2d(x, **kw), ref.avg_pool2d(x, **kw), dtype, what=f"W={w} {kw}")
+    for shape in [(1, 2, 4, 3, 17), (1, 1, 3, 6, 33), (2, 1, 3, 3, 5)]:
+        x = random_array(rng, shape, dtype, "special")
+        for kw in [dict(kernel_size=3, stride=1, padding=1),
+                   dict(kernel_size=(2, 3, 3), stride=1, padding=(1, 1, 1), count_include_pad=False),
+                   dict(kernel_size=(3, 1, 3), stride=1, padding=(1, 0, 1), divisor_override=4)]:
+            assert_result(fmaconv.avg_pool3d(x, **kw), ref.avg_pool3d(x, **kw), dtype, what=f"{shape} {kw}")
+    # ranges that start and end inside a plane (row splits across threads)
+    x = random_array(rng, (1, 3, 13, 21), dtype, "special")
+    old = fmaconv.get_num_threads()
+    try:
+        for t in (2, 3, 5):
+            fmaconv.set_num_threads(t)
+            for cip in (True, False):
+                kw = dict(kernel_size=3, stride=1, padding=1, count_include_pad=cip)
+                assert_result(fmaconv.avg_pool2d(x, **kw), ref.avg_pool2d(x, **kw), dtype, what=f"threads={t} {kw}")
+    finally:
+        fmaconv.set_num_threads(old)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", ["ints", "special"])
 def test_max_pool_rows_and_depth(kind, dtype, rng):
     # vertical windows: stride, dilation, padding and ceil_mode along rows and depth

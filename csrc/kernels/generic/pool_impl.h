@@ -1629,6 +1629,128 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   });
 }
 
+// Flat average pooling with 3 taps along the row at stride 1, padding 1, no dilation (the 3x3
+// s1 p1 window; pool_is_flat). No row buffer: per vector chunk of the flat run (output rows
+// [o1, o2) of a plane, across row ends), the live input rows are summed in registers (R), and
+// the column taps are R itself and its neighbours shifted one lane in from the previous / next
+// chunk (constant two-source shuffles: valignd on AVX-512). Lanes at column 0 / W - 1 drop
+// the left / right tap with a select, so the values that wrap across a row end (and any NaN or
+// inf in them) never reach a result. Per output vector: kh loads, one store, about a dozen
+// vector operations.
+inline bool flat_avg3_ok(const PoolShape& s) {
+  return pool_is_flat(s) && s.k[2] == 3 && s.p[2] == 1 && s.d[2] == 1 && s.out[2] == s.in[2] && s.in[2] >= 2 &&
+         s.k[1] <= 64;
+}
+
+template <typename T>
+void flat_avg3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
+                 int64_t dfac, int64_t begin, int64_t end) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t H = s.in[1], W = s.in[2], OH = s.out[1];
+  const int64_t kh = s.k[1], ph = s.p[1], dh = s.d[1];
+  // column factor of the divisor: 3 taps, 2 at the edge columns unless padding counts
+  const T cw_mid = divisor_override ? T(1) : T(3);
+  const T cw_edge = divisor_override ? T(1) : count_include_pad ? T(3) : T(2);
+  VK col0, idl, idr;
+  for (int64_t l = 0, c = 0; l < VL; ++l, c = c + 1 == W ? 0 : c + 1) col0[l] = (K)c;
+  for (int l = 0; l < VL; ++l) idl[l] = (K)(l + VL - 1), idr[l] = (K)(l + 1);
+  const K step = (K)(W >= VL ? VL : VL % W);
+  const VK stepv = VK{} + step, wv = VK{} + (K)W, lastv = VK{} + (K)(W - 1), zk = VK{};
+  auto row_factor = [&](int64_t oh) -> int64_t {
+    if (divisor_override) return divisor_override;
+    const int64_t h0 = oh - ph, h1 = min64(h0 + kh, H + ph);
+    return dfac * (count_include_pad ? h1 - h0 : min64(h1, H) - max64(h0, 0));
+  };
+  // output rows [oi0, oi1) have all kh rows live
+  const int64_t oi0 = min64(ph, OH), oi1 = max64(oi0, min64(OH, H - (kh - 1) * dh + ph));
+  const T* rp[64];
+  // one flat run of n outputs: nr live rows rp[0, nr) (NR: the count as a constant, 0: any)
+  auto run = [&](auto NR, auto EDGE, int64_t nr, int64_t n, T* out, T rmid, T redge) __attribute__((always_inline)) {
+    constexpr int cnr = decltype(NR)::value;
+    constexpr bool edge = decltype(EDGE)::value != 0;
+    const int64_t r = cnr > 0 ? cnr : nr;
+    const T* q[cnr > 0 ? cnr : 1];
+    for (int t = 0; t < cnr; ++t) q[t] = rp[t];
+    auto rows = [&](int64_t i) __attribute__((always_inline)) {  // full chunk at i
+      if constexpr (cnr > 0) {
+        V a = pld<V>(q[0] + i);
+        for (int t = 1; t < cnr; ++t) a += pld<V>(q[t] + i);
+        return a;
+      } else {
+        V a = r ? pld<V>(rp[0] + i) : V{};
+        for (int64_t t = 1; t < r; ++t) a += pld<V>(rp[t] + i);
+        return a;
+      }
+    };
+    auto rows_part = [&](int64_t i, int64_t m) {  // m < VL lanes at i, zero beyond (no over-read)
+      V a = V{};
+      for (int64_t l = 0; l < m; ++l) {
+        T v = r ? rp[0][i + l] : T(0);
+        for (int64_t t = 1; t < r; ++t) v += rp[t][i + l];
+        a[l] = v;
+      }
+      return a;
+    };
+    const V vmid = V{} + rmid, vedge = V{} + redge;
+    VK col = col0;
+    V prev = V{}, cur = n >= VL ? rows(0) : rows_part(0, n);
+    auto emit = [&](int64_t i, V next) __attribute__((always_inline)) {
+      const V left = __builtin_shuffle(prev, cur, idl), right = __builtin_shuffle(cur, next, idr);
+      const VK ml = col != zk, mr = col != lastv;
+      V acc = (ml ? left : V{}) + cur;
+      acc = acc + (mr ? right : V{});
+      if constexpr (edge)
+        acc = acc * ((ml & mr) ? vmid : vedge);
+      else
+        acc = acc * vmid;
+      if (i + VL <= n)
+        pst(out + i, acc);
+      else
+        store_n(out + i, acc, n - i);
+      col += stepv;
+      col = col >= wv ? col - wv : col;
+      prev = cur, cur = next;
+    };
+    int64_t i = 0;
+    for (; i + 2 * VL <= n; i += VL) emit(i, rows(i + VL));
+    for (; i < n; i += VL) emit(i, i + VL < n ? rows_part(i + VL, n - i - VL) : V{});
+  };
+  auto go = [&](int64_t nr, int64_t n, T* out, T rmid, T redge) {
+    auto e = [&](auto EDGE) {
+      switch (nr) {
+        case 1: return run(IC<1>{}, EDGE, nr, n, out, rmid, redge);
+        case 2: return run(IC<2>{}, EDGE, nr, n, out, rmid, redge);
+        case 3: return run(IC<3>{}, EDGE, nr, n, out, rmid, redge);
+        default: return run(IC<0>{}, EDGE, nr, n, out, rmid, redge);
+      }
+    };
+    if (rmid == redge) return e(IC<0>{});
+    return e(IC<1>{});
+  };
+  int64_t row = begin;
+  while (row < end) {
+    const int64_t p = row / OH, a = row % OH, b = min64(OH, a + (end - row));
+    const T* xp = x + p * s.in_plane();
+    T* yp = y + p * OH * W;
+    for (int64_t oh = a; oh < b;) {
+      const bool inner = oh >= oi0 && oh < oi1;
+      const int64_t o2 = inner ? min64(b, oi1) : oh + 1;
+      const int64_t h0 = oh - ph;
+      const int64_t j0 = inner ? 0 : h0 < 0 ? ceil_div(-h0, dh) : 0;
+      const int64_t j1 = inner ? kh : min64(kh, max64(0, ceil_div(H - h0, dh)));
+      int64_t nr = 0;
+      for (int64_t j = j0; j < j1; ++j) rp[nr++] = xp + (h0 + j * dh) * W;
+      const T f = (T)row_factor(oh);
+      go(nr, (o2 - oh) * W, yp + oh * W, T(1) / (f * cw_mid), T(1) / (f * cw_edge));
+      oh = o2;
+    }
+    row += b - a;
+  }
+}
+
 // avg_pool_k on a 2-D slice of a depth-first call: dfac is the depth factor of the divisor.
 template <typename T>
 void avg_pool_core(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
@@ -1638,6 +1760,7 @@ void avg_pool_core(const PoolShape& s, const T* x, T* y, bool count_include_pad,
   if (pool_is_tiled(s))
     return tiled_pool_k<T, true>(s, x, y, T(divisor_override ? divisor_override : dfac * s.k[0] * s.k[1] * s.k[2]),
                                  begin, end, scratch);
+  if (flat_avg3_ok(s)) return flat_avg3_k(s, x, y, count_include_pad, divisor_override, dfac, begin, end);
   if (pool_is_flat(s))
     return flat_s1_k<T, true>(s, x, y, count_include_pad, divisor_override, dfac, begin, end, scratch);
   char* sp = align64(scratch);
