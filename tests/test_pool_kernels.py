@@ -91,6 +91,31 @@ def test_avg_pool2d_widths(cfg, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_avg_tiled_segments_across_planes(dtype, rng):
+    # tiling average windows without a depth window: segments of output rows run across plane
+    # (and depth) ends and stop inside planes at thread range ends; NaN/inf stay in their window
+    old = fmaconv.get_num_threads()
+    try:
+        for t in (1, 2, 3):
+            fmaconv.set_num_threads(t)
+            for kh, kw in ((2, 2), (1, 2), (3, 1), (3, 4), (2, 3), (1, 1)):
+                for ow in (1, 3, 7, 15, 16, 17):
+                    for kind in ("normal", "special"):
+                        x = random_array(rng, (3, 5, 2 * kh, ow * kw), dtype, kind)
+                        for div in (None, 3):
+                            kwa = dict(kernel_size=(kh, kw), divisor_override=div)
+                            assert_result(fmaconv.avg_pool2d(x, **kwa), ref.avg_pool2d(x, **kwa), dtype,
+                                          what=f"threads={t} {x.shape} {kwa}")
+            x = random_array(rng, (2, 3, 3, 4, 14), dtype, "special")
+            kwa = dict(kernel_size=(1, 2, 2))
+            assert_result(fmaconv.avg_pool3d(x, **kwa), ref.avg_pool3d(x, **kwa), dtype, what=f"3d {kwa}")
+            x = random_array(rng, (4, 37, 14, 14), dtype, "special")
+            assert_result(fmaconv.adaptive_avg_pool2d(x, 7), ref.adaptive_avg_pool2d(x, 7), dtype, what="14->7")
+    finally:
+        fmaconv.set_num_threads(old)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_avg_pool_3tap_s1_flat(dtype, rng):
     # 3 taps along the row at stride 1 padding 1 (the register kernel: row sums shifted one lane
     # across chunk and row ends): widths around every vector length, edge rows of each row

@@ -1629,6 +1629,84 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   });
 }
 
+// Average pooling over windows that tile the input with no depth window (pool_is_tiled, kd = 1):
+// output row r (counted across planes) reads input rows [r * kh, (r + 1) * kh) of the flat
+// input, so a segment of output rows is one contiguous input run even across plane ends. That
+// keeps small planes (14 -> 7) from paying a segment, a scalar column tail and a short row
+// pass each: tiled_pool_k's passes, with segments of pool_tile_rows rows anywhere in the range.
+template <typename T>
+void tiled_avg_rows_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, int64_t end, void* scratch) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t W = s.in[2], OW = s.out[2], kh = s.k[1], kw = s.k[2];
+  const int64_t B = pool_tile_rows(s);
+  T* z = (T*)align64(scratch);
+  VK me, mo;
+  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
+  // z[m] = sum_j xs[m * kw + j] for m in [0, n)
+  auto hred = [&](const T* __restrict xs, int64_t n, T* __restrict zo) {
+    int64_t m = 0;
+    if (kw == 1) {
+      for (; m + VL <= n; m += VL) pst(zo + m, pld<V>(xs + m));
+    } else if (kw == 2) {
+      for (; m + VL <= n; m += VL) {
+        const V a = pld<V>(xs + 2 * m), b = pld<V>(xs + 2 * m + VL);
+        pst(zo + m, __builtin_shuffle(a, b, me) + __builtin_shuffle(a, b, mo));
+      }
+    } else if (kw == 4) {
+      for (; m + VL <= n; m += VL) {
+        const T* q = xs + 4 * m;
+        const V a = pld<V>(q), b = pld<V>(q + VL), c = pld<V>(q + 2 * VL), d = pld<V>(q + 3 * VL);
+        const V ab = __builtin_shuffle(a, b, me) + __builtin_shuffle(a, b, mo);
+        const V cd = __builtin_shuffle(c, d, me) + __builtin_shuffle(c, d, mo);
+        pst(zo + m, __builtin_shuffle(ab, cd, me) + __builtin_shuffle(ab, cd, mo));
+      }
+    }
+    for (; m < n; ++m) {
+      T a = xs[m * kw];
+      for (int64_t j = 1; j < kw; ++j) a += xs[m * kw + j];
+      zo[m] = a;
+    }
+  };
+  // a power-of-two divisor: multiplying by its reciprocal rounds the same exact quotient
+  const bool pow2 = ((int64_t)div & ((int64_t)div - 1)) == 0;
+  const T inv = T(1) / div;
+  auto vred = [&](const T* zr, auto KH) __attribute__((always_inline)) {
+    constexpr int ckh = decltype(KH)::value;
+    V a = pld<V>(zr);
+    if constexpr (ckh > 0) {
+      for (int jh = 1; jh < ckh; ++jh) a += pld<V>(zr + jh * OW);
+    } else {
+      for (int64_t jh = 1; jh < kh; ++jh) a += pld<V>(zr + jh * OW);
+    }
+    return pow2 ? a * inv : a / div;
+  };
+  auto rows = [&](auto KH, int64_t r0, int64_t r1) __attribute__((always_inline)) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* zr = z + (r - r0) * kh * OW;
+      T* yr = y + r * OW;
+      if (OW >= VL)
+        for_chunks<VL>(OW, [&](int64_t o) { pst(yr + o, vred(zr + o, KH)); });
+      else if ((end - r) * OW >= VL)  // the lanes past this row are later rows of the range
+        pst(yr, vred(zr, KH));
+      else
+        store_n(yr, vred(zr, KH), OW);
+    }
+  };
+  for (int64_t r0 = begin; r0 < end;) {
+    const int64_t r1 = min64(end, r0 + B);
+    hred(x + r0 * kh * W, (r1 - r0) * kh * OW, z);
+    if (kh == 2)
+      rows(IC<2>{}, r0, r1);
+    else if (kh == 1)
+      rows(IC<1>{}, r0, r1);
+    else
+      rows(IC<0>{}, r0, r1);
+    r0 = r1;
+  }
+}
+
 // Flat average pooling with 3 taps along the row at stride 1, padding 1, no dilation (the 3x3
 // s1 p1 window; pool_is_flat). No row buffer: per vector chunk of the flat run (output rows
 // [o1, o2) of a plane, across row ends), the live input rows are summed in registers (R), and
@@ -1637,6 +1715,20 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
 // the left / right tap with a select, so the values that wrap across a row end (and any NaN or
 // inf in them) never reach a result. Per output vector: kh loads, one store, about a dozen
 // vector operations.
+// The first n (< lanes) elements at p, zero beyond; reads nothing past them.
+template <typename V, typename T>
+inline V load_n0(const T* p, int64_t n) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64 && sizeof(T) == 4)
+    return __builtin_ia32_loadups512_mask(p, V{}, (unsigned short)((1u << n) - 1));
+  else if constexpr (sizeof(V) == 64 && sizeof(T) == 8)
+    return __builtin_ia32_loadupd512_mask(p, V{}, (unsigned char)((1u << n) - 1));
+#endif
+  V a = V{};
+  for (int64_t l = 0; l < n; ++l) a[l] = p[l];
+  return a;
+}
+
 inline bool flat_avg3_ok(const PoolShape& s) {
   return pool_is_flat(s) && s.k[2] == 3 && s.p[2] == 1 && s.d[2] == 1 && s.out[2] == s.in[2] && s.in[2] >= 2 &&
          s.k[1] <= 64;
@@ -1686,12 +1778,8 @@ void flat_avg3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, i
       }
     };
     auto rows_part = [&](int64_t i, int64_t m) {  // m < VL lanes at i, zero beyond (no over-read)
-      V a = V{};
-      for (int64_t l = 0; l < m; ++l) {
-        T v = r ? rp[0][i + l] : T(0);
-        for (int64_t t = 1; t < r; ++t) v += rp[t][i + l];
-        a[l] = v;
-      }
+      V a = r ? load_n0<V>(rp[0] + i, m) : V{};
+      for (int64_t t = 1; t < r; ++t) a += load_n0<V>(rp[t] + i, m);
       return a;
     };
     const V vmid = V{} + rmid, vedge = V{} + redge;
@@ -1757,6 +1845,9 @@ void avg_pool_core(const PoolShape& s, const T* x, T* y, bool count_include_pad,
                    int64_t begin, int64_t end, void* scratch, int64_t dfac) {
   typedef typename PV<T>::V V;
   constexpr int VL = PV<T>::VL;
+  if (pool_is_tiled(s) && s.k[0] == 1)
+    return tiled_avg_rows_k<T>(s, x, y, T(divisor_override ? divisor_override : dfac * s.k[1] * s.k[2]), begin, end,
+                               scratch);
   if (pool_is_tiled(s))
     return tiled_pool_k<T, true>(s, x, y, T(divisor_override ? divisor_override : dfac * s.k[0] * s.k[1] * s.k[2]),
                                  begin, end, scratch);
