@@ -1748,7 +1748,8 @@ void flat_avg3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, i
   const T cw_edge = divisor_override ? T(1) : count_include_pad ? T(3) : T(2);
   VK col0, idl, idr;
   for (int64_t l = 0, c = 0; l < VL; ++l, c = c + 1 == W ? 0 : c + 1) col0[l] = (K)c;
-  for (int l = 0; l < VL; ++l) idl[l] = (K)(l + VL - 1), idr[l] = (K)(l + 1);
+  VK iota;
+  for (int l = 0; l < VL; ++l) idl[l] = (K)(l + VL - 1), idr[l] = (K)(l + 1), iota[l] = (K)l;
   const K step = (K)(W >= VL ? VL : VL % W);
   const VK stepv = VK{} + step, wv = VK{} + (K)W, lastv = VK{} + (K)(W - 1), zk = VK{};
   auto row_factor = [&](int64_t oh) -> int64_t {
@@ -1760,9 +1761,11 @@ void flat_avg3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, i
   const int64_t oi0 = min64(ph, OH), oi1 = max64(oi0, min64(OH, H - (kh - 1) * dh + ph));
   const T* rp[64];
   // one flat run of n outputs: nr live rows rp[0, nr) (NR: the count as a constant, 0: any)
-  auto run = [&](auto NR, auto EDGE, int64_t nr, int64_t n, T* out, T rmid, T redge) __attribute__((always_inline)) {
+  auto run = [&](auto NR, auto EDGE, auto CM, int64_t nr, int64_t n, T* out, T rmid, T redge)
+                 __attribute__((always_inline)) {
     constexpr int cnr = decltype(NR)::value;
     constexpr bool edge = decltype(EDGE)::value != 0;
+    constexpr int cm = decltype(CM)::value;
     const int64_t r = cnr > 0 ? cnr : nr;
     const T* q[cnr > 0 ? cnr : 1];
     for (int t = 0; t < cnr; ++t) q[t] = rp[t];
@@ -1783,23 +1786,43 @@ void flat_avg3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, i
       return a;
     };
     const V vmid = V{} + rmid, vedge = V{} + redge;
-    VK col = col0;
+    VK col = col0;    // CM 0 (W < VL): each lane's column, carried from chunk to chunk
+    int64_t c0 = 0;   // CM 1, 2: lane 0's column; lane l is column 0 / W - 1 where c0 + l is
+                      // 0 or W / W - 1 (no loop-carried vector chain: it bounded the loop)
     V prev = V{}, cur = n >= VL ? rows(0) : rows_part(0, n);
     auto emit = [&](int64_t i, V next) __attribute__((always_inline)) {
       const V left = __builtin_shuffle(prev, cur, idl), right = __builtin_shuffle(cur, next, idr);
-      const VK ml = col != zk, mr = col != lastv;
-      V acc = (ml ? left : V{}) + cur;
-      acc = acc + (mr ? right : V{});
-      if constexpr (edge)
-        acc = acc * ((ml & mr) ? vmid : vedge);
-      else
+      V acc;
+      // CM 2 (W >= 3 VL): most chunks hold neither edge column and skip the selects
+      if (cm == 2 && c0 != 0 && c0 + VL < W) {
+        acc = (left + cur) + right;
         acc = acc * vmid;
+      } else {
+        VK ml, mr;
+        if constexpr (cm == 0) {
+          ml = col != zk, mr = col != lastv;
+        } else {
+          const VK u = (VK{} + (K)c0) + iota;
+          ml = (u != zk) & (u != wv), mr = u != lastv;
+        }
+        acc = (ml ? left : V{}) + cur;
+        acc = acc + (mr ? right : V{});
+        if constexpr (edge)
+          acc = acc * ((ml & mr) ? vmid : vedge);
+        else
+          acc = acc * vmid;
+      }
       if (i + VL <= n)
         pst(out + i, acc);
       else
         store_n(out + i, acc, n - i);
-      col += stepv;
-      col = col >= wv ? col - wv : col;
+      if constexpr (cm == 0) {
+        col += stepv;
+        col = col >= wv ? col - wv : col;
+      } else {
+        c0 += VL;
+        c0 = c0 >= W ? c0 - W : c0;
+      }
       prev = cur, cur = next;
     };
     int64_t i = 0;
@@ -1807,16 +1830,21 @@ void flat_avg3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, i
     for (; i < n; i += VL) emit(i, i + VL < n ? rows_part(i + VL, n - i - VL) : V{});
   };
   auto go = [&](int64_t nr, int64_t n, T* out, T rmid, T redge) {
-    auto e = [&](auto EDGE) {
+    auto e = [&](auto EDGE, auto CM) {
       switch (nr) {
-        case 1: return run(IC<1>{}, EDGE, nr, n, out, rmid, redge);
-        case 2: return run(IC<2>{}, EDGE, nr, n, out, rmid, redge);
-        case 3: return run(IC<3>{}, EDGE, nr, n, out, rmid, redge);
-        default: return run(IC<0>{}, EDGE, nr, n, out, rmid, redge);
+        case 1: return run(IC<1>{}, EDGE, CM, nr, n, out, rmid, redge);
+        case 2: return run(IC<2>{}, EDGE, CM, nr, n, out, rmid, redge);
+        case 3: return run(IC<3>{}, EDGE, CM, nr, n, out, rmid, redge);
+        default: return run(IC<0>{}, EDGE, CM, nr, n, out, rmid, redge);
       }
     };
-    if (rmid == redge) return e(IC<0>{});
-    return e(IC<1>{});
+    auto c = [&](auto EDGE) {
+      if (W < VL) return e(EDGE, IC<0>{});
+      if (W < 3 * VL) return e(EDGE, IC<1>{});
+      return e(EDGE, IC<2>{});
+    };
+    if (rmid == redge) return c(IC<0>{});
+    return c(IC<1>{});
   };
   int64_t row = begin;
   while (row < end) {
