@@ -1790,20 +1790,24 @@ void flat_avg3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, i
     int64_t c0 = 0;   // CM 1, 2: lane 0's column; lane l is column 0 / W - 1 where c0 + l is
                       // 0 or W / W - 1 (no loop-carried vector chain: it bounded the loop)
     V prev = V{}, cur = n >= VL ? rows(0) : rows_part(0, n);
-    auto emit = [&](int64_t i, V next) __attribute__((always_inline)) {
-      const V left = __builtin_shuffle(prev, cur, idl), right = __builtin_shuffle(cur, next, idr);
+    // constants as locals: the captured ones were reloaded from memory every chunk
+    const VK idl_ = idl, idr_ = idr, iota_ = iota, zk_ = zk, wv_ = wv, lastv_ = lastv, stepv_ = stepv;
+    const int64_t W_ = W;
+    auto emit = [&](int64_t i, V next, auto FULL) __attribute__((always_inline)) {
+      constexpr bool full = decltype(FULL)::value != 0;
+      const V left = __builtin_shuffle(prev, cur, idl_), right = __builtin_shuffle(cur, next, idr_);
       V acc;
       // CM 2 (W >= 3 VL): most chunks hold neither edge column and skip the selects
-      if (cm == 2 && c0 != 0 && c0 + VL < W) {
+      if (cm == 2 && c0 != 0 && c0 + VL < W_) {
         acc = (left + cur) + right;
         acc = acc * vmid;
       } else {
         VK ml, mr;
         if constexpr (cm == 0) {
-          ml = col != zk, mr = col != lastv;
+          ml = col != zk_, mr = col != lastv_;
         } else {
-          const VK u = (VK{} + (K)c0) + iota;
-          ml = (u != zk) & (u != wv), mr = u != lastv;
+          const VK u = (VK{} + (K)c0) + iota_;
+          ml = (u != zk_) & (u != wv_), mr = u != lastv_;
         }
         acc = (ml ? left : V{}) + cur;
         acc = acc + (mr ? right : V{});
@@ -1812,22 +1816,22 @@ void flat_avg3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, i
         else
           acc = acc * vmid;
       }
-      if (i + VL <= n)
+      if (full || i + VL <= n)
         pst(out + i, acc);
       else
         store_n(out + i, acc, n - i);
       if constexpr (cm == 0) {
-        col += stepv;
-        col = col >= wv ? col - wv : col;
+        col += stepv_;
+        col = col >= wv_ ? col - wv_ : col;
       } else {
         c0 += VL;
-        c0 = c0 >= W ? c0 - W : c0;
+        c0 = c0 >= W_ ? c0 - W_ : c0;
       }
       prev = cur, cur = next;
     };
     int64_t i = 0;
-    for (; i + 2 * VL <= n; i += VL) emit(i, rows(i + VL));
-    for (; i < n; i += VL) emit(i, i + VL < n ? rows_part(i + VL, n - i - VL) : V{});
+    for (; i + 2 * VL <= n; i += VL) emit(i, rows(i + VL), IC<1>{});
+    for (; i < n; i += VL) emit(i, i + VL < n ? rows_part(i + VL, n - i - VL) : V{}, IC<0>{});
   };
   auto go = [&](int64_t nr, int64_t n, T* out, T rmid, T redge) {
     auto e = [&](auto EDGE, auto CM) {
