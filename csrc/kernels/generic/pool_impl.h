@@ -1746,8 +1746,9 @@ void flat_avg3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, i
   // column factor of the divisor: 3 taps, 2 at the edge columns unless padding counts
   const T cw_mid = divisor_override ? T(1) : T(3);
   const T cw_edge = divisor_override ? T(1) : count_include_pad ? T(3) : T(2);
-  VK col0, idl, idr;
-  for (int64_t l = 0, c = 0; l < VL; ++l, c = c + 1 == W ? 0 : c + 1) col0[l] = (K)c;
+  VK col0 = VK{}, idl, idr;  // col0: lane columns, only needed when W < VL
+  if (W < VL)
+    for (int64_t l = 0, c = 0; l < VL; ++l, c = c + 1 == W ? 0 : c + 1) col0[l] = (K)c;
   VK iota;
   for (int l = 0; l < VL; ++l) idl[l] = (K)(l + VL - 1), idr[l] = (K)(l + 1), iota[l] = (K)l;
   const K step = (K)(W >= VL ? VL : VL % W);
