@@ -91,6 +91,65 @@ def test_avg_pool2d_widths(cfg, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_avg_tiled_segments_across_planes(dtype, rng):
+    # tiling average windows without a depth window: segments of output rows run across plane
+    # (and depth) ends and stop inside planes at thread range ends; NaN/inf stay in their window
+    old = fmaconv.get_num_threads()
+    try:
+        for t in (1, 2, 3):
+            fmaconv.set_num_threads(t)
+            for kh, kw in ((2, 2), (1, 2), (3, 1), (3, 4), (2, 3), (1, 1)):
+                for ow in (1, 3, 7, 15, 16, 17):
+                    for kind in ("normal", "special"):
+                        x = random_array(rng, (3, 5, 2 * kh, ow * kw), dtype, kind)
+                        for div in (None, 3):
+                            kwa = dict(kernel_size=(kh, kw), divisor_override=div)
+                            assert_result(fmaconv.avg_pool2d(x, **kwa), ref.avg_pool2d(x, **kwa), dtype,
+                                          what=f"threads={t} {x.shape} {kwa}")
+            x = random_array(rng, (2, 3, 3, 4, 14), dtype, "special")
+            kwa = dict(kernel_size=(1, 2, 2))
+            assert_result(fmaconv.avg_pool3d(x, **kwa), ref.avg_pool3d(x, **kwa), dtype, what=f"3d {kwa}")
+            x = random_array(rng, (4, 37, 14, 14), dtype, "special")
+            assert_result(fmaconv.adaptive_avg_pool2d(x, 7), ref.adaptive_avg_pool2d(x, 7), dtype, what="14->7")
+    finally:
+        fmaconv.set_num_threads(old)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_avg_pool_3tap_s1_flat(dtype, rng):
+    # 3 taps along the row at stride 1 padding 1 (the register kernel: row sums shifted one lane
+    # across chunk and row ends): widths around every vector length, edge rows of each row
+    # window, NaN/inf next to the row ends, divisor rules, 2-D and depth-first 3-D, split ranges
+    ws = (2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 18, 31, 32, 33, 47, 48, 49, 63, 64, 65)
+    for w in ws:
+        for kind in ("normal", "special"):
+            x = random_array(rng, (1, 2, 5, w), dtype, kind)
+            for kh, ph in ((3, 1), (1, 0), (2, 1), (5, 2), (4, 0)):
+                for cip in (True, False):
+                    for div in (None, 5):
+                        kw = dict(kernel_size=(kh, 3), stride=1, padding=(ph, 1), count_include_pad=cip,
+                                  divisor_override=div)
+                        assert_result(fmaconv.avg_pool2d(x, **kw), ref.avg_pool2d(x, **kw), dtype, what=f"W={w} {kw}")
+    for shape in [(1, 2, 4, 3, 17), (1, 1, 3, 6, 33), (2, 1, 3, 3, 5)]:
+        x = random_array(rng, shape, dtype, "special")
+        for kw in [dict(kernel_size=3, stride=1, padding=1),
+                   dict(kernel_size=(2, 3, 3), stride=1, padding=(1, 1, 1), count_include_pad=False),
+                   dict(kernel_size=(3, 1, 3), stride=1, padding=(1, 0, 1), divisor_override=4)]:
+            assert_result(fmaconv.avg_pool3d(x, **kw), ref.avg_pool3d(x, **kw), dtype, what=f"{shape} {kw}")
+    # ranges that start and end inside a plane (row splits across threads)
+    x = random_array(rng, (1, 3, 13, 21), dtype, "special")
+    old = fmaconv.get_num_threads()
+    try:
+        for t in (2, 3, 5):
+            fmaconv.set_num_threads(t)
+            for cip in (True, False):
+                kw = dict(kernel_size=3, stride=1, padding=1, count_include_pad=cip)
+                assert_result(fmaconv.avg_pool2d(x, **kw), ref.avg_pool2d(x, **kw), dtype, what=f"threads={t} {kw}")
+    finally:
+        fmaconv.set_num_threads(old)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", ["ints", "special"])
 def test_max_pool_rows_and_depth(kind, dtype, rng):
     # vertical windows: stride, dilation, padding and ceil_mode along rows and depth

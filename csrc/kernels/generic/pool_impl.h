@@ -1845,15 +1845,262 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   });
 }
 
+// Average pooling over windows that tile the input with no depth window (pool_is_tiled, kd = 1):
+// output row r (counted across planes) reads input rows [r * kh, (r + 1) * kh) of the flat
+// input, so a segment of output rows is one contiguous input run even across plane ends. That
+// keeps small planes (14 -> 7) from paying a segment, a scalar column tail and a short row
+// pass each: tiled_pool_k's passes, with segments of pool_tile_rows rows anywhere in the range.
+template <typename T>
+void tiled_avg_rows_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, int64_t end, void* scratch) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t W = s.in[2], OW = s.out[2], kh = s.k[1], kw = s.k[2];
+  const int64_t B = pool_tile_rows(s);
+  T* z = (T*)align64(scratch);
+  VK me, mo;
+  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
+  // z[m] = sum_j xs[m * kw + j] for m in [0, n)
+  auto hred = [&](const T* __restrict xs, int64_t n, T* __restrict zo) {
+    int64_t m = 0;
+    if (kw == 1) {
+      for (; m + VL <= n; m += VL) pst(zo + m, pld<V>(xs + m));
+    } else if (kw == 2) {
+      for (; m + VL <= n; m += VL) {
+        const V a = pld<V>(xs + 2 * m), b = pld<V>(xs + 2 * m + VL);
+        pst(zo + m, __builtin_shuffle(a, b, me) + __builtin_shuffle(a, b, mo));
+      }
+    } else if (kw == 4) {
+      for (; m + VL <= n; m += VL) {
+        const T* q = xs + 4 * m;
+        const V a = pld<V>(q), b = pld<V>(q + VL), c = pld<V>(q + 2 * VL), d = pld<V>(q + 3 * VL);
+        const V ab = __builtin_shuffle(a, b, me) + __builtin_shuffle(a, b, mo);
+        const V cd = __builtin_shuffle(c, d, me) + __builtin_shuffle(c, d, mo);
+        pst(zo + m, __builtin_shuffle(ab, cd, me) + __builtin_shuffle(ab, cd, mo));
+      }
+    }
+    for (; m < n; ++m) {
+      T a = xs[m * kw];
+      for (int64_t j = 1; j < kw; ++j) a += xs[m * kw + j];
+      zo[m] = a;
+    }
+  };
+  // a power-of-two divisor: multiplying by its reciprocal rounds the same exact quotient
+  const bool pow2 = ((int64_t)div & ((int64_t)div - 1)) == 0;
+  const T inv = T(1) / div;
+  auto vred = [&](const T* zr, auto KH) __attribute__((always_inline)) {
+    constexpr int ckh = decltype(KH)::value;
+    V a = pld<V>(zr);
+    if constexpr (ckh > 0) {
+      for (int jh = 1; jh < ckh; ++jh) a += pld<V>(zr + jh * OW);
+    } else {
+      for (int64_t jh = 1; jh < kh; ++jh) a += pld<V>(zr + jh * OW);
+    }
+    return pow2 ? a * inv : a / div;
+  };
+  auto rows = [&](auto KH, int64_t r0, int64_t r1) __attribute__((always_inline)) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* zr = z + (r - r0) * kh * OW;
+      T* yr = y + r * OW;
+      if (OW >= VL)
+        for_chunks<VL>(OW, [&](int64_t o) { pst(yr + o, vred(zr + o, KH)); });
+      else if ((end - r) * OW >= VL)  // the lanes past this row are later rows of the range
+        pst(yr, vred(zr, KH));
+      else
+        store_n(yr, vred(zr, KH), OW);
+    }
+  };
+  for (int64_t r0 = begin; r0 < end;) {
+    const int64_t r1 = min64(end, r0 + B);
+    hred(x + r0 * kh * W, (r1 - r0) * kh * OW, z);
+    if (kh == 2)
+      rows(IC<2>{}, r0, r1);
+    else if (kh == 1)
+      rows(IC<1>{}, r0, r1);
+    else
+      rows(IC<0>{}, r0, r1);
+    r0 = r1;
+  }
+}
+
+// Flat average pooling with 3 taps along the row at stride 1, padding 1, no dilation (the 3x3
+// s1 p1 window; pool_is_flat). No row buffer: per vector chunk of the flat run (output rows
+// [o1, o2) of a plane, across row ends), the live input rows are summed in registers (R), and
+// the column taps are R itself and its neighbours shifted one lane in from the previous / next
+// chunk (constant two-source shuffles: valignd on AVX-512). Lanes at column 0 / W - 1 drop
+// the left / right tap with a select, so the values that wrap across a row end (and any NaN or
+// inf in them) never reach a result. Per output vector: kh loads, one store, about a dozen
+// vector operations.
+// The first n (< lanes) elements at p, zero beyond; reads nothing past them.
+template <typename V, typename T>
+inline V load_n0(const T* p, int64_t n) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64 && sizeof(T) == 4)
+    return __builtin_ia32_loadups512_mask(p, V{}, (unsigned short)((1u << n) - 1));
+  else if constexpr (sizeof(V) == 64 && sizeof(T) == 8)
+    return __builtin_ia32_loadupd512_mask(p, V{}, (unsigned char)((1u << n) - 1));
+#endif
+  V a = V{};
+  for (int64_t l = 0; l < n; ++l) a[l] = p[l];
+  return a;
+}
+
+inline bool flat_avg3_ok(const PoolShape& s) {
+  return pool_is_flat(s) && s.k[2] == 3 && s.p[2] == 1 && s.d[2] == 1 && s.out[2] == s.in[2] && s.in[2] >= 2 &&
+         s.k[1] <= 64;
+}
+
+template <typename T>
+void flat_avg3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
+                 int64_t dfac, int64_t begin, int64_t end) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t H = s.in[1], W = s.in[2], OH = s.out[1];
+  const int64_t kh = s.k[1], ph = s.p[1], dh = s.d[1];
+  // column factor of the divisor: 3 taps, 2 at the edge columns unless padding counts
+  const T cw_mid = divisor_override ? T(1) : T(3);
+  const T cw_edge = divisor_override ? T(1) : count_include_pad ? T(3) : T(2);
+  VK col0 = VK{}, idl, idr;  // col0: lane columns, only needed when W < VL
+  if (W < VL)
+    for (int64_t l = 0, c = 0; l < VL; ++l, c = c + 1 == W ? 0 : c + 1) col0[l] = (K)c;
+  VK iota;
+  for (int l = 0; l < VL; ++l) idl[l] = (K)(l + VL - 1), idr[l] = (K)(l + 1), iota[l] = (K)l;
+  const K step = (K)(W >= VL ? VL : VL % W);
+  const VK stepv = VK{} + step, wv = VK{} + (K)W, lastv = VK{} + (K)(W - 1), zk = VK{};
+  auto row_factor = [&](int64_t oh) -> int64_t {
+    if (divisor_override) return divisor_override;
+    const int64_t h0 = oh - ph, h1 = min64(h0 + kh, H + ph);
+    return dfac * (count_include_pad ? h1 - h0 : min64(h1, H) - max64(h0, 0));
+  };
+  // output rows [oi0, oi1) have all kh rows live
+  const int64_t oi0 = min64(ph, OH), oi1 = max64(oi0, min64(OH, H - (kh - 1) * dh + ph));
+  const T* rp[64];
+  // one flat run of n outputs: nr live rows rp[0, nr) (NR: the count as a constant, 0: any)
+  auto run = [&](auto NR, auto EDGE, auto CM, int64_t nr, int64_t n, T* out, T rmid, T redge)
+                 __attribute__((always_inline)) {
+    constexpr int cnr = decltype(NR)::value;
+    constexpr bool edge = decltype(EDGE)::value != 0;
+    constexpr int cm = decltype(CM)::value;
+    const int64_t r = cnr > 0 ? cnr : nr;
+    const T* q[cnr > 0 ? cnr : 1];
+    for (int t = 0; t < cnr; ++t) q[t] = rp[t];
+    auto rows = [&](int64_t i) __attribute__((always_inline)) {  // full chunk at i
+      if constexpr (cnr > 0) {
+        V a = pld<V>(q[0] + i);
+        for (int t = 1; t < cnr; ++t) a += pld<V>(q[t] + i);
+        return a;
+      } else {
+        V a = r ? pld<V>(rp[0] + i) : V{};
+        for (int64_t t = 1; t < r; ++t) a += pld<V>(rp[t] + i);
+        return a;
+      }
+    };
+    auto rows_part = [&](int64_t i, int64_t m) {  // m < VL lanes at i, zero beyond (no over-read)
+      V a = r ? load_n0<V>(rp[0] + i, m) : V{};
+      for (int64_t t = 1; t < r; ++t) a += load_n0<V>(rp[t] + i, m);
+      return a;
+    };
+    const V vmid = V{} + rmid, vedge = V{} + redge;
+    VK col = col0;    // CM 0 (W < VL): each lane's column, carried from chunk to chunk
+    int64_t c0 = 0;   // CM 1, 2: lane 0's column; lane l is column 0 / W - 1 where c0 + l is
+                      // 0 or W / W - 1 (no loop-carried vector chain: it bounded the loop)
+    V prev = V{}, cur = n >= VL ? rows(0) : rows_part(0, n);
+    // constants as locals: the captured ones were reloaded from memory every chunk
+    const VK idl_ = idl, idr_ = idr, iota_ = iota, zk_ = zk, wv_ = wv, lastv_ = lastv, stepv_ = stepv;
+    const int64_t W_ = W;
+    auto emit = [&](int64_t i, V next, auto FULL) __attribute__((always_inline)) {
+      constexpr bool full = decltype(FULL)::value != 0;
+      const V left = __builtin_shuffle(prev, cur, idl_), right = __builtin_shuffle(cur, next, idr_);
+      V acc;
+      // CM 2 (W >= 3 VL): most chunks hold neither edge column and skip the selects
+      if (cm == 2 && c0 != 0 && c0 + VL < W_) {
+        acc = (left + cur) + right;
+        acc = acc * vmid;
+      } else {
+        VK ml, mr;
+        if constexpr (cm == 0) {
+          ml = col != zk_, mr = col != lastv_;
+        } else {
+          const VK u = (VK{} + (K)c0) + iota_;
+          ml = (u != zk_) & (u != wv_), mr = u != lastv_;
+        }
+        acc = (ml ? left : V{}) + cur;
+        acc = acc + (mr ? right : V{});
+        if constexpr (edge)
+          acc = acc * ((ml & mr) ? vmid : vedge);
+        else
+          acc = acc * vmid;
+      }
+      if (full || i + VL <= n)
+        pst(out + i, acc);
+      else
+        store_n(out + i, acc, n - i);
+      if constexpr (cm == 0) {
+        col += stepv_;
+        col = col >= wv_ ? col - wv_ : col;
+      } else {
+        c0 += VL;
+        c0 = c0 >= W_ ? c0 - W_ : c0;
+      }
+      prev = cur, cur = next;
+    };
+    int64_t i = 0;
+    for (; i + 2 * VL <= n; i += VL) emit(i, rows(i + VL), IC<1>{});
+    for (; i < n; i += VL) emit(i, i + VL < n ? rows_part(i + VL, n - i - VL) : V{}, IC<0>{});
+  };
+  auto go = [&](int64_t nr, int64_t n, T* out, T rmid, T redge) {
+    auto e = [&](auto EDGE, auto CM) {
+      switch (nr) {
+        case 1: return run(IC<1>{}, EDGE, CM, nr, n, out, rmid, redge);
+        case 2: return run(IC<2>{}, EDGE, CM, nr, n, out, rmid, redge);
+        case 3: return run(IC<3>{}, EDGE, CM, nr, n, out, rmid, redge);
+        default: return run(IC<0>{}, EDGE, CM, nr, n, out, rmid, redge);
+      }
+    };
+    auto c = [&](auto EDGE) {
+      if (W < VL) return e(EDGE, IC<0>{});
+      if (W < 3 * VL) return e(EDGE, IC<1>{});
+      return e(EDGE, IC<2>{});
+    };
+    if (rmid == redge) return c(IC<0>{});
+    return c(IC<1>{});
+  };
+  int64_t row = begin;
+  while (row < end) {
+    const int64_t p = row / OH, a = row % OH, b = min64(OH, a + (end - row));
+    const T* xp = x + p * s.in_plane();
+    T* yp = y + p * OH * W;
+    for (int64_t oh = a; oh < b;) {
+      const bool inner = oh >= oi0 && oh < oi1;
+      const int64_t o2 = inner ? min64(b, oi1) : oh + 1;
+      const int64_t h0 = oh - ph;
+      const int64_t j0 = inner ? 0 : h0 < 0 ? ceil_div(-h0, dh) : 0;
+      const int64_t j1 = inner ? kh : min64(kh, max64(0, ceil_div(H - h0, dh)));
+      int64_t nr = 0;
+      for (int64_t j = j0; j < j1; ++j) rp[nr++] = xp + (h0 + j * dh) * W;
+      const T f = (T)row_factor(oh);
+      go(nr, (o2 - oh) * W, yp + oh * W, T(1) / (f * cw_mid), T(1) / (f * cw_edge));
+      oh = o2;
+    }
+    row += b - a;
+  }
+}
+
 // avg_pool_k on a 2-D slice of a depth-first call: dfac is the depth factor of the divisor.
 template <typename T>
 void avg_pool_core(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
                    int64_t begin, int64_t end, void* scratch, int64_t dfac) {
   typedef typename PV<T>::V V;
   constexpr int VL = PV<T>::VL;
+  if (pool_is_tiled(s) && s.k[0] == 1)
+    return tiled_avg_rows_k<T>(s, x, y, T(divisor_override ? divisor_override : dfac * s.k[1] * s.k[2]), begin, end,
+                               scratch);
   if (pool_is_tiled(s))
     return tiled_pool_k<T, true>(s, x, y, T(divisor_override ? divisor_override : dfac * s.k[0] * s.k[1] * s.k[2]),
                                  begin, end, scratch);
+  if (flat_avg3_ok(s)) return flat_avg3_k(s, x, y, count_include_pad, divisor_override, dfac, begin, end);
   if (pool_is_flat(s))
     return flat_s1_k<T, true>(s, x, y, count_include_pad, divisor_override, dfac, begin, end, scratch);
   char* sp = align64(scratch);
