@@ -99,7 +99,9 @@ SPLITS = [
 @pytest.mark.parametrize("xs,ws,kw", SPLITS)
 def test_work_splits(xs, ws, kw, dtype, rng):
     x = random_array(rng, xs, dtype)
-    w = random_array(rng, ws, dtype)
+    # weights scaled by 1/sqrt(fan-in): outputs of order 1, so the absolute tolerance measures the
+    # kernels, not float32 cancellation in sums of ~900 unscaled products
+    w = (random_array(rng, ws, dtype) / np.sqrt(np.prod(ws[1:]))).astype(dtype)
     b = random_array(rng, ws[:1], dtype)
     expected = ref.conv2d(x, w, b, **kw)
     saved = fmaconv.get_num_threads()
