@@ -1035,6 +1035,51 @@ FMACONV_POOL_INLINE void fused_row_n(const RowPlan<T>& c, const T* const* rows, 
   }
 }
 
+// zo[m] = the sum (AVG) or NaN-propagating max of xs[m * kw + j] over j < kw, m < n: windows
+// that tile a run of input. kw = 1, 2 and 4 use full vectors (even/odd shuffles), others scalars.
+template <typename T, bool AVG>
+inline void reduce_tiled_cols(const T* __restrict xs, int64_t n, int64_t kw, T* __restrict zo) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  auto red = [](V a, V b) {
+    if constexpr (AVG)
+      return a + b;
+    else
+      return vmax_nan(a, b);
+  };
+  auto sred = [](T a, T b) {
+    if constexpr (AVG)
+      return a + b;
+    else
+      return smax_nan(a, b);
+  };
+  VK me, mo;
+  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
+  int64_t m = 0;
+  if (kw == 1) {
+    for (; m + VL <= n; m += VL) pst(zo + m, pld<V>(xs + m));
+  } else if (kw == 2) {
+    for (; m + VL <= n; m += VL) {
+      const V a = pld<V>(xs + 2 * m), b = pld<V>(xs + 2 * m + VL);
+      pst(zo + m, red(__builtin_shuffle(a, b, me), __builtin_shuffle(a, b, mo)));
+    }
+  } else if (kw == 4) {
+    for (; m + VL <= n; m += VL) {
+      const T* q = xs + 4 * m;
+      const V a = pld<V>(q), b = pld<V>(q + VL), c = pld<V>(q + 2 * VL), d = pld<V>(q + 3 * VL);
+      const V ab = red(__builtin_shuffle(a, b, me), __builtin_shuffle(a, b, mo));
+      const V cd = red(__builtin_shuffle(c, d, me), __builtin_shuffle(c, d, mo));
+      pst(zo + m, red(__builtin_shuffle(ab, cd, me), __builtin_shuffle(ab, cd, mo)));
+    }
+  }
+  for (; m < n; ++m) {
+    T a = xs[m * kw];
+    for (int64_t j = 1; j < kw; ++j) a = sred(a, xs[m * kw + j]);
+    zo[m] = a;
+  }
+}
+
 // Windows that tile the input (pool_is_tiled): every input row belongs to one output row, so a
 // segment of output rows is pooled in two flat passes with no edges: the columns of its input
 // rows (each depth band in turn) are reduced kw at a time into z, one contiguous run across
@@ -1056,39 +1101,7 @@ void tiled_pool_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, in
     else
       return vmax_nan(a, b);
   };
-  auto sred = [](T a, T b) {
-    if constexpr (AVG)
-      return a + b;
-    else
-      return smax_nan(a, b);
-  };
-  VK me, mo;
-  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
-  // zo[m] = reduce_j xs[m * kw + j] for m in [0, n)
-  auto hred = [&](const T* __restrict xs, int64_t n, T* __restrict zo) {
-    int64_t m = 0;
-    if (kw == 1) {
-      for (; m + VL <= n; m += VL) pst(zo + m, pld<V>(xs + m));
-    } else if (kw == 2) {
-      for (; m + VL <= n; m += VL) {
-        const V a = pld<V>(xs + 2 * m), b = pld<V>(xs + 2 * m + VL);
-        pst(zo + m, red(__builtin_shuffle(a, b, me), __builtin_shuffle(a, b, mo)));
-      }
-    } else if (kw == 4) {
-      for (; m + VL <= n; m += VL) {
-        const T* q = xs + 4 * m;
-        const V a = pld<V>(q), b = pld<V>(q + VL), c = pld<V>(q + 2 * VL), d = pld<V>(q + 3 * VL);
-        const V ab = red(__builtin_shuffle(a, b, me), __builtin_shuffle(a, b, mo));
-        const V cd = red(__builtin_shuffle(c, d, me), __builtin_shuffle(c, d, mo));
-        pst(zo + m, red(__builtin_shuffle(ab, cd, me), __builtin_shuffle(ab, cd, mo)));
-      }
-    }
-    for (; m < n; ++m) {
-      T a = xs[m * kw];
-      for (int64_t j = 1; j < kw; ++j) a = sred(a, xs[m * kw + j]);
-      zo[m] = a;
-    }
-  };
+  auto hred = [&](const T* xs, int64_t n, T* zo) { reduce_tiled_cols<T, AVG>(xs, n, kw, zo); };
   // a power-of-two divisor: multiplying by its reciprocal rounds the same exact quotient
   const bool pow2 = ((int64_t)div & ((int64_t)div - 1)) == 0;
   const T inv = T(1) / div;
@@ -1858,33 +1871,7 @@ void tiled_avg_rows_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin
   const int64_t W = s.in[2], OW = s.out[2], kh = s.k[1], kw = s.k[2];
   const int64_t B = pool_tile_rows(s);
   T* z = (T*)align64(scratch);
-  VK me, mo;
-  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
-  // z[m] = sum_j xs[m * kw + j] for m in [0, n)
-  auto hred = [&](const T* __restrict xs, int64_t n, T* __restrict zo) {
-    int64_t m = 0;
-    if (kw == 1) {
-      for (; m + VL <= n; m += VL) pst(zo + m, pld<V>(xs + m));
-    } else if (kw == 2) {
-      for (; m + VL <= n; m += VL) {
-        const V a = pld<V>(xs + 2 * m), b = pld<V>(xs + 2 * m + VL);
-        pst(zo + m, __builtin_shuffle(a, b, me) + __builtin_shuffle(a, b, mo));
-      }
-    } else if (kw == 4) {
-      for (; m + VL <= n; m += VL) {
-        const T* q = xs + 4 * m;
-        const V a = pld<V>(q), b = pld<V>(q + VL), c = pld<V>(q + 2 * VL), d = pld<V>(q + 3 * VL);
-        const V ab = __builtin_shuffle(a, b, me) + __builtin_shuffle(a, b, mo);
-        const V cd = __builtin_shuffle(c, d, me) + __builtin_shuffle(c, d, mo);
-        pst(zo + m, __builtin_shuffle(ab, cd, me) + __builtin_shuffle(ab, cd, mo));
-      }
-    }
-    for (; m < n; ++m) {
-      T a = xs[m * kw];
-      for (int64_t j = 1; j < kw; ++j) a += xs[m * kw + j];
-      zo[m] = a;
-    }
-  };
+  auto hred = [&](const T* xs, int64_t n, T* zo) { reduce_tiled_cols<T, true>(xs, n, kw, zo); };
   // a power-of-two divisor: multiplying by its reciprocal rounds the same exact quotient
   const bool pow2 = ((int64_t)div & ((int64_t)div - 1)) == 0;
   const T inv = T(1) / div;
