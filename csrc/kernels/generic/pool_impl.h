@@ -563,10 +563,23 @@ inline WinTable make_win_table(const PoolShape& s, char*& sp) {
   return w;
 }
 
-// The row pass: reduces n rows into the plan's cells (or phases, s == 2). Red(a, v) folds row
-// v into a; keys (flat offsets) are tracked when KEYS.
 #define FMACONV_POOL_INLINE inline __attribute__((always_inline))
 
+// Values b and keys k of output columns [ow, min(ow + VL, OW)) of one row, indices widened.
+template <typename K, typename T, typename V, typename VK>
+FMACONV_POOL_INLINE void store_vals_keys(T* yr, int64_t* ir, int64_t ow, int64_t OW, const V& b, const VK& k) {
+  constexpr int64_t VL = (int64_t)(sizeof(V) / sizeof(T));
+  if (ow + VL <= OW) {
+    pst(yr + ow, b);
+    store_idx<K>(ir + ow, k, VL);
+  } else {
+    store_n(yr + ow, b, OW - ow);
+    store_idx<K>(ir + ow, k, OW - ow);
+  }
+}
+
+// The row pass: reduces n rows into the plan's cells (or phases, s == 2). Red(a, v) folds row
+// v into a; keys (flat offsets) are tracked when KEYS.
 template <typename T, bool KEYS, int NR, typename Red>
 FMACONV_POOL_INLINE void row_pass(const RowPlan<T>& c, const T* const* rows_in, const int64_t* bases_in, int64_t n, T fill,
                      const Red& red) {
@@ -1012,13 +1025,7 @@ FMACONV_POOL_INLINE unsigned s2k3_keys_row(const RowPlan<T>& c, const T* const* 
       b = t2k == k ? t2 : b;
     }
     if (dead) k = k == kmaxv ? (K)first_base + pld<VK>(initc + ow) : k;
-    if (ow + VL <= OW) {
-      pst(yr + ow, b);
-      store_idx<K>(ir + ow, k, VL);
-    } else {
-      store_n(yr + ow, b, OW - ow);
-      store_idx<K>(ir + ow, k, OW - ow);
-    }
+    store_vals_keys<K>(yr, ir, ow, OW, b, k);
     E = E2, O = O2, EK = EK2, OK = OK2;
   }
   return nan;
@@ -1737,13 +1744,7 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
           bk = m ? kc + (K)(j * c.dw) : bk;
         }
         const VK res = (b == ninf) ? (K)first_base + pld<VK>(initc + ow) : bk;
-        if (ow + VL <= OW) {
-          pst(yr + ow, b);
-          store_idx<K>(ir + ow, res, VL);
-        } else {
-          store_n(yr + ow, b, OW - ow);
-          store_idx<K>(ir + ow, res, OW - ow);
-        }
+        store_vals_keys<K>(yr, ir, ow, OW, b, res);
       };
       if (fused) {  // taps straight from registers
         // Fast: the maximum first (plain max), then the first tap equal to it; rows with a NaN
@@ -1763,13 +1764,7 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
           if (any_lane(z))  // a zero maximum takes its sign from the first zero
             for (int64_t j = KW - 1; j >= 0; --j) b = (z & (tap(j) == 0)) ? tap(j) : b;
           const VK res = (b == ninf) ? (K)first_base + pld<VK>(initc + ow) : k;
-          if (ow + VL <= OW) {
-            pst(yr + ow, b);
-            store_idx<K>(ir + ow, res, VL);
-          } else {
-            store_n(yr + ow, b, OW - ow);
-            store_idx<K>(ir + ow, res, OW - ow);
-          }
+          store_vals_keys<K>(yr, ir, ow, OW, b, res);
         };
         fused_row_taps<T>(c, rows[0], ninf, fin1f);
         if (nan) fused_row_taps<T>(c, rows[0], ninf, fin1);
@@ -1806,13 +1801,7 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       }
       // keys fit K (the plane is smaller than PoolKey<T>::max), so the initial index does too
       const VK res = (b == ninf) ? (K)first_base + pld<VK>(initc + ow) : bk;
-      if (ow + VL <= OW) {
-        pst(yr + ow, b);
-        store_idx<K>(ir + ow, res, VL);
-      } else {
-        store_n(yr + ow, b, OW - ow);
-        store_idx<K>(ir + ow, res, OW - ow);
-      }
+      store_vals_keys<K>(yr, ir, ow, OW, b, res);
     };
     // Fast (no NaN in the row's cells): the maximum first (plain max), then the smallest key
     // among the taps equal to it (a masked min); rows with a NaN are redone with finm.
@@ -1831,13 +1820,7 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
         for (int64_t j = 0; j < KW; ++j) b = tapk(j) == k ? tapv(j) : b;
       // all-padding windows (key still KEY_MAX): PyTorch's initial index
       if (dead) k = k == kmaxv ? (K)first_base + pld<VK>(initc + ow) : k;
-      if (ow + VL <= OW) {
-        pst(yr + ow, b);
-        store_idx<K>(ir + ow, k, VL);
-      } else {
-        store_n(yr + ow, b, OW - ow);
-        store_idx<K>(ir + ow, k, OW - ow);
-      }
+      store_vals_keys<K>(yr, ir, ow, OW, b, k);
     };
     if (fused && n == 2) {  // cells and taps in registers (AVX-512)
       unsigned nan = 0;
