@@ -4,7 +4,6 @@
 // q. A tile kernel then holds MR output channels x NR positions in registers over the whole
 // reduction, reading the weights as broadcasts and the input as unaligned vectors. Columns
 // ow in [OW, Wq) of the grid are computed and dropped (the cost of this layout).
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
