@@ -95,7 +95,7 @@ void pack_weight_blocks(const ConvShape& s, const T* w, int64_t MR, T* a, T* fla
   const int64_t Kg = s.Kg(), Kdim = s.Cg() * s.taps(), mblocks = (Kg + MR - 1) / MR;
   const auto pack = kernel_set<T>(kernels()).gemm.pack_transposed;
   const std::vector<int64_t> kmap = order == KOrder::row_major ? row_major_k(s) : std::vector<int64_t>();
-  constexpr int64_t KB = 64;  // k rows per pass: the destination block stays in L1 while all MR rows land
+  const int64_t KB = Kdim;
   for (int64_t blk = b0; blk < b1; ++blk) {
     const int64_t g = blk / mblocks, mb = blk % mblocks;
     // channel rows [mb * MR, ...) of this group, zero rows past Kg
