@@ -225,13 +225,20 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
         }
         const T* ak = a + k0 * MR;
         offs += k0;
+        T* yt = yb + (q0 / g.Wq) * OW + q0 % g.Wq;
+        // The tile's output lines, fetched for writing while its reduction runs: dozens of
+        // store misses at its end (one row segment per channel) otherwise stall the stores.
+        for (int64_t c = 0; c < mrv; ++c) {
+          __builtin_prefetch(yt + c * P, 1);
+          __builtin_prefetch(yt + c * P + nrv - 1, 1);
+        }
         if (!cv && mrv == MR && q0 % g.Wq + NR <= OW) {  // the whole tile lies in one output row
-          tile.fn(k1 - k0, ak, b, offs, bb, yb + (q0 / g.Wq) * OW + q0 % g.Wq, P);
+          tile.fn(k1 - k0, ak, b, offs, bb, yt, P);
           continue;
         }
         tile.fn(k1 - k0, ak, b, offs, bb, out, cv ? MR : NR);
         if (cv) {  // out is positions x channels: one row segment per channel
-          transpose(out, MR, nrv, mrv, yb + (q0 / g.Wq) * OW + q0 % g.Wq, P);
+          transpose(out, MR, nrv, mrv, yt, P);
           continue;
         }
         ks.store_grid(out, NR, mrv, q0, nrv, g.Wq, OW, yb, P);
