@@ -6,13 +6,17 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstdint>
 #include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
+#include <vector>
 
 #include "ops/ops.h"
 #include "runtime/block_cache.h"
@@ -1035,6 +1039,31 @@ PYBIND11_MODULE(_core, m) {
         return fmaconv::peak_gflops(dtype == "float64", threads);
       },
       py::arg("dtype") = "float32", py::arg("threads") = 0);
+  // Testing hook for the thread pool: runs n_tasks tasks of about task_us microseconds each
+  // (the one numbered fail_at throws) and returns how often each ran and which thread ran it.
+  m.def(
+      "_pool_run",
+      [](int64_t n_tasks, int64_t fail_at, double task_us) {
+        if (n_tasks < 0 || n_tasks > (1 << 20))
+          throw py::value_error("_pool_run: n_tasks must be in [0, 2**20], got " + std::to_string(n_tasks));
+        std::vector<std::atomic<int>> runs((size_t)n_tasks);
+        std::vector<uint64_t> who((size_t)n_tasks);
+        {
+          py::gil_scoped_release nogil;
+          fmaconv::parallel_for(n_tasks, [&](int64_t t) {
+            if (t == fail_at) throw std::runtime_error("task " + std::to_string(t) + " failed");
+            const auto t0 = std::chrono::steady_clock::now();
+            while (std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() < task_us) {
+            }
+            runs[(size_t)t].fetch_add(1);
+            who[(size_t)t] = (uint64_t)std::hash<std::thread::id>()(std::this_thread::get_id());
+          });
+        }
+        std::vector<int> counts(runs.size());
+        for (size_t i = 0; i < runs.size(); ++i) counts[i] = runs[i].load();
+        return py::make_tuple(counts, who);
+      },
+      py::arg("n_tasks"), py::arg("fail_at") = -1, py::arg("task_us") = 0.0);
   m.def("config", [] {
     py::dict d;
     d["version"] = FMACONV_VERSION;
