@@ -6,7 +6,9 @@ every kernel set (FMACONV_ISA subprocesses).
   widths 1..70 (around 16 and 8 lanes and their multiples), heights 1..7, row windows with and
   without padding, ceil_mode (the overhang column), count_include_pad, divisor_override,
   1-D / 2-D / 3-D (depth kernel 1 and depth-first), NaN/inf next to the row ends, float32/64.
-- thread splits: N*C planes odd and even, 1 and 2 threads, ranges that start inside a plane."""
+- thread splits: N*C planes odd and even, 1 and 2 threads, ranges that start inside a plane;
+  the operators' split (one contiguous range of output rows per thread) on every pooling kind,
+  bit-identical to one thread."""
 
 import itertools
 import os
@@ -94,6 +96,61 @@ def test_avg_s2k3_thread_splits(planes, threads, rng, restore_threads):
             kw = dict(kernel_size=3, stride=2, padding=1, ceil_mode=cm, count_include_pad=cip)
             assert_result(fmaconv.avg_pool2d(x, **kw), ref.avg_pool2d(x, **kw), np.float32,
                           what=f"threads={threads} {planes} {h}x{w} {kw}")
+
+
+# shapes large enough that 2 threads split them (one contiguous range of output rows each):
+# N*C odd and even, ranges that start inside a plane; bit-identical to 1 thread (every output
+# row is computed by one thread with the same code)
+SPLIT_CASES = [
+    ("avg_pool1d k4", (3, 5, 8192), lambda x: fmaconv.avg_pool1d(x, 4), lambda x: ref.avg_pool1d(x, 4)),
+    ("avg_pool1d k3s2p1", (1, 1, 70001), lambda x: fmaconv.avg_pool1d(x, 3, 2, 1),
+     lambda x: ref.avg_pool1d(x, 3, 2, 1)),
+    ("avg_pool2d 3x3s2p1", (1, 3, 129, 67), lambda x: fmaconv.avg_pool2d(x, 3, 2, 1, ceil_mode=True),
+     lambda x: ref.avg_pool2d(x, 3, 2, 1, ceil_mode=True)),
+    ("max_pool3d k2", (1, 3, 16, 64, 33), lambda x: fmaconv.max_pool3d(x, 2, 2), lambda x: ref.max_pool3d(x, 2, 2)),
+    ("max_pool1d idx", (2, 3, 12001), lambda x: fmaconv.max_pool1d(x, 3, 2, 1, return_indices=True)[1],
+     lambda x: ref.max_pool1d(x, 3, 2, 1, return_indices=True)[1]),
+    ("global avg", (5, 37, 30, 30), lambda x: fmaconv.adaptive_avg_pool2d(x, 1),
+     lambda x: ref.adaptive_avg_pool2d(x, 1)),
+    ("adaptive avg", (2, 7, 66, 60), lambda x: fmaconv.adaptive_avg_pool2d(x, (5, 7)),
+     lambda x: ref.adaptive_avg_pool2d(x, (5, 7))),
+]
+
+
+@pytest.mark.parametrize("case", SPLIT_CASES, ids=lambda c: c[0])
+def test_thread_split_one_range_per_thread(case, rng, restore_threads):
+    name, shape, fn, reffn = case
+    x = random_array(rng, shape, np.float32, "ints" if "idx" in name else "normal")
+    fmaconv.set_num_threads(1)
+    one = fn(x)
+    exp = reffn(x)
+    for t in (2, 3):
+        fmaconv.set_num_threads(t)
+        got = fn(x)
+        np.testing.assert_array_equal(got, one, err_msg=f"{name}: {t} threads != 1 thread")
+    if "idx" in name:
+        np.testing.assert_array_equal(one, exp, err_msg=name)
+    else:
+        assert_result(one, exp, np.float32, exact=name.startswith("max"), what=name)
+
+
+def test_thread_split_large_repeated(rng, restore_threads):
+    # inputs long enough (about 1 ms) that the second thread claims chunks from the back end
+    # before the first reaches them; repeated, as the meeting point varies with scheduling
+    x = random_array(rng, (8, 64, 8192), np.float32)
+    xi = random_array(rng, (8, 32, 8191), np.float32, "ints")
+    fmaconv.set_num_threads(1)
+    one, (v1, i1) = fmaconv.avg_pool1d(x, 4), fmaconv.max_pool1d(xi, 3, 2, 1, return_indices=True)
+    assert_result(one, x.reshape(8, 64, 2048, 4).astype(np.float64).mean(-1), np.float32,
+                  what="avg_pool1d k4 (mean of groups of 4)")
+    assert_result(v1, ref.max_pool1d(xi, 3, 2, 1), np.float32,
+                  exact=True, what="max_pool1d")
+    fmaconv.set_num_threads(2)
+    for rep in range(12):
+        np.testing.assert_array_equal(fmaconv.avg_pool1d(x, 4), one, err_msg=f"avg_pool1d run {rep}")
+        v2, i2 = fmaconv.max_pool1d(xi, 3, 2, 1, return_indices=True)
+        np.testing.assert_array_equal(v2, v1, err_msg=f"max_pool1d run {rep}")
+        np.testing.assert_array_equal(i2, i1, err_msg=f"max_pool1d indices run {rep}")
 
 
 def test_avg_s2k3_vs_torch(torch, rng):

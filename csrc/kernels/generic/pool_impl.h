@@ -2131,19 +2131,18 @@ void avg_s2k3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
     for (; c * VL < OW; ++c) {  // the chunks reaching past W: masked loads
       const int64_t i = 2 * VL * c, na = min64(max64(W - i, 0), VL), nb = min64(max64(W - i - VL, 0), VL);
       V a = V{}, b = V{};
-      for (int64_t t = 0; t < r; ++t) {
-        if (na == VL)
-          a += pld<V>(rp[t] + i);
-        else if (na > 0)
-          a += load_n0<V>(rp[t] + i, na);
-        if (nb > 0) b += load_n0<V>(rp[t] + i + VL, nb);
+      auto add = [&](const T* p) __attribute__((always_inline)) {
+        a += na == VL ? pld<V>(p + i) : load_n0<V>(p + i, na);
+        if (nb > 0) b += load_n0<V>(p + i + VL, nb);
+      };
+      if constexpr (cnr > 0) {
+        for (int t = 0; t < cnr; ++t) add(q[t]);
+      } else {
+        for (int64_t t = 0; t < r; ++t) add(rp[t]);
       }
       const V o = __builtin_shuffle(a, b, mo);
       const V acc = (__builtin_shuffle(a, b, me) + o + __builtin_shuffle(oprev, o, sl)) * pld<V>(rcp + c * VL);
-      if (c * VL + VL <= OW)
-        pst(yr + c * VL, acc);
-      else
-        store_n(yr + c * VL, acc, OW - c * VL);
+      store_n(yr + c * VL, acc, min64(OW - c * VL, VL));
       oprev = o;
     }
   };
@@ -2160,6 +2159,7 @@ void avg_s2k3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
     }
     T* yr = y + rw * OW;
     switch (nr) {
+      case 1: row(IC<1>{}, nr, yr); break;
       case 2: row(IC<2>{}, nr, yr); break;
       case 3: row(IC<3>{}, nr, yr); break;
       default: row(IC<0>{}, nr, yr); break;
