@@ -25,11 +25,11 @@ inline void* scratch(size_t bytes) {
 // Runs fn(begin, end) over [0, n) on two threads as two contiguous streams: one thread takes
 // chunks from the front going up, the other from the back going down, until they meet. Pooling
 // is bound by memory: each thread streams its own part of the input and output (16 ranges handed
-// out in turn interleave the threads' streams), and a thread that is descheduled holds up at
-// most one chunk (equal halves would leave its whole half to wait for). Measured at 2 threads
-// against the 16 ranges: avg_pool1d 8.4 MB 1.44-1.82x -> 1.96x of one thread, max_pool3d 2 MB
-// 0.97-1.50x -> 1.70x, max_pool1d with indices 8.4 MB 1.53-1.65x -> 2.0x. Other thread counts
-// use parallel_range.
+// out in turn interleave the threads' streams), and a thread that is descheduled or wakes late
+// holds up at most one chunk (equal halves would leave its whole half to wait for). Measured at
+// 2 threads, equal halves against the 16 ranges (2T/1T): avg_pool1d 8.4 MB 1.44-1.82 -> 1.96,
+// max_pool3d 2 MB 0.97-1.50 -> 1.70, max_pool1d with indices 8.4 MB 1.53-1.65 -> 2.0; the two
+// ends keep each thread's stream contiguous the same way. Other thread counts: parallel_range.
 template <typename F>
 void split_two_ends(int64_t n, double work_per_item, const F& fn) {
   if (get_num_threads() != 2 || n < 2 || (double)n * work_per_item < kMinParallelWork)
