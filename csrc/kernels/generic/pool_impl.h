@@ -2058,6 +2058,115 @@ void flat_avg3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, i
   }
 }
 
+// Average pooling with 3 taps along the row at stride 2, padding 1, no dilation (the 3x3 s2 p1
+// window), AVX-512, no depth window. The general path pays a row plan, table lookups and
+// run-time permutes per output row; here each output row sums its live input rows in registers
+// (two input vectors per output vector), splits them into even / odd columns and adds
+// even[x] + odd[x] + odd[x - 1] (odd[x - 1] shifted in from the previous chunk, 0 at the left
+// padding). Columns at or past W are read as zeros (masked loads: no over-read), so the right
+// padding and the ceil_mode overhang need no branches.
+inline bool avg_s2k3_ok(const PoolShape& s) {
+  return kPermute && s.k[0] == 1 && s.k[2] == 3 && s.s[2] == 2 && s.p[2] == 1 && s.d[2] == 1 && s.d[1] == 1 &&
+         s.k[1] <= 8;
+}
+
+template <typename T>
+void avg_s2k3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override, int64_t dfac,
+                int64_t begin, int64_t end, void* scratch) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2];
+  const int64_t kh = s.k[1], sh = s.s[1], ph = s.p[1];
+  const int64_t owp = (OW + VL - 1) / VL * VL;
+  char* sp = align64(scratch);
+  T* cw = carve<T>(sp, owp);
+  T* rcp = carve<T>(sp, owp);
+  for (int64_t ow = 0; ow < owp; ++ow) {  // per-column factor of the divisor (the row factor multiplies it)
+    const int64_t st = 2 * ow - 1, en = min64(st + 3, W + 1);
+    // (lanes past OW: clamped to 1, never stored)
+    cw[ow] = divisor_override ? T(1)
+             : count_include_pad ? T(max64(en - st, 1))
+                                 : T(max64(min64(en, W) - max64(st, 0), 1));
+  }
+  auto row_factor = [&](int64_t oh) -> int64_t {
+    if (divisor_override) return divisor_override;
+    const int64_t h0 = oh * sh - ph, h1 = min64(h0 + kh, H + ph);
+    return dfac * (count_include_pad ? h1 - h0 : min64(h1, H) - max64(h0, 0));
+  };
+  VK me, mo, sl;
+  for (int l = 0; l < VL; ++l) me[l] = (K)(2 * l), mo[l] = (K)(2 * l + 1), sl[l] = (K)(l + VL - 1);
+  const int64_t nfull = W / (2 * VL) < (OW + VL - 1) / VL ? W / (2 * VL) : (OW + VL - 1) / VL;  // chunks of whole loads
+  T rcp_f = T(0);
+  const T* rp[8];
+  // one output row from nr live rows (NR: the count as a constant)
+  auto row = [&](auto NR, int64_t nr, T* yr) __attribute__((always_inline)) {
+    constexpr int cnr = decltype(NR)::value;
+    const int64_t r = cnr > 0 ? cnr : nr;
+    const T* q[cnr > 0 ? cnr : 1];
+    for (int t = 0; t < cnr; ++t) q[t] = rp[t];
+    auto sum2 = [&](int64_t i, V& a, V& b) __attribute__((always_inline)) {
+      if constexpr (cnr > 0) {
+        a = pld<V>(q[0] + i), b = pld<V>(q[0] + i + VL);
+        for (int t = 1; t < cnr; ++t) a += pld<V>(q[t] + i), b += pld<V>(q[t] + i + VL);
+      } else {
+        a = V{}, b = V{};
+        for (int64_t t = 0; t < r; ++t) a += pld<V>(rp[t] + i), b += pld<V>(rp[t] + i + VL);
+      }
+    };
+    V oprev = V{};
+    int64_t c = 0;
+    for (; c < nfull; ++c) {
+      V a, b;
+      sum2(2 * VL * c, a, b);
+      const V o = __builtin_shuffle(a, b, mo);
+      const V acc = (__builtin_shuffle(a, b, me) + o + __builtin_shuffle(oprev, o, sl)) * pld<V>(rcp + c * VL);
+      if (c * VL + VL <= OW)
+        pst(yr + c * VL, acc);
+      else
+        store_n(yr + c * VL, acc, OW - c * VL);
+      oprev = o;
+    }
+    for (; c * VL < OW; ++c) {  // the chunks reaching past W: masked loads
+      const int64_t i = 2 * VL * c, na = min64(max64(W - i, 0), VL), nb = min64(max64(W - i - VL, 0), VL);
+      V a = V{}, b = V{};
+      auto add = [&](const T* p) __attribute__((always_inline)) {
+        a += na == VL ? pld<V>(p + i) : load_n0<V>(p + i, na);
+        if (nb > 0) b += load_n0<V>(p + i + VL, nb);
+      };
+      if constexpr (cnr > 0) {
+        for (int t = 0; t < cnr; ++t) add(q[t]);
+      } else {
+        for (int64_t t = 0; t < r; ++t) add(rp[t]);
+      }
+      const V o = __builtin_shuffle(a, b, mo);
+      const V acc = (__builtin_shuffle(a, b, me) + o + __builtin_shuffle(oprev, o, sl)) * pld<V>(rcp + c * VL);
+      store_n(yr + c * VL, acc, min64(OW - c * VL, VL));
+      oprev = o;
+    }
+  };
+  RowIter it(begin, s.out[0], OH);
+  for (int64_t rw = begin; rw < end; ++rw, it.next()) {
+    const T* xp = x + it.p * s.in_plane() + it.od * s.s[0] * H * W;
+    const int64_t h0 = it.oh * sh - ph;
+    int64_t nr = 0;
+    for (int64_t j = max64(0, -h0); j < kh && h0 + j < H; ++j) rp[nr++] = xp + (h0 + j) * W;
+    const T f = (T)row_factor(it.oh);
+    if (f != rcp_f) {
+      rcp_f = f;
+      for (int64_t ow = 0; ow < owp; ow += VL) pst(rcp + ow, T(1) / (f * pld<V>(cw + ow)));
+    }
+    T* yr = y + rw * OW;
+    switch (nr) {
+      case 1: row(IC<1>{}, nr, yr); break;
+      case 2: row(IC<2>{}, nr, yr); break;
+      case 3: row(IC<3>{}, nr, yr); break;
+      default: row(IC<0>{}, nr, yr); break;
+    }
+  }
+}
+
 // avg_pool_k on a 2-D slice of a depth-first call: dfac is the depth factor of the divisor.
 template <typename T>
 void avg_pool_core(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
@@ -2071,6 +2180,7 @@ void avg_pool_core(const PoolShape& s, const T* x, T* y, bool count_include_pad,
     return tiled_pool_k<T, true>(s, x, y, T(divisor_override ? divisor_override : dfac * s.k[0] * s.k[1] * s.k[2]),
                                  begin, end, scratch);
   if (flat_avg3_ok(s)) return flat_avg3_k(s, x, y, count_include_pad, divisor_override, dfac, begin, end);
+  if (avg_s2k3_ok(s)) return avg_s2k3_k(s, x, y, count_include_pad, divisor_override, dfac, begin, end, scratch);
   if (pool_is_flat(s))
     return flat_s1_k<T, true>(s, x, y, count_include_pad, divisor_override, dfac, begin, end, scratch);
   char* sp = align64(scratch);
