@@ -1,9 +1,8 @@
 // Pooling operators on NCDHW planes. The work is the flattened list of output rows of all
-// planes ((plane, od, oh) -> one row of OW outputs); the two threads stream it from either end,
-// so batch-1 inputs keep both cores busy and consecutive rows of a range share their input rows
-// in cache. The per-ISA kernels (kernels/api/pool.h) do the rows of a range.
-#include <algorithm>
-#include <mutex>
+// planes ((plane, od, oh) -> one row of OW outputs), cut into ranges; each thread streams through
+// a contiguous share of them (the pool's hand-out, see thread_pool.cpp), so batch-1 inputs keep
+// both cores busy and consecutive rows of a range share their input rows in cache. The per-ISA
+// kernels (kernels/api/pool.h) do the rows of a range.
 #include <vector>
 
 #include "ops/ops.h"
@@ -22,44 +21,12 @@ inline void* scratch(size_t bytes) {
   return buf.data();
 }
 
-// Runs fn(begin, end) over [0, n) on two threads as two contiguous streams: one thread takes
-// chunks from the front going up, the other from the back going down, until they meet. Pooling
-// is bound by memory: each thread streams its own part of the input and output (16 ranges handed
-// out in turn interleave the threads' streams), and a thread that is descheduled or wakes late
-// holds up at most one chunk (equal halves would leave its whole half to wait for). Measured at
-// 2 threads, equal halves against the 16 ranges (2T/1T): avg_pool1d 8.4 MB 1.44-1.82 -> 1.96,
-// max_pool3d 2 MB 0.97-1.50 -> 1.70, max_pool1d with indices 8.4 MB 1.53-1.65 -> 2.0; the two
-// ends keep each thread's stream contiguous the same way. Other thread counts: parallel_range.
-template <typename F>
-void split_two_ends(int64_t n, double work_per_item, const F& fn) {
-  if (get_num_threads() != 2 || n < 2 || (double)n * work_per_item < kMinParallelWork)
-    return parallel_range(n, work_per_item, fn);
-  const int64_t chunk = std::max<int64_t>(1, n / 16);
-  std::mutex m;
-  int64_t lo = 0, hi = n;  // [lo, hi) is unclaimed
-  parallel_for(2, [&](int64_t t) {
-    for (;;) {
-      int64_t b, e;
-      {
-        std::lock_guard<std::mutex> lk(m);
-        if (lo >= hi) return;
-        const int64_t c = std::min(chunk, hi - lo);
-        if (t == 0)
-          b = lo, e = lo += c;
-        else
-          e = hi, b = hi -= c;
-      }
-      fn(b, e);
-    }
-  });
-}
-
 // Runs fn(begin, end, scratch) over the planes * rows output rows of the shape.
 template <typename T, typename F>
 void for_rows(const PoolShape& s, const PoolShape& sized, double work_per_row, const F& fn) {
   const size_t bytes = pool_scratch_bytes(sized, sizeof(T));
-  split_two_ends(s.planes * s.out[0] * s.out[1], work_per_row,
-                   [&](int64_t begin, int64_t end) { fn(begin, end, scratch(bytes)); });
+  parallel_range(s.planes * s.out[0] * s.out[1], work_per_row,
+                 [&](int64_t begin, int64_t end) { fn(begin, end, scratch(bytes)); });
 }
 
 // Work of one output row: the input rows it reads plus its outputs.
@@ -113,7 +80,7 @@ void adaptive_avg_pool_forward(const PoolShape& s, const T* x, T* y) {
   if (s.out_plane() == 1) {  // global pooling: PyTorch takes the mean of the plane here too
     const int64_t n = s.in_plane(), group = 16;  // planes per item: whole vector groups
     const int64_t items = ceil_div(s.planes, group);
-    split_two_ends(items, (double)(n * group), [&](int64_t b, int64_t e) {
+    parallel_range(items, (double)(n * group), [&](int64_t b, int64_t e) {
       const int64_t p0 = b * group, p1 = min64(e * group, s.planes);
       ks.mean_planes(x + p0 * n, n, p1 - p0, y + p0);
     });
