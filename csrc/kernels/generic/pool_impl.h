@@ -1096,7 +1096,6 @@ inline void reduce_tiled_cols(const T* __restrict xs, int64_t n, int64_t kw, T* 
 template <typename T, bool AVG>
 void tiled_pool_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, int64_t end, void* scratch) {
   typedef typename PV<T>::V V;
-  typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
   const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2];
   const int64_t kd = s.k[0], kh = s.k[1], kw = s.k[2];
@@ -1849,7 +1848,6 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
 template <typename T>
 void tiled_avg_rows_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, int64_t end, void* scratch) {
   typedef typename PV<T>::V V;
-  typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
   const int64_t W = s.in[2], OW = s.out[2], kh = s.k[1], kw = s.k[2];
   const int64_t B = pool_tile_rows(s);
