@@ -1613,6 +1613,167 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
   }
 }
 
+// ---- max pooling without indices: plain max, NaN checked on the side -------------------------
+// The fused rows with vmaxps alone (a > b ? a : b, the same value as vmax_nan when nothing is
+// NaN) instead of vmax_nan's three operations; every row vector a cell reads goes through one
+// unordered compare (two vectors each), OR-ed into *nan. A row (or pair) that read a NaN is
+// redone by the caller with vmax_nan, so NaN still propagates; only NaN costs that second pass.
+template <typename V>
+FMACONV_POOL_INLINE V pmax(V a, V b) {
+  return a > b ? a : b;
+}
+
+// Cell chunk k: the maximum of NR rows (NR > 0) at the chunk's columns.
+template <typename T, int NR>
+FMACONV_POOL_INLINE typename PV<T>::V maxf_cell(const RowPlan<T>& c, const T* const* rows, int64_t n, int64_t k,
+                                                typename PV<T>::V fillv, unsigned& nan) {
+  typedef typename PV<T>::V V;
+  if (k >= c.nck || c.ckind[k] == 2) return fillv;
+  const int64_t o = c.coff[k];
+  V a;
+  if constexpr (NR > 0) {
+    V v[NR];
+    for (int r = 0; r < NR; ++r) v[r] = pld<V>(rows[r] + o);
+    for (int r = 0; r < NR; r += 2) nan |= unord_bits(v[r], v[r + 1 < NR ? r + 1 : r]);
+    a = v[0];
+    for (int r = 1; r < NR; ++r) a = pmax(a, v[r]);
+  } else {  // (a NaN in a reaches a, so each compare with a sees the rows before too)
+    a = pld<V>(rows[0] + o);
+    nan |= unord_bits(a, a);
+    for (int64_t r = 1; r < n; ++r) {
+      const V v = pld<V>(rows[r] + o);
+      nan |= unord_bits(v, a);
+      a = pmax(a, v);
+    }
+  }
+  if (c.ckind[k] == 1) a = __builtin_shuffle(a, fillv, c.cidx[k]);
+  return a;
+}
+
+// fused_row for max with the n live rows at xp + bases[r] (NR > 0: n == NR, in registers) and
+// NT taps (0: c.KW). Returns nonzero when a value read is NaN (the row's stores are then not
+// final).
+template <typename T, int NR, int NT>
+FMACONV_POOL_INLINE unsigned maxf_row(const RowPlan<T>& c, const T* xp, const int64_t* bases, int64_t n,
+                                      const T** rows_buf, T* yr) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const T* rl[NR > 0 ? NR : 1];
+  for (int r = 0; r < NR; ++r) rl[r] = xp + bases[r];
+  if (NR == 0)
+    for (int64_t r = 0; r < n; ++r) rows_buf[r] = xp + bases[r];
+  const T* const* rows = NR > 0 ? rl : rows_buf;
+  const V fillv = V{} - __builtin_inf();
+  const int64_t KW = NT > 0 ? NT : c.KW, OW = c.OW;
+  unsigned nan = 0;
+  auto fin = [&](int64_t ow, V a) __attribute__((always_inline)) {
+    if (ow + VL <= OW)
+      pst(yr + ow, a);
+    else
+      store_n(yr + ow, a, OW - ow);
+  };
+  if (c.sw == 1) {
+    V A = maxf_cell<T, NR>(c, rows, n, 0, fillv, nan);
+    for (int64_t ow = 0; ow < OW; ow += VL) {
+      const V B = maxf_cell<T, NR>(c, rows, n, ow / VL + 1, fillv, nan);
+      V acc = c.tr[0] ? __builtin_shuffle(A, B, c.tmask[0]) : A;
+      for (int64_t j = 1; j < KW; ++j) acc = pmax(acc, __builtin_shuffle(A, B, c.tmask[j]));
+      fin(ow, acc);
+      A = B;
+    }
+    return nan;
+  }
+  VK me, mo;
+  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
+  V a0 = maxf_cell<T, NR>(c, rows, n, 0, fillv, nan), a1 = maxf_cell<T, NR>(c, rows, n, 1, fillv, nan);
+  V E = __builtin_shuffle(a0, a1, me), O = __builtin_shuffle(a0, a1, mo);
+  for (int64_t ow = 0; ow < OW; ow += VL) {
+    const V b0 = maxf_cell<T, NR>(c, rows, n, ow / VL * 2 + 2, fillv, nan);
+    const V b1 = maxf_cell<T, NR>(c, rows, n, ow / VL * 2 + 3, fillv, nan);
+    const V E2 = __builtin_shuffle(b0, b1, me), O2 = __builtin_shuffle(b0, b1, mo);
+    auto tap = [&](int64_t j) __attribute__((always_inline)) {
+      const V lo = c.tph[j] ? O : E;
+      return c.tr[j] ? __builtin_shuffle(lo, c.tph[j] ? O2 : E2, c.tmask[j]) : lo;
+    };
+    V acc = tap(0);
+    for (int64_t j = 1; j < KW; ++j) acc = pmax(acc, tap(j));
+    fin(ow, acc);
+    E = E2, O = O2;
+  }
+  return nan;
+}
+
+// fused_pair for max (stride 1) over rows oh and oh + gap of a plane whose window rows are
+// xp + b1[0..NS] and xp + b1[1..NS], xp + b2last: NS shared rows and one own row each. Stores at
+// y1 and y2; returns nonzero when a value read is NaN.
+template <typename T, int NS, int NT>
+FMACONV_POOL_INLINE unsigned maxf_pair(const RowPlan<T>& c, const T* xp, const int64_t* b1, int64_t b2last, T* y1,
+                                       T* y2) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  const T* sh[NS];
+  for (int r = 0; r < NS; ++r) sh[r] = xp + b1[r + 1];
+  const T *u1 = xp + b1[0], *u2 = xp + b2last;
+  const V fillv = V{} - __builtin_inf();
+  const int64_t KW = NT > 0 ? NT : c.KW, OW = c.OW;
+  unsigned nan = 0;
+  auto cells = [&](int64_t k, V& a1, V& a2) __attribute__((always_inline)) {
+    if (k >= c.nck || c.ckind[k] == 2) {
+      a1 = a2 = fillv;
+      return;
+    }
+    const int64_t o = c.coff[k];
+    V v[NS + 2];
+    for (int r = 0; r < NS; ++r) v[r] = pld<V>(sh[r] + o);
+    v[NS] = pld<V>(u1 + o), v[NS + 1] = pld<V>(u2 + o);
+    for (int r = 0; r < NS + 2; r += 2) nan |= unord_bits(v[r], v[r + 1 < NS + 2 ? r + 1 : r]);
+    V m = v[0];
+    for (int r = 1; r < NS; ++r) m = pmax(m, v[r]);
+    a1 = pmax(v[NS], m);
+    a2 = pmax(m, v[NS + 1]);
+    if (c.ckind[k] == 1) {
+      a1 = __builtin_shuffle(a1, fillv, c.cidx[k]);
+      a2 = __builtin_shuffle(a2, fillv, c.cidx[k]);
+    }
+  };
+  V A1, A2;
+  cells(0, A1, A2);
+  for (int64_t ow = 0; ow < OW; ow += VL) {
+    V B1, B2;
+    cells(ow / VL + 1, B1, B2);
+    V acc1 = c.tr[0] ? __builtin_shuffle(A1, B1, c.tmask[0]) : A1;
+    V acc2 = c.tr[0] ? __builtin_shuffle(A2, B2, c.tmask[0]) : A2;
+    for (int64_t j = 1; j < KW; ++j) {
+      acc1 = pmax(acc1, __builtin_shuffle(A1, B1, c.tmask[j]));
+      acc2 = pmax(acc2, __builtin_shuffle(A2, B2, c.tmask[j]));
+    }
+    if (ow + VL <= OW) {
+      pst(y1 + ow, acc1);
+      pst(y2 + ow, acc2);
+    } else {
+      store_n(y1 + ow, acc1, OW - ow);
+      store_n(y2 + ow, acc2, OW - ow);
+    }
+    A1 = B1, A2 = B2;
+  }
+  return nan;
+}
+
+// Row gap of the output rows the max fast path pairs (0: none): rows oh and oh + g of a plane
+// share window rows when g * stride is a whole number of dilation steps below the window.
+template <typename T>
+inline int64_t max_pair_gap(const RowPlan<T>& c, const PoolShape& s) {
+  if (!fused_ok(c) || c.sw != 1) return 0;
+  int64_t a = s.s[1], b = s.d[1];
+  while (b) {
+    const int64_t t = a % b;
+    a = b, b = t;
+  }
+  const int64_t g = s.d[1] / a;  // (at most 4: the loop's ring of paired rows)
+  return g <= 4 && g * s.s[1] < s.k[1] * s.d[1] ? g : 0;
+}
+
 template <typename T>
 void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
   typedef typename PV<T>::V V;
@@ -1623,7 +1784,10 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   // widths branches on the data and loses to the window kernels)
   if (!idx && pool_is_tiled(s) && (s.k[2] <= 2 || s.k[2] == 4))
     return tiled_pool_k<T, false>(s, x, y, T(1), begin, end, scratch);
-  if (!idx && pool_is_flat(s)) return flat_s1_k<T, false>(s, x, y, false, 0, 1, begin, end, scratch);
+  // (dilated columns: the fused rows below, with plain max, beat the flat kernel's masked taps)
+  const bool fusable = kPermute && s.in[2] >= VL && (s.k[2] - 1) * s.d[2] < VL;
+  if (!idx && pool_is_flat(s) && !(s.d[2] > 1 && fusable))
+    return flat_s1_k<T, false>(s, x, y, false, 0, 1, begin, end, scratch);
   if (!idx && pool_depth_first(s))
     return depth_first(
         s, x, y, begin, end, scratch, T(-__builtin_inf()), [](auto a, auto b) { return vmax_nan(a, b); },
@@ -1634,9 +1798,6 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   const T** rows = carve<const T*>(sp, pool_nrows(s));
   int64_t* bases = carve<int64_t>(sp, pool_nrows(s));
   const T** rows2 = carve<const T*>(sp, pool_nrows(s));
-  const T** psh = carve<const T*>(sp, pool_nrows(s));
-  const T** pu1 = carve<const T*>(sp, pool_nrows(s));
-  const T** pu2 = carve<const T*>(sp, pool_nrows(s));
   if (pool_is_huge(s) || (idx && s.in_plane() >= PoolKey<T>::max))
     return max_pool_scan(s, x, y, idx, begin, end, bases);
   // (tiled windows up to 2 columns wide: their column pass is vectorized with keys; wider ones
@@ -1669,44 +1830,52 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   constexpr bool sh = decltype(SH)::value != 0;
   const int64_t KW = nt > 0 ? nt : c.KW;
   const bool fused = fused_ok(c);
-  const bool pairs = row_pairs_ok(c, s);
+  const int64_t gap = idx ? 0 : max_pair_gap(c, s);
+  // second rows of pairs already done (row numbers, by row % 8)
+  int64_t paired[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
   RowIter it(begin, s.out[0], s.out[1]);
   for (int64_t row = begin; row < end; ++row, it.next()) {
+    if (paired[row & 7] == row) continue;  // done with the first row of its pair
     const T* xp = x + it.p * s.in_plane();
     const int64_t* e = wt.get(s, it.od, it.oh, first_base_of);
     const int64_t n = e[0], first_base = e[1];
     const int64_t* bases = e + 2;
-    for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
     T* yr = y + row * OW;
-    if (!idx && pairs && row + 1 < end && it.oh + 1 < s.out[1]) {
-      const int64_t* e2 = wt.get(s, it.od, it.oh + 1, first_base_of);
-      int64_t ns, nu;
-      if (e2[0] == n) {
-        for (int64_t i = 0; i < n; ++i) rows2[i] = xp + e2[2 + i];
-        if (split_pair(rows, rows2, n, psh, pu1, pu2, &ns, &nu)) {
-          fused_pair_n<T, nt>(c, psh, ns, pu1, pu2, nu, ninf, red, [&](int64_t ow, V a1, V a2) {
-            if (ow + VL <= OW) {
-              pst(yr + ow, a1);
-              pst(yr + OW + ow, a2);
-            } else {
-              store_n(yr + ow, a1, OW - ow);
-              store_n(yr + OW + ow, a2, OW - ow);
-            }
-          });
-          ++row, it.next();
+    if (!idx && fused) {
+      auto exact = [&](const int64_t* bs, int64_t nr, T* yo) {
+        for (int64_t i = 0; i < nr; ++i) rows2[i] = xp + bs[i];
+        fused_row_n<T, nt>(c, rows2, nr, ninf, red, [&](int64_t ow, V a) {
+          if (ow + VL <= OW)
+            pst(yo + ow, a);
+          else
+            store_n(yo + ow, a, OW - ow);
+        });
+      };
+      // Rows oh and oh + gap (oh % (2 gap) < gap) as a pair when the second's window rows are
+      // the first's shifted by one (NS = n - 1 shared rows).
+      if (gap > 0 && (n == 2 || n == 3) && it.oh % (2 * gap) < gap && it.oh + gap < s.out[1] && row + gap < end) {
+        const int64_t* e2 = wt.get(s, it.od, it.oh + gap, first_base_of);
+        bool ok = e2[0] == n;
+        for (int64_t i = 0; ok && i + 1 < n; ++i) ok = e2[2 + i] == bases[i + 1];
+        if (ok) {
+          T* y2 = yr + gap * OW;
+          const int64_t b2 = e2[1 + n];
+          const unsigned nan = n == 2 ? maxf_pair<T, 1, nt>(c, xp, bases, b2, yr, y2)
+                                      : maxf_pair<T, 2, nt>(c, xp, bases, b2, yr, y2);
+          if (nan) exact(bases, n, yr), exact(e2 + 2, n, y2);
+          paired[(row + gap) & 7] = row + gap;
           continue;
         }
       }
-    }
-    if (!idx && fused) {
-      fused_row_n<T, nt>(c, rows, n, ninf, red, [&](int64_t ow, V a) {
-        if (ow + VL <= OW)
-          pst(yr + ow, a);
-        else
-          store_n(yr + ow, a, OW - ow);
-      });
+      const unsigned nan = n == 1   ? maxf_row<T, 1, nt>(c, xp, bases, n, rows, yr)
+                           : n == 2 ? maxf_row<T, 2, nt>(c, xp, bases, n, rows, yr)
+                           : n == 3 ? maxf_row<T, 3, nt>(c, xp, bases, n, rows, yr)
+                           : n > 3  ? maxf_row<T, 0, nt>(c, xp, bases, n, rows, yr)
+                                    : 1u;  // no live row: exact() writes the padding value
+      if (nan) exact(bases, n, yr);
       continue;
     }
+    for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
     if (!idx) {
       row_pass_n<T, false>(c, rows, bases, n, ninf, red);
       for (int64_t ow = 0; ow < OW; ow += VL) {
