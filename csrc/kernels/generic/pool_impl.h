@@ -773,23 +773,20 @@ inline bool row_pairs_ok(const RowPlan<T>& c, const PoolShape& s) {
   return fused_ok(c) && c.sw == 1 && s.s[1] % s.d[1] == 0 && s.s[1] < s.k[1] * s.d[1];
 }
 
-// Reduces one output row: fin(ow, acc) stores output chunk ow.
-template <typename T, int NR, int NT, typename Red, typename Fin>
-FMACONV_POOL_INLINE void fused_row(const RowPlan<T>& c, const T* const* rows_in, int64_t n, T fill, const Red& red,
-                                   const Fin& fin) {
+// The column taps of one output row over its reduced cells: cell(i) is the row's input chunk i
+// (VL columns) reduced over the window rows; fin(ow, acc) takes output chunk ow. Stride 1 shifts
+// neighbouring chunks into place; stride 2 splits them into even and odd columns first.
+template <typename T, typename Cell, typename Red, typename Fin>
+FMACONV_POOL_INLINE void sweep_cells(const RowPlan<T>& c, int64_t KW, const Cell& cell, const Red& red,
+                                     const Fin& fin) {
   typedef typename PV<T>::V V;
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
-  const T* rl[NR > 0 ? NR : 1];
-  for (int r = 0; r < NR; ++r) rl[r] = rows_in[r];
-  const T* const* rows = NR > 0 ? rl : rows_in;
-  const V fillv = V{} + fill;
-  const int64_t KW = NT > 0 ? NT : c.KW;
   const int64_t nq = (c.OW + VL - 1) / VL;
   if (c.sw == 1) {
-    V A = cell_chunk<T, NR>(c, rows, n, 0, fillv, red);
+    V A = cell(0);
     for (int64_t q = 0; q < nq; ++q) {
-      const V B = cell_chunk<T, NR>(c, rows, n, q + 1, fillv, red);
+      const V B = cell(q + 1);
       V acc = c.tr[0] ? __builtin_shuffle(A, B, c.tmask[0]) : A;
       for (int64_t j = 1; j < KW; ++j) acc = red(acc, __builtin_shuffle(A, B, c.tmask[j]));
       fin(q * VL, acc);
@@ -799,11 +796,10 @@ FMACONV_POOL_INLINE void fused_row(const RowPlan<T>& c, const T* const* rows_in,
   }
   VK me, mo;
   for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
-  V a0 = cell_chunk<T, NR>(c, rows, n, 0, fillv, red), a1 = cell_chunk<T, NR>(c, rows, n, 1, fillv, red);
+  V a0 = cell(0), a1 = cell(1);
   V E = __builtin_shuffle(a0, a1, me), O = __builtin_shuffle(a0, a1, mo);
   for (int64_t q = 0; q < nq; ++q) {
-    const V b0 = cell_chunk<T, NR>(c, rows, n, 2 * q + 2, fillv, red);
-    const V b1 = cell_chunk<T, NR>(c, rows, n, 2 * q + 3, fillv, red);
+    const V b0 = cell(2 * q + 2), b1 = cell(2 * q + 3);
     const V E2 = __builtin_shuffle(b0, b1, me), O2 = __builtin_shuffle(b0, b1, mo);
     auto tap = [&](int64_t j) __attribute__((always_inline)) {
       const V lo = c.tph[j] ? O : E;
@@ -814,6 +810,20 @@ FMACONV_POOL_INLINE void fused_row(const RowPlan<T>& c, const T* const* rows_in,
     fin(q * VL, acc);
     E = E2, O = O2;
   }
+}
+
+// Reduces one output row: fin(ow, acc) stores output chunk ow.
+template <typename T, int NR, int NT, typename Red, typename Fin>
+FMACONV_POOL_INLINE void fused_row(const RowPlan<T>& c, const T* const* rows_in, int64_t n, T fill, const Red& red,
+                                   const Fin& fin) {
+  typedef typename PV<T>::V V;
+  const T* rl[NR > 0 ? NR : 1];
+  for (int r = 0; r < NR; ++r) rl[r] = rows_in[r];
+  const T* const* rows = NR > 0 ? rl : rows_in;
+  const V fillv = V{} + fill;
+  sweep_cells<T>(c, NT > 0 ? NT : c.KW, [&](int64_t i) __attribute__((always_inline)) {
+    return cell_chunk<T, NR>(c, rows, n, i, fillv, red);
+  }, red, fin);
 }
 
 // fused_row's cells and taps for one live row, handing fin(ow, tap) an accessor tap(j) to the
@@ -1657,7 +1667,6 @@ template <typename T, int NR, int NT>
 FMACONV_POOL_INLINE unsigned maxf_row(const RowPlan<T>& c, const T* xp, const int64_t* bases, int64_t n,
                                       const T** rows_buf, T* yr) {
   typedef typename PV<T>::V V;
-  typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
   const T* rl[NR > 0 ? NR : 1];
   for (int r = 0; r < NR; ++r) rl[r] = xp + bases[r];
@@ -1673,34 +1682,9 @@ FMACONV_POOL_INLINE unsigned maxf_row(const RowPlan<T>& c, const T* xp, const in
     else
       store_n(yr + ow, a, OW - ow);
   };
-  if (c.sw == 1) {
-    V A = maxf_cell<T, NR>(c, rows, n, 0, fillv, nan);
-    for (int64_t ow = 0; ow < OW; ow += VL) {
-      const V B = maxf_cell<T, NR>(c, rows, n, ow / VL + 1, fillv, nan);
-      V acc = c.tr[0] ? __builtin_shuffle(A, B, c.tmask[0]) : A;
-      for (int64_t j = 1; j < KW; ++j) acc = pmax(acc, __builtin_shuffle(A, B, c.tmask[j]));
-      fin(ow, acc);
-      A = B;
-    }
-    return nan;
-  }
-  VK me, mo;
-  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
-  V a0 = maxf_cell<T, NR>(c, rows, n, 0, fillv, nan), a1 = maxf_cell<T, NR>(c, rows, n, 1, fillv, nan);
-  V E = __builtin_shuffle(a0, a1, me), O = __builtin_shuffle(a0, a1, mo);
-  for (int64_t ow = 0; ow < OW; ow += VL) {
-    const V b0 = maxf_cell<T, NR>(c, rows, n, ow / VL * 2 + 2, fillv, nan);
-    const V b1 = maxf_cell<T, NR>(c, rows, n, ow / VL * 2 + 3, fillv, nan);
-    const V E2 = __builtin_shuffle(b0, b1, me), O2 = __builtin_shuffle(b0, b1, mo);
-    auto tap = [&](int64_t j) __attribute__((always_inline)) {
-      const V lo = c.tph[j] ? O : E;
-      return c.tr[j] ? __builtin_shuffle(lo, c.tph[j] ? O2 : E2, c.tmask[j]) : lo;
-    };
-    V acc = tap(0);
-    for (int64_t j = 1; j < KW; ++j) acc = pmax(acc, tap(j));
-    fin(ow, acc);
-    E = E2, O = O2;
-  }
+  sweep_cells<T>(c, KW, [&](int64_t i) __attribute__((always_inline)) {
+    return maxf_cell<T, NR>(c, rows, n, i, fillv, nan);
+  }, [](V x, V y) __attribute__((always_inline)) { return pmax(x, y); }, fin);
   return nan;
 }
 
