@@ -347,10 +347,8 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
 
   if ((threads > 1 || packed->per_call()) && !small_weights && mblocks > 1) {
     // Weights larger than the input: output-channel blocks split into tasks, each packing just
-    // its blocks (at most ~256 KB, so they stay in L2 while used) and sweeping them over every
-    // tile; each thread pads the whole image group for itself once per call. Packing all the
-    // weights first would write megabytes out of L2 and read them back (8% of a 256-channel
-    // 3x3 convolution on 14x14).
+    // its blocks (at most ~256 KB, still in L2 when its tiles read them) and sweeping them over
+    // every tile; each thread pads the whole image group for itself once per call.
     const int64_t l2_blocks = max64(1, (256 << 10) / (blk_len * (int64_t)sizeof(T)));
     const int64_t nco = max64(min64(mblocks, 4 * threads), ceil_div(mblocks, l2_blocks));
     const int64_t mb_per = ceil_div(mblocks, nco);

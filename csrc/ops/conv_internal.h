@@ -95,19 +95,12 @@ void pack_weight_blocks(const ConvShape& s, const T* w, int64_t MR, T* a, T* fla
   const int64_t Kg = s.Kg(), Kdim = s.Cg() * s.taps(), mblocks = (Kg + MR - 1) / MR;
   const auto pack = kernel_set<T>(kernels()).gemm.pack_transposed;
   const std::vector<int64_t> kmap = order == KOrder::row_major ? row_major_k(s) : std::vector<int64_t>();
-  const int64_t KB = Kdim;
   for (int64_t blk = b0; blk < b1; ++blk) {
     const int64_t g = blk / mblocks, mb = blk % mblocks;
     // channel rows [mb * MR, ...) of this group, zero rows past Kg
     const int64_t live = Kg - mb * MR < MR ? Kg - mb * MR : MR;
-    T* dst = a + (blk - b0) * Kdim * MR;
-    bool finite = true;
-    for (int64_t k0 = 0; k0 < Kdim; k0 += KB) {
-      const int64_t kc = (k0 + KB < Kdim ? k0 + KB : Kdim) - k0;
-      const T* src = w + (g * Kg + mb * MR) * Kdim + k0;
-      finite &= kmap.empty() ? pack(src, Kdim, live, kc, dst + k0 * MR, MR, nullptr)
-                             : pack(src, Kdim, live, kc, dst, MR, kmap.data() + k0);
-    }
+    const bool finite = pack(w + (g * Kg + mb * MR) * Kdim, Kdim, live, Kdim, a + (blk - b0) * Kdim * MR, MR,
+                             kmap.empty() ? nullptr : kmap.data());
     flags[blk - b0] = finite ? T(1) : T(0);
   }
 }
