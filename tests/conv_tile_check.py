@@ -162,6 +162,15 @@ def tile_cases(cases, mr, nr, cv, dtype, small):
                   tag="few tiles")
         make_case(cases, dt, 1, 2, 4, 3 * mr - 1, nr + 2, 3, bias=True, threads=threads, tag="few tiles")
 
+    # ---- outputs over 1 MB (channels-in-vector tiles then gather each row in a buffer and write
+    # it whole): runs of tiles that end mid-row, a last partial tile, 1 and 2 threads
+    if not small:
+        ow, co = 3 * nr + 2, 2 * mr + 3
+        oh = (1 << 20) // (co * ow * np.dtype(dt).itemsize) + 2
+        for threads in (1, 2):
+            make_case(cases, dt, 2, 1, 3, co, (oh, ow), 3, padding=1, bias=True, threads=threads,
+                      tag="large output")
+
     # ---- reduction lengths (Cin*taps): short and long; small integers keep long sums exact
     reds = [(2, 1), (3, 3), (17, 3), (64, 3), (300, 3), (700, 1), (1100, 1)]
     if small:
