@@ -268,10 +268,15 @@ void deal_row2(const T* __restrict row, int64_t W, int64_t pw, int64_t n, T* __r
   const int64_t lo = min64(n, (pw + 1) / 2), hi = max64(lo, min64(n, (W + pw) / 2));
   const T* r = row - pw;
   int64_t c = lo;
-  for (; c + VL <= hi; c += VL) {
-    const V a = *(const VU*)(r + 2 * c), b = *(const VU*)(r + 2 * c + VL);
-    *(VU*)(e + c) = __builtin_shuffle(a, b, even);
-    *(VU*)(o + c) = __builtin_shuffle(a, b, odd);
+  auto deal = [&](int64_t q) {
+    const V a = *(const VU*)(r + 2 * q), b = *(const VU*)(r + 2 * q + VL);
+    *(VU*)(e + q) = __builtin_shuffle(a, b, even);
+    *(VU*)(o + q) = __builtin_shuffle(a, b, odd);
+  };
+  for (; c + VL <= hi; c += VL) deal(c);
+  if (c < hi && hi - lo >= VL) {  // the tail as one vector overlapping the last (rows are short)
+    deal(hi - VL);
+    c = hi;
   }
   for (; c < hi; ++c) {
     e[c] = r[2 * c];
