@@ -162,8 +162,8 @@ def tile_cases(cases, mr, nr, cv, dtype, small):
                   tag="few tiles")
         make_case(cases, dt, 1, 2, 4, 3 * mr - 1, nr + 2, 3, bias=True, threads=threads, tag="few tiles")
 
-    # ---- outputs over 1 MB (channels-in-vector tiles then gather each row in a buffer and write
-    # it whole): runs of tiles that end mid-row, a last partial tile, 1 and 2 threads
+    # ---- outputs over 1 MB (beyond L2): runs of tiles that end mid-row, a last partial tile,
+    # 1 and 2 threads
     if not small:
         ow, co = 3 * nr + 2, 2 * mr + 3
         oh = (1 << 20) // (co * ow * np.dtype(dt).itemsize) + 2

@@ -171,9 +171,6 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
   const double macs = (double)s.N * (double)s.K * (double)P * (double)Kdim;
   const int64_t threads = get_num_threads();
   const int64_t run_tiles = max64(1, 384 / NR);  // ~384 positions
-  // An output larger than L2 (1 MB on Zen 4, a common size): scattered stores miss.
-  // Smaller ones stay in cache, where the row buffer's extra copy costs ~1%.
-  const bool big_output = s.N * s.K * P * (int64_t)sizeof(T) > (1 << 20);
 
   // Tiles [tl0, tl1) of output depth od of image group (n, gi), output-channel blocks [mb0, mb1).
   // src is the group's source (padded copy or x itself); reads must stay below src_end.
@@ -181,12 +178,7 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
   auto run = [&](const T* ablk, const T* fl, int64_t n, int64_t gi, int64_t od, int64_t tl0, int64_t tl1,
                  int64_t mb0, int64_t mb1, const T* src, const T* src_end) {
     alignas(64) T out[kTileElems];
-    thread_local AlignedBuffer<T> edge, row_store;
-    T* row_buf = nullptr;  // MR channels x OW columns, for channels-in-vector tiles
-    if (cv && big_output && MR * OW * (int64_t)sizeof(T) <= (16 << 10)) {
-      row_store.resize((size_t)(MR * OW));
-      row_buf = row_store.data();
-    }
+    thread_local AlignedBuffer<T> edge;
     T* yg = y + (n * s.K + gi * Kg) * P + od * OH * OW;
     const T* od_src = src + od * s.s[0] * g.DS;
     int64_t jd_lo, jd_hi;
@@ -199,9 +191,7 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
       const bool skip = fl[mb - mb0] != T(0);
       const T* bb = bias ? bias_pad.data() + (gi * mblocks + mb) * MR : nullptr;
       T* yb = yg + mb * MR * P;
-      const int64_t tl_end = min64(r0 + run_tiles, tl1);
-      int64_t seg0 = -1;  // first column of the row segment waiting in row_buf
-      for (int64_t tl = r0; tl < tl_end; ++tl) {
+      for (int64_t tl = r0; tl < min64(r0 + run_tiles, tl1); ++tl) {
         int64_t q0, nrv;
         if (cv) {
           const int64_t oh = tl / per_row, ow0 = (tl % per_row) * NR;
@@ -247,23 +237,8 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
           continue;
         }
         tile.fn(k1 - k0, ak, b, offs, bb, out, cv ? MR : NR);
-        if (cv && row_buf) {
-          // Transposed into the row buffer; each channel's row segment is written whole once
-          // the row (or this run of tiles) ends. Transposed straight into y, every tile left
-          // MR x NR scattered stores missing the cache (6% of a 3-D convolution).
-          const int64_t ow0 = (tl % per_row) * NR;
-          if (seg0 < 0) seg0 = ow0;
-          transpose(out, MR, nrv, mrv, row_buf + ow0, OW);
-          if (ow0 + nrv == OW || tl + 1 == tl_end) {
-            T* yr = yt - (ow0 - seg0);
-            for (int64_t c = 0; c < mrv; ++c)
-              std::memcpy(yr + c * P, row_buf + c * OW + seg0, (size_t)(ow0 + nrv - seg0) * sizeof(T));
-            seg0 = -1;
-          }
-          continue;
-        }
         if (cv) {  // out is positions x channels: one row segment per channel
-          transpose(out, MR, nrv, mrv, yt, P);
+          ks.store_cv(out, MR, nrv, mrv, yt, P);
           continue;
         }
         ks.store_grid(out, NR, mrv, q0, nrv, g.Wq, OW, yb, P);

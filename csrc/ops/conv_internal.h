@@ -27,44 +27,6 @@ double direct_efficiency(const ConvShape& s);
 // Layout keys of PackedWeights (pack_key's algorithm field).
 enum PackAlgorithm : uint32_t { kPackBlocked = 1, kPackBlockedRows = 2 };
 
-#if defined(__clang__)
-#define FMACONV_SHUF4(a, b, i, j, k, l) __builtin_shufflevector(a, b, i, j, k, l)
-#else
-#define FMACONV_SHUF4(a, b, i, j, k, l) __builtin_shuffle(a, b, I4{i, j, k, l})
-#endif
-
-// 4x4 block transpose: dst[c * dst_ld + r] = src[r * src_ld + c], r, c < 4, with 16-byte
-// vectors (SSE2 / NEON at baseline flags).
-inline void transpose4x4(const float* src, int64_t src_ld, float* dst, int64_t dst_ld) {
-  typedef float V4 __attribute__((vector_size(16)));
-  typedef float V4U __attribute__((vector_size(16), aligned(4), may_alias));
-  typedef int I4 __attribute__((vector_size(16)));
-  const V4 a = *(const V4U*)src, b = *(const V4U*)(src + src_ld), c = *(const V4U*)(src + 2 * src_ld),
-           d = *(const V4U*)(src + 3 * src_ld);
-  const V4 ab_lo = FMACONV_SHUF4(a, b, 0, 4, 1, 5), cd_lo = FMACONV_SHUF4(c, d, 0, 4, 1, 5);
-  const V4 ab_hi = FMACONV_SHUF4(a, b, 2, 6, 3, 7), cd_hi = FMACONV_SHUF4(c, d, 2, 6, 3, 7);
-  *(V4U*)dst = FMACONV_SHUF4(ab_lo, cd_lo, 0, 1, 4, 5);
-  *(V4U*)(dst + dst_ld) = FMACONV_SHUF4(ab_lo, cd_lo, 2, 3, 6, 7);
-  *(V4U*)(dst + 2 * dst_ld) = FMACONV_SHUF4(ab_hi, cd_hi, 0, 1, 4, 5);
-  *(V4U*)(dst + 3 * dst_ld) = FMACONV_SHUF4(ab_hi, cd_hi, 2, 3, 6, 7);
-}
-
-// dst[j * dst_ld + i] = src[i * src_ld + j] for i < rows, j < cols: 4x4 blocks where float
-// allows, scalar edges.
-template <typename T>
-void transpose(const T* src, int64_t src_ld, int64_t rows, int64_t cols, T* dst, int64_t dst_ld) {
-  int64_t i0 = 0;
-  if constexpr (sizeof(T) == 4)
-    for (; i0 + 4 <= rows; i0 += 4) {
-      int64_t j0 = 0;
-      for (; j0 + 4 <= cols; j0 += 4) transpose4x4(src + i0 * src_ld + j0, src_ld, dst + j0 * dst_ld + i0, dst_ld);
-      for (int64_t i = i0; i < i0 + 4; ++i)
-        for (int64_t j = j0; j < cols; ++j) dst[j * dst_ld + i] = src[i * src_ld + j];
-    }
-  for (int64_t i = i0; i < rows; ++i)
-    for (int64_t j = 0; j < cols; ++j) dst[j * dst_ld + i] = src[i * src_ld + j];
-}
-
 // Packed weights: per block (group x MR output channels), [k][MR] with zero rows past the
 // group's channels, k running over C/groups x taps either as the weights lie, (ci, jd, jh, jw),
 // or kernel-row major, (jd, jh, ci, jw), where the taps of one kernel row (and depth slice) are

@@ -42,6 +42,9 @@ struct GemmKernels {
   // wide) to the outputs it holds in y (rows OW long, channels P apart).
   void (*store_grid)(const T* tile, int64_t ldt, int64_t mrv, int64_t q0, int64_t nrv, int64_t Wq, int64_t OW,
                      T* y, int64_t P);
+  // Channels-in-vector tile (positions x channels, rows ldt apart) to y: y[c * P + i] =
+  // tile[i * ldt + c] for i < nrv, c < mrv; ldt is a multiple of the vector length.
+  void (*store_cv)(const T* tile, int64_t ldt, int64_t nrv, int64_t mrv, T* y, int64_t P);
   // A row of the padded convolution input (P(q) = row[q - pw] for q - pw in [0, W), else 0):
   // pad_row writes out[c] = P(c), c < n; deal_row2 deals it to two stride phases,
   // e[c] = P(2c) and o[c] = P(2c + 1), c < n.

@@ -49,31 +49,6 @@ inline void dw_in_reg(V& v) {
 #endif
 }
 
-// Stores the first n (< lanes) elements of v to y: a masked store with AVX-512, else element
-// by element.
-template <typename T, typename V>
-inline void dw_store_part(T* __restrict y, V v, int64_t n) {
-#if defined(__AVX512F__)
-  // the builtins behind _mm512_mask_storeu_ps/pd (this header cannot include immintrin.h)
-  if constexpr (sizeof(V) == 64) {
-    const unsigned m = (1u << n) - 1u;
-    if constexpr (sizeof(T) == 4) {
-      typedef float V16 __attribute__((vector_size(64)));
-      __builtin_ia32_storeups512_mask((float*)y, (V16)v, (unsigned short)m);
-    } else {
-      typedef double V8 __attribute__((vector_size(64)));
-      __builtin_ia32_storeupd512_mask((double*)y, (V8)v, (unsigned char)m);
-    }
-    return;
-  }
-#endif
-  constexpr int L = (int)(sizeof(V) / sizeof(T));
-  T tmp[L];
-  typedef T VU __attribute__((vector_size(sizeof(V)), aligned(sizeof(T)), may_alias));
-  *(VU*)tmp = v;
-  for (int64_t i = 0; i < n; ++i) y[i] = tmp[i];
-}
-
 #if defined(__AVX512F__)
 constexpr bool kDwMasked = true;
 #else
@@ -160,7 +135,7 @@ __attribute__((always_inline)) inline void dw_tile_unit_body(const T* const* row
     return;
   }
 #pragma GCC unroll 16
-  for (int r = 0; r < R; ++r) dw_store_part(y + r * ldy + col[0], acc[r][0], n);
+  for (int r = 0; r < R; ++r) store_part(y + r * ldy + col[0], acc[r][0], n);
 }
 
 template <typename T, int KH, int KW, int R, int NB, int WB, bool MASK>
@@ -301,7 +276,7 @@ inline void dw_tile_any(const DwBlock<T>& b, int64_t r0, const int64_t* cols, in
     return;
   }
 #pragma GCC unroll 16
-  for (int r = 0; r < R; ++r) dw_store_part(y + r * b.ldy + col[0], acc[r][0], n);
+  for (int r = 0; r < R; ++r) store_part(y + r * b.ldy + col[0], acc[r][0], n);
 }
 
 template <typename T, int R, int NB>
