@@ -2525,11 +2525,29 @@ void depth_first(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t en
       if (ns == 0) return;
       int64_t i0 = 0;
       if (len >= VL && first) {  // (overlapping last chunk: it only stores, so recomputing is harmless)
-        for_chunks<VL>(len, [&](int64_t i) {
-          V v = pld<V>(sl[0] + i);
-          for (int64_t r = 1; r < ns; ++r) v = red(v, pld<V>(sl[r] + i));
-          pst(zo + i, v);
-        });
+        // 2 or 3 slices (the usual windows): slice pointers in registers
+        auto go = [&](auto NS) __attribute__((always_inline)) {
+          constexpr int cns = decltype(NS)::value;
+          const T* q[cns > 0 ? cns : 1];
+          for (int t = 0; t < cns; ++t) q[t] = sl[t];
+          for_chunks<VL>(len, [&](int64_t i) __attribute__((always_inline)) {
+            if constexpr (cns > 0) {
+              V v = pld<V>(q[0] + i);
+              for (int t = 1; t < cns; ++t) v = red(v, pld<V>(q[t] + i));
+              pst(zo + i, v);
+            } else {
+              V v = pld<V>(sl[0] + i);
+              for (int64_t r = 1; r < ns; ++r) v = red(v, pld<V>(sl[r] + i));
+              pst(zo + i, v);
+            }
+          });
+        };
+        if (ns == 2)
+          go(IC<2>{});
+        else if (ns == 3)
+          go(IC<3>{});
+        else
+          go(IC<0>{});
         i0 = len;
       } else {
         for (; i0 + VL <= len; i0 += VL) {
