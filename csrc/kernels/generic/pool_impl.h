@@ -1548,7 +1548,8 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
   };
   // taps pass over n outputs of one segment: tap count and per-tap constants in registers for
   // the usual windows
-  auto taps_nt = [&](auto NT, const T* src, T* dst, int64_t n) __attribute__((always_inline)) {
+  // (FAST, rows of 2+ vectors: nrows rows of n == OW outputs, src rows at stride W)
+  auto taps_nt = [&](auto NT, const T* src, T* dst, int64_t n, int64_t nrows) __attribute__((always_inline)) {
     constexpr int nt = decltype(NT)::value;
     constexpr int NA = nt > 0 ? nt : 8;
     const int64_t kt = nt > 0 ? nt : kw;
@@ -1558,10 +1559,13 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
     for (int64_t j = 0; j < kt; ++j)
       lov[j] = VK{} + (K)tlo[j], spv[j] = VK{} + (K)tspan[j], tp[j] = src + toff[j], all[j] = tall[j];
     const VK stepv = VK{} + step, owv = VK{} + (K)OW;
-    if (FAST && !flat) {  // one row (n == OW): chunks at [ilo, ihi] read no column outside [0, W)
+    if (FAST && !flat) {  // row by row: chunks at [ilo, ihi] read no column outside [0, W)
       const int64_t ilo = -toff[0], ihi = W - VL - toff[kt - 1];
       VK iota;
       for (int l = 0; l < VL; ++l) iota[l] = (K)l;
+      for (int64_t rr = 0; rr < nrows; ++rr, dst += OW) {
+      if (rr)
+        for (int64_t j = 0; j < kt; ++j) tp[j] += W;
       for (int64_t i = 0; i < n; i += VL) {
         V acc;
         if (i >= ilo && i <= ihi) {
@@ -1580,6 +1584,7 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
           pst(dst + i, acc);
         else
           store_n(dst + i, acc, n - i);
+      }
       }
       return;
     }
@@ -1603,12 +1608,12 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
       if (r >= OW) r -= OW;
     }
   };
-  auto taps = [&](const T* src, T* dst, int64_t n) {
+  auto taps = [&](const T* src, T* dst, int64_t n, int64_t nrows) {
     switch (kw) {
-      case 1: return taps_nt(IC<1>{}, src, dst, n);
-      case 2: return taps_nt(IC<2>{}, src, dst, n);
-      case 3: return taps_nt(IC<3>{}, src, dst, n);
-      default: return taps_nt(IC<0>{}, src, dst, n);
+      case 1: return taps_nt(IC<1>{}, src, dst, n, nrows);
+      case 2: return taps_nt(IC<2>{}, src, dst, n, nrows);
+      case 3: return taps_nt(IC<3>{}, src, dst, n, nrows);
+      default: return taps_nt(IC<0>{}, src, dst, n, nrows);
     }
   };
   T rcp_f = T(0);
@@ -1667,12 +1672,13 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
       } else {
         o2 = b;
       }
-      // flat: one segment of the whole run (columns wrap at row ends); else one per row
-      for (int64_t seg = oh; seg < o2; seg = flat ? o2 : seg + 1) {
+      // flat: one segment of the whole run (columns wrap at row ends); else one per row (FAST:
+      // the row loop inside, the tap constants set once)
+      for (int64_t seg = oh; seg < o2; seg = flat || FAST ? o2 : seg + 1) {
       const int64_t n = flat ? (o2 - oh) * W : OW;
       const T* src = vb + (seg - a) * W;
       T* dst = y + (p * OH + seg) * OW;
-      taps(src, dst, n);
+      taps(src, dst, n, flat || !FAST ? 1 : o2 - seg);
       }
       oh = o2;
     }
