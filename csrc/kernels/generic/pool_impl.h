@@ -1434,7 +1434,9 @@ FMACONV_POOL_INLINE void fused_pair_n(const RowPlan<T>& c, const T* const* sh, i
 // tap offset leaves [0, W) blended with the padding value (a running column vector, no per-row
 // work). Average pooling multiplies by a per-column reciprocal of the divisor, recomputed only
 // when the row factor changes (the first and last rows without count_include_pad).
-template <typename T, bool AVG>
+// FAST (max only): plain max (maxps) in both passes, every input vector the rows pass reads
+// checked for NaN on the side; a block that read a NaN is redone with vmax_nan (FAST = false).
+template <typename T, bool AVG, bool FAST = false>
 void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override, int64_t dfac,
                int64_t begin, int64_t end, void* scratch) {
   typedef typename PV<T>::V V;
@@ -1446,19 +1448,25 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
   const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2];
   const int64_t kh = s.k[1], ph = s.p[1], dh = s.d[1], kw = s.k[2], pw = s.p[2], dw = s.d[2];
   const int64_t BR = pool_flat_rows(s), margin = pw + 2 * VL;
-  const bool flat = OW == W;  // else the taps pass goes row by row
+  // else the taps pass goes row by row (FAST, rows of 2 vectors or more: then only the edge
+  // chunks need the per-lane column masks)
+  const bool flat = OW == W && (!FAST || W < 2 * VL);
   const T fill = AVG ? T(0) : T(-__builtin_inf());
   const V fillv = V{} + fill;
   char* sp = align64(scratch);
   T* vb = carve<T>(sp, BR * W + 2 * margin) + margin;
   T* rcpx = carve<T>(sp, OW + VL);
   T* cw = carve<T>(sp, OW);
+  static_assert(!(AVG && FAST), "FAST is for max pooling");
   auto red = [](auto a, auto b) {
     if constexpr (AVG)
       return a + b;
+    else if constexpr (FAST)
+      return a > b ? a : b;
     else
       return vmax_nan(a, b);
   };
+  unsigned nan = 0;  // FAST: nonzero once the block's rows pass read a NaN
   // taps: offset, and the output columns [lo, lo + span) where the tap is live
   int64_t toff[8], tlo[8], tspan[8];
   bool tall[8];
@@ -1503,12 +1511,21 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
         for (int t = 0; t < nr; ++t) rp[t] = src + off[t];
         for_chunks<VL>(n, [&](int64_t i) __attribute__((always_inline)) {
           if constexpr (nr > 0) {
-            V a = pld<V>(rp[0] + i);
-            for (int t = 1; t < nr; ++t) a = red(a, pld<V>(rp[t] + i));
+            V v[nr];
+            for (int t = 0; t < nr; ++t) v[t] = pld<V>(rp[t] + i);
+            if constexpr (FAST)
+              for (int t = 0; t < nr; t += 2) nan |= unord_bits(v[t], v[t + 1 < nr ? t + 1 : t]);
+            V a = v[0];
+            for (int t = 1; t < nr; ++t) a = red(a, v[t]);
             pst(dst + i, a);
           } else {
             V a = pld<V>(src + off[0] + i);
-            for (int64_t t = 1; t < nt; ++t) a = red(a, pld<V>(src + off[t] + i));
+            if constexpr (FAST) nan |= unord_bits(a, a);
+            for (int64_t t = 1; t < nt; ++t) {
+              const V v = pld<V>(src + off[t] + i);
+              if constexpr (FAST) nan |= unord_bits(v, v);
+              a = red(a, v);
+            }
             pst(dst + i, a);
           }
         });
@@ -1520,14 +1537,19 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
     } else {
       for (int64_t i = 0; i < n; ++i) {
         T a = src[off[0] + i];
-        for (int64_t t = 1; t < nt; ++t) a = red(a, src[off[t] + i]);
+        if constexpr (FAST) nan |= a != a;
+        for (int64_t t = 1; t < nt; ++t) {
+          if constexpr (FAST) nan |= src[off[t] + i] != src[off[t] + i];
+          a = red(a, src[off[t] + i]);
+        }
         dst[i] = a;
       }
     }
   };
   // taps pass over n outputs of one segment: tap count and per-tap constants in registers for
   // the usual windows
-  auto taps_nt = [&](auto NT, const T* src, T* dst, int64_t n) __attribute__((always_inline)) {
+  // (FAST, rows of 2+ vectors: nrows rows of n == OW outputs, src rows at stride W)
+  auto taps_nt = [&](auto NT, const T* src, T* dst, int64_t n, int64_t nrows) __attribute__((always_inline)) {
     constexpr int nt = decltype(NT)::value;
     constexpr int NA = nt > 0 ? nt : 8;
     const int64_t kt = nt > 0 ? nt : kw;
@@ -1537,6 +1559,35 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
     for (int64_t j = 0; j < kt; ++j)
       lov[j] = VK{} + (K)tlo[j], spv[j] = VK{} + (K)tspan[j], tp[j] = src + toff[j], all[j] = tall[j];
     const VK stepv = VK{} + step, owv = VK{} + (K)OW;
+    if (FAST && !flat) {  // row by row: chunks at [ilo, ihi] read no column outside [0, W)
+      const int64_t ilo = -toff[0], ihi = W - VL - toff[kt - 1];
+      VK iota;
+      for (int l = 0; l < VL; ++l) iota[l] = (K)l;
+      for (int64_t rr = 0; rr < nrows; ++rr, dst += OW) {
+      if (rr)
+        for (int64_t j = 0; j < kt; ++j) tp[j] += W;
+      for (int64_t i = 0; i < n; i += VL) {
+        V acc;
+        if (i >= ilo && i <= ihi) {
+          acc = pld<V>(tp[0] + i);
+          for (int64_t j = 1; j < kt; ++j) acc = red(acc, pld<V>(tp[j] + i));
+        } else {
+          const VK col = iota + (K)i;
+          acc = fillv;
+          for (int64_t j = 0; j < kt; ++j) {
+            V v = pld<V>(tp[j] + i);
+            if (!all[j]) v = (VK)((UVK)(col - lov[j]) < (UVK)spv[j]) ? v : fillv;
+            acc = j ? red(acc, v) : v;
+          }
+        }
+        if (i + VL <= n)
+          pst(dst + i, acc);
+        else
+          store_n(dst + i, acc, n - i);
+      }
+      }
+      return;
+    }
     VK col = col0;
     int64_t r = 0;
     for (int64_t i = 0; i < n; i += VL) {
@@ -1557,12 +1608,12 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
       if (r >= OW) r -= OW;
     }
   };
-  auto taps = [&](const T* src, T* dst, int64_t n) {
+  auto taps = [&](const T* src, T* dst, int64_t n, int64_t nrows) {
     switch (kw) {
-      case 1: return taps_nt(IC<1>{}, src, dst, n);
-      case 2: return taps_nt(IC<2>{}, src, dst, n);
-      case 3: return taps_nt(IC<3>{}, src, dst, n);
-      default: return taps_nt(IC<0>{}, src, dst, n);
+      case 1: return taps_nt(IC<1>{}, src, dst, n, nrows);
+      case 2: return taps_nt(IC<2>{}, src, dst, n, nrows);
+      case 3: return taps_nt(IC<3>{}, src, dst, n, nrows);
+      default: return taps_nt(IC<0>{}, src, dst, n, nrows);
     }
   };
   T rcp_f = T(0);
@@ -1588,12 +1639,23 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
         } else {
           for (int64_t i = 0; i < n; ++i) {
             T acc = dst[i];
-            for (int64_t t = 0; t < nt; ++t) acc = red(acc, xp[off[t] + i]);
+            for (int64_t t = 0; t < nt; ++t) {
+              if constexpr (FAST) nan |= xp[off[t] + i] != xp[off[t] + i];
+              acc = red(acc, xp[off[t] + i]);
+            }
             dst[i] = acc;
           }
         }
       }
       oh = o2;
+    }
+    if constexpr (FAST) {
+      if (nan) {  // this block again with the NaN-propagating max (it reuses the scratch)
+        flat_s1_k<T, false, false>(s, x, y, false, 0, 1, row, row + (b - a), scratch);
+        nan = 0;
+        row += b - a;
+        continue;
+      }
     }
     // taps pass: runs of rows with one row factor
     for (int64_t oh = a; oh < b;) {
@@ -1610,12 +1672,13 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
       } else {
         o2 = b;
       }
-      // flat: one segment of the whole run (columns wrap at row ends); else one per row
-      for (int64_t seg = oh; seg < o2; seg = flat ? o2 : seg + 1) {
+      // flat: one segment of the whole run (columns wrap at row ends); else one per row (FAST:
+      // the row loop inside, the tap constants set once)
+      for (int64_t seg = oh; seg < o2; seg = flat || FAST ? o2 : seg + 1) {
       const int64_t n = flat ? (o2 - oh) * W : OW;
       const T* src = vb + (seg - a) * W;
       T* dst = y + (p * OH + seg) * OW;
-      taps(src, dst, n);
+      taps(src, dst, n, flat || !FAST ? 1 : o2 - seg);
       }
       oh = o2;
     }
@@ -1770,6 +1833,10 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
     return tiled_pool_k<T, false>(s, x, y, T(1), begin, end, scratch);
   // (dilated columns: the fused rows below, with plain max, beat the flat kernel's masked taps)
   const bool fusable = kPermute && s.in[2] >= VL && (s.k[2] - 1) * s.d[2] < VL;
+  // (3x3 and smaller windows: plain max with the NaN check on the side; dilated ones only on
+  // narrow rows, where the fused rows' per-row cost dominates)
+  if (!idx && pool_is_flat(s) && s.k[1] <= 3 && s.k[2] <= 3 && (s.d[2] == 1 || !fusable || s.in[2] * (int64_t)sizeof(T) <= 256))
+    return flat_s1_k<T, false, true>(s, x, y, false, 0, 1, begin, end, scratch);
   if (!idx && pool_is_flat(s) && !(s.d[2] > 1 && fusable))
     return flat_s1_k<T, false>(s, x, y, false, 0, 1, begin, end, scratch);
   if (!idx && pool_depth_first(s))
@@ -2464,11 +2531,29 @@ void depth_first(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t en
       if (ns == 0) return;
       int64_t i0 = 0;
       if (len >= VL && first) {  // (overlapping last chunk: it only stores, so recomputing is harmless)
-        for_chunks<VL>(len, [&](int64_t i) {
-          V v = pld<V>(sl[0] + i);
-          for (int64_t r = 1; r < ns; ++r) v = red(v, pld<V>(sl[r] + i));
-          pst(zo + i, v);
-        });
+        // 2 or 3 slices (the usual windows): slice pointers in registers
+        auto go = [&](auto NS) __attribute__((always_inline)) {
+          constexpr int cns = decltype(NS)::value;
+          const T* q[cns > 0 ? cns : 1];
+          for (int t = 0; t < cns; ++t) q[t] = sl[t];
+          for_chunks<VL>(len, [&](int64_t i) __attribute__((always_inline)) {
+            if constexpr (cns > 0) {
+              V v = pld<V>(q[0] + i);
+              for (int t = 1; t < cns; ++t) v = red(v, pld<V>(q[t] + i));
+              pst(zo + i, v);
+            } else {
+              V v = pld<V>(sl[0] + i);
+              for (int64_t r = 1; r < ns; ++r) v = red(v, pld<V>(sl[r] + i));
+              pst(zo + i, v);
+            }
+          });
+        };
+        if (ns == 2)
+          go(IC<2>{});
+        else if (ns == 3)
+          go(IC<3>{});
+        else
+          go(IC<0>{});
         i0 = len;
       } else {
         for (; i0 + VL <= len; i0 += VL) {
