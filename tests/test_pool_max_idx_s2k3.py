@@ -1,11 +1,11 @@
 """Max pooling with indices, 3 taps at stride 2 along the row without dilation (the 3x3 s2 p1
 pool after a stem convolution, and its 1-D form), on every kernel set. On AVX-512 these go
 through the row-first strip kernel (each input row reduced along the row, then the rows in scan
-order; a window row shared with the next output row reduced once; blocks of up to 16 output
+order; a window row shared with the next output row reduced once; blocks of 4 to 64 output
 rows; any NaN read sends the block to the full-order path).
 
 Widths 1..70 (around one and several vectors of every set), heights 1..7 and planes taller than a
-block (16 output rows), row windows 1..4 tall at strides 1..3 with dilation 1 and 2, padding 0
+block (4 to 64 output rows, by width), row windows 1..4 tall at strides 1..3 with dilation 1 and 2, padding 0
 and 1 both ways, ceil_mode; 1-D, 2-D and 3-D; thread splits that start and end inside a plane.
 Data: ties (small integers), zeros of both signs, -inf windows, +-inf and NaN, and one NaN at
 every input position. Values (with the sign of a zero), indices and dtypes must equal the NumPy

@@ -1072,16 +1072,22 @@ FMACONV_POOL_INLINE unsigned s2k3_strip(const RowPlan<T>& c, const PoolShape& s,
     return v;
   };
   const int64_t nq = (OW + VL - 1) / VL;
-  // per output row of the block (at most 16): first live input row and live row count
-  int64_t hfa[16], nra[16];
+  // per output row of the block (at most 64): first live input row and live row count
+  int64_t hfa[64], nra[64];
   for (int64_t oh = a; oh < b; ++oh) {
     const int64_t h0 = oh * sh - ph;
-    const int64_t j0 = h0 < 0 ? ceil_div(-h0, dh) : 0, j1 = min64(kh, max64(0, ceil_div(H - h0, dh)));
+    int64_t j0, j1;
+    if (dh == 1) {  // (no divisions: they cost as much as a chunk)
+      j0 = max64(0, -h0), j1 = min64(kh, H - h0);
+    } else {
+      j0 = h0 < 0 ? ceil_div(-h0, dh) : 0, j1 = min64(kh, max64(0, ceil_div(H - h0, dh)));
+    }
     hfa[oh - a] = h0 + j0 * dh, nra[oh - a] = j1 - j0;
     if (j1 <= j0) return 1u;  // a window with no live row (dilation): the full order handles it
   }
   auto strip = [&](int64_t q, auto EDGE) __attribute__((always_inline)) {
-    constexpr int edge = decltype(EDGE)::value;  // 0 interior, 1 first chunk (a0 from the plan), 2 any
+    // 0 interior, 1 first chunk (a0 from the plan), 3 the rest of the row (a1, a2 from the plan), 2 any
+    constexpr int edge = decltype(EDGE)::value;
     const int64_t ow = q * VL, c0 = 2 * ow - pw;
     const VK k0 = pld<VK>(initc + ow), kc1 = iota2 + (K)(c0 + 1), kc2 = iota2 + (K)(c0 + 2);
     // the row reduction of input row h: values v, in-plane keys k
@@ -1094,6 +1100,9 @@ FMACONV_POOL_INLINE unsigned s2k3_strip(const RowPlan<T>& c, const PoolShape& s,
       } else if constexpr (edge == 1) {
         a0 = cell(rp, 0), a1 = pld<V>(rp + c0 + VL), a2 = pld<V>(rp + c0 + 2 * VL);
         nan |= unord_bits(a0, a1);
+      } else if constexpr (edge == 3) {
+        a0 = pld<V>(rp + c0), a1 = cell(rp, 2 * q + 1), a2 = cell(rp, 2 * q + 2);
+        nan |= unord_bits(a0, a1) | unord_bits(a2, a2);
       } else {  // (a2: the next chunk's columns, for the last lane's third tap: checked there)
         a0 = pld<V>(rp + c0), a1 = pld<V>(rp + c0 + VL), a2 = pld<V>(rp + c0 + 2 * VL);
         nan |= unord_bits(a0, a1);
@@ -1112,10 +1121,27 @@ FMACONV_POOL_INLINE unsigned s2k3_strip(const RowPlan<T>& c, const PoolShape& s,
     int64_t ch = -1;  // the carried row (reduced for the previous output row)
     V cv = fillv;
     VK ck = VK{};
-    for (int64_t oh = a; oh < b; ++oh) {
+    T* yo = y;
+    int64_t* io = idx;
+    for (int64_t oh = a; oh < b; ++oh, yo += OW, io += OW) {
       const int64_t hf = hfa[oh - a], nr = nra[oh - a];
       V B;
       VK KK;
+      if (nr == 3 && hf == ch) {  // the usual row (3 x 3 window, stride 2): two new rows
+        V v1, v2;
+        VK k1, k2;
+        hr(hf + dh, v1, k1);
+        hr(hf + 2 * dh, v2, k2);
+        VK m = v1 > cv;
+        B = m ? v1 : cv;
+        KK = m ? k1 : ck;
+        m = v2 > B;
+        B = m ? v2 : B;
+        KK = m ? k2 : KK;
+        cv = v2, ck = k2, ch = hf + 2 * dh;
+        store_vals_keys<K>(yo, io, ow, OW, B, KK);
+        continue;
+      }
       if (hf == ch)
         B = cv, KK = ck;
       else
@@ -1131,7 +1157,7 @@ FMACONV_POOL_INLINE unsigned s2k3_strip(const RowPlan<T>& c, const PoolShape& s,
         KK = m ? k : KK;
         if (j == nr - 1) cv = v, ck = k, ch = h;
       }
-      store_vals_keys<K>(y + (oh - a) * OW, idx + (oh - a) * OW, ow, OW, B, KK);
+      store_vals_keys<K>(yo, io, ow, OW, B, KK);
     }
   };
   // interior chunks: cells 2q and 2q + 1 inside the row, and the next column too
@@ -1141,6 +1167,8 @@ FMACONV_POOL_INLINE unsigned s2k3_strip(const RowPlan<T>& c, const PoolShape& s,
       strip(q, IC<0>{});
     else if (q == 0 && q + 1 < nq && c0 + 3 * VL <= W && c0 + VL > 0)  // (left padding in a0 only)
       strip(q, IC<1>{});
+    else if (c0 >= 0 && c0 + VL <= W)
+      strip(q, IC<3>{});
     else
       strip(q, IC<2>{});
   }
@@ -1931,8 +1959,10 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   for (int64_t row = begin; row < end; ++row, it.next()) {
     if (paired[row & 7] == row) continue;  // done with the first row of its pair
     if (strips && row >= exact_to) {
-      // a block of up to 16 output rows of the plane (its input rows stay in L1 across strips)
-      const int64_t nb = min64(min64(16, s.out[1] - it.oh), end - row);
+      // a block of output rows of the plane whose input rows span about 16 KB (up to 64 rows):
+      // a strip's lines are still in L1 when the next strip reads the ones they share
+      const int64_t bw = max64(4, min64(64, 16384 / ((int64_t)sizeof(T) * s.s[1] * W)));
+      const int64_t nb = min64(min64(bw, s.out[1] - it.oh), end - row);
       // (kd == 1: no depth padding, the window's depth slice is od * sd)
       const T* xs = x + it.p * s.in_plane() + it.od * s.s[0] * H * W;
       if (!s2k3_strip(c, s, xs, it.od * s.s[0] * H * W, it.oh, it.oh + nb, y + row * OW, idx + row * OW, initc)) {
