@@ -1041,6 +1041,140 @@ FMACONV_POOL_INLINE unsigned s2k3_keys_row(const RowPlan<T>& c, const T* const* 
   return nan;
 }
 
+// Max with indices for 3 taps at stride 2 without dilation along the row (AVX-512 fused plans),
+// output rows [a, b) of one 2-D slice xp (in-plane offset kb: a depth slice when kd = 1). Each
+// live input row is reduced along the row first (its taps in column order, a later tap taking
+// a lane when strictly greater), then the window's rows in scan order (a later row taking a
+// lane when strictly greater). Both steps visit the window in PyTorch's scan order, so without
+// NaN that is its rule exactly: first maximum; a -inf window keeps the first live tap (the
+// first tap's key is the first live column, initc). Keys are only blended, never compared.
+// The block goes column chunk by column chunk (a strip of 2 VL input columns), its output rows
+// in order within a strip, so a window row shared with the next output row (3 rows at stride
+// 2) is reduced once and carried in registers. Returns nonzero when a value read is NaN (the
+// caller then redoes the rows in the full order).
+template <typename T>
+FMACONV_POOL_INLINE unsigned s2k3_strip(const RowPlan<T>& c, const PoolShape& s, const T* xp, int64_t kb, int64_t a,
+                                        int64_t b, T* y, int64_t* idx, const typename PV<T>::K* initc) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t H = s.in[1], W = s.in[2], OW = c.OW, pw = c.pw;
+  const int64_t kh = s.k[1], sh = s.s[1], ph = s.p[1], dh = s.d[1];
+  const V fillv = V{} - __builtin_inf();
+  VK me, mo, m1, iota2;
+  for (int l = 0; l < VL; ++l) me[l] = (K)(2 * l), mo[l] = (K)(2 * l + 1), m1[l] = (K)(l + 1), iota2[l] = (K)(2 * l);
+  unsigned nan = 0;
+  auto cell = [&](const T* rp, int64_t k) __attribute__((always_inline)) {
+    if (k >= c.nck || c.ckind[k] == 2) return fillv;
+    V v = pld<V>(rp + c.coff[k]);
+    if (c.ckind[k] == 1) v = __builtin_shuffle(v, fillv, c.cidx[k]);
+    return v;
+  };
+  const int64_t nq = (OW + VL - 1) / VL;
+  // per output row of the block (at most 64): first live input row and live row count
+  int64_t hfa[64], nra[64];
+  for (int64_t oh = a; oh < b; ++oh) {
+    const int64_t h0 = oh * sh - ph;
+    int64_t j0, j1;
+    if (dh == 1) {  // (no divisions: they cost as much as a chunk)
+      j0 = max64(0, -h0), j1 = min64(kh, H - h0);
+    } else {
+      j0 = h0 < 0 ? ceil_div(-h0, dh) : 0, j1 = min64(kh, max64(0, ceil_div(H - h0, dh)));
+    }
+    hfa[oh - a] = h0 + j0 * dh, nra[oh - a] = j1 - j0;
+    if (j1 <= j0) return 1u;  // a window with no live row (dilation): the full order handles it
+  }
+  auto strip = [&](int64_t q, auto EDGE) __attribute__((always_inline)) {
+    // 0 interior, 1 first chunk (a0 from the plan), 3 the rest of the row (a1, a2 from the plan), 2 any
+    constexpr int edge = decltype(EDGE)::value;
+    const int64_t ow = q * VL, c0 = 2 * ow - pw;
+    const VK k0 = pld<VK>(initc + ow), kc1 = iota2 + (K)(c0 + 1), kc2 = iota2 + (K)(c0 + 2);
+    // the row reduction of input row h: values v, in-plane keys k
+    auto hr = [&](int64_t h, V& v, VK& k) __attribute__((always_inline)) {
+      const T* rp = xp + h * W;
+      V a0, a1, a2;
+      if constexpr (edge == 2) {
+        a0 = cell(rp, 2 * q), a1 = cell(rp, 2 * q + 1), a2 = cell(rp, 2 * q + 2);
+        nan |= unord_bits(a0, a1) | unord_bits(a2, a2);
+      } else if constexpr (edge == 1) {
+        a0 = cell(rp, 0), a1 = pld<V>(rp + c0 + VL), a2 = pld<V>(rp + c0 + 2 * VL);
+        nan |= unord_bits(a0, a1);
+      } else if constexpr (edge == 3) {
+        a0 = pld<V>(rp + c0), a1 = cell(rp, 2 * q + 1), a2 = cell(rp, 2 * q + 2);
+        nan |= unord_bits(a0, a1) | unord_bits(a2, a2);
+      } else {  // (a2: the next chunk's columns, for the last lane's third tap: checked there)
+        a0 = pld<V>(rp + c0), a1 = pld<V>(rp + c0 + VL), a2 = pld<V>(rp + c0 + 2 * VL);
+        nan |= unord_bits(a0, a1);
+      }
+      const V E = __builtin_shuffle(a0, a1, me), O = __builtin_shuffle(a0, a1, mo);
+      const V t2 = __builtin_shuffle(E, a2, m1);
+      v = E, k = k0;
+      VK m = O > v;
+      v = m ? O : v;
+      k = m ? kc1 : k;
+      m = t2 > v;
+      v = m ? t2 : v;
+      k = m ? kc2 : k;
+      k += (K)(kb + h * W);
+    };
+    int64_t ch = -1;  // the carried row (reduced for the previous output row)
+    V cv = fillv;
+    VK ck = VK{};
+    T* yo = y;
+    int64_t* io = idx;
+    for (int64_t oh = a; oh < b; ++oh, yo += OW, io += OW) {
+      const int64_t hf = hfa[oh - a], nr = nra[oh - a];
+      V B;
+      VK KK;
+      if (nr == 3 && hf == ch) {  // the usual row (3 x 3 window, stride 2): two new rows
+        V v1, v2;
+        VK k1, k2;
+        hr(hf + dh, v1, k1);
+        hr(hf + 2 * dh, v2, k2);
+        VK m = v1 > cv;
+        B = m ? v1 : cv;
+        KK = m ? k1 : ck;
+        m = v2 > B;
+        B = m ? v2 : B;
+        KK = m ? k2 : KK;
+        cv = v2, ck = k2, ch = hf + 2 * dh;
+        store_vals_keys<K>(yo, io, ow, OW, B, KK);
+        continue;
+      }
+      if (hf == ch)
+        B = cv, KK = ck;
+      else
+        hr(hf, B, KK);
+      if (nr == 1) cv = B, ck = KK, ch = hf;
+      for (int64_t j = 1; j < nr; ++j) {
+        V v;
+        VK k;
+        const int64_t h = hf + j * dh;
+        hr(h, v, k);
+        const VK m = v > B;  // a later row: strictly greater
+        B = m ? v : B;
+        KK = m ? k : KK;
+        if (j == nr - 1) cv = v, ck = k, ch = h;
+      }
+      store_vals_keys<K>(yo, io, ow, OW, B, KK);
+    }
+  };
+  // interior chunks: cells 2q and 2q + 1 inside the row, and the next column too
+  for (int64_t q = 0; q < nq; ++q) {
+    const int64_t c0 = 2 * q * VL - pw;
+    if (q + 1 < nq && c0 + 3 * VL <= W && c0 >= 0)
+      strip(q, IC<0>{});
+    else if (q == 0 && q + 1 < nq && c0 + 3 * VL <= W && c0 + VL > 0)  // (left padding in a0 only)
+      strip(q, IC<1>{});
+    else if (c0 >= 0 && c0 + VL <= W)
+      strip(q, IC<3>{});
+    else
+      strip(q, IC<2>{});
+  }
+  return nan;
+}
+
 template <typename T, int NT, typename Red, typename Fin>
 FMACONV_POOL_INLINE void fused_row_n(const RowPlan<T>& c, const T* const* rows, int64_t n, T fill, const Red& red,
                                      const Fin& fin) {
@@ -1876,6 +2010,10 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   auto first_base_of = [&](int64_t od, int64_t oh) {
     return (first_tap(od * s.s[0] - s.p[0], s.d[0]) * H + first_tap(oh * s.s[1] - s.p[1], s.d[1])) * W;
   };
+  // 3 taps at stride 2 along the row, 2-D or 1-D: blocks of output rows go through s2k3_strip
+  // (rows before `exact_to` are a block that read a NaN: redone row by row below)
+  const bool strips = idx && fused_ok(c) && c.sw == 2 && c.dw == 1 && c.KW == 3 && !dead && s.k[0] == 1 && s.in[1] > 1;
+  int64_t exact_to = begin;
   tap_dispatch(c, [&](auto NT, auto SH) {
   constexpr int nt = decltype(NT)::value;
   constexpr bool sh = decltype(SH)::value != 0;
@@ -1887,6 +2025,19 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   RowIter it(begin, s.out[0], s.out[1]);
   for (int64_t row = begin; row < end; ++row, it.next()) {
     if (paired[row & 7] == row) continue;  // done with the first row of its pair
+    if (strips && row >= exact_to) {
+      // a block of output rows of the plane whose input rows span about 16 KB (up to 64 rows):
+      // a strip's lines are still in L1 when the next strip reads the ones they share
+      const int64_t bw = max64(4, min64(64, 16384 / ((int64_t)sizeof(T) * s.s[1] * W)));
+      const int64_t nb = min64(min64(bw, s.out[1] - it.oh), end - row);
+      // (kd == 1: no depth padding, the window's depth slice is od * sd)
+      const T* xs = x + it.p * s.in_plane() + it.od * s.s[0] * H * W;
+      if (!s2k3_strip(c, s, xs, it.od * s.s[0] * H * W, it.oh, it.oh + nb, y + row * OW, idx + row * OW, initc)) {
+        for (int64_t i = 1; i < nb; ++i) ++row, it.next();
+        continue;
+      }
+      exact_to = row + nb;
+    }
     const T* xp = x + it.p * s.in_plane();
     const int64_t* e = wt.get(s, it.od, it.oh, first_base_of);
     const int64_t n = e[0], first_base = e[1];
