@@ -1065,6 +1065,12 @@ FMACONV_POOL_INLINE unsigned s2k3_strip(const RowPlan<T>& c, const PoolShape& s,
   VK me, mo, m1, iota2;
   for (int l = 0; l < VL; ++l) me[l] = (K)(2 * l), mo[l] = (K)(2 * l + 1), m1[l] = (K)(l + 1), iota2[l] = (K)(2 * l);
   unsigned nan = 0;
+  // A later candidate takes a lane only when strictly greater (the first maximum wins).
+  auto take = [](V& v, VK& k, const V& cand, const VK& ck) __attribute__((always_inline)) {
+    const VK m = cand > v;
+    v = m ? cand : v;
+    k = m ? ck : k;
+  };
   auto cell = [&](const T* rp, int64_t k) __attribute__((always_inline)) {
     if (k >= c.nck || c.ckind[k] == 2) return fillv;
     V v = pld<V>(rp + c.coff[k]);
@@ -1110,12 +1116,8 @@ FMACONV_POOL_INLINE unsigned s2k3_strip(const RowPlan<T>& c, const PoolShape& s,
       const V E = __builtin_shuffle(a0, a1, me), O = __builtin_shuffle(a0, a1, mo);
       const V t2 = __builtin_shuffle(E, a2, m1);
       v = E, k = k0;
-      VK m = O > v;
-      v = m ? O : v;
-      k = m ? kc1 : k;
-      m = t2 > v;
-      v = m ? t2 : v;
-      k = m ? kc2 : k;
+      take(v, k, O, kc1);
+      take(v, k, t2, kc2);
       k += (K)(kb + h * W);
     };
     int64_t ch = -1;  // the carried row (reduced for the previous output row)
@@ -1132,12 +1134,9 @@ FMACONV_POOL_INLINE unsigned s2k3_strip(const RowPlan<T>& c, const PoolShape& s,
         VK k1, k2;
         hr(hf + dh, v1, k1);
         hr(hf + 2 * dh, v2, k2);
-        VK m = v1 > cv;
-        B = m ? v1 : cv;
-        KK = m ? k1 : ck;
-        m = v2 > B;
-        B = m ? v2 : B;
-        KK = m ? k2 : KK;
+        B = cv, KK = ck;
+        take(B, KK, v1, k1);
+        take(B, KK, v2, k2);
         cv = v2, ck = k2, ch = hf + 2 * dh;
         store_vals_keys<K>(yo, io, ow, OW, B, KK);
         continue;
@@ -1152,9 +1151,7 @@ FMACONV_POOL_INLINE unsigned s2k3_strip(const RowPlan<T>& c, const PoolShape& s,
         VK k;
         const int64_t h = hf + j * dh;
         hr(h, v, k);
-        const VK m = v > B;  // a later row: strictly greater
-        B = m ? v : B;
-        KK = m ? k : KK;
+        take(B, KK, v, k);
         if (j == nr - 1) cv = v, ck = k, ch = h;
       }
       store_vals_keys<K>(yo, io, ow, OW, B, KK);
