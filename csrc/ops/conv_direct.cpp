@@ -356,14 +356,14 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
     while (G * nco * chunks < 4 * threads && chunks < ntiles) chunks *= 2;
     const int64_t per_chunk = ceil_div(ntiles, chunks);
     chunks = ceil_div(ntiles, per_chunk);
-    if (!packed->per_call()) shared_pack();
+    const bool own = packed->per_call();  // each task packs its own blocks
+    if (!own) shared_pack();
     parallel_for(G * nco * chunks, [&](int64_t task) {
       FlushDenormalsScope ftz;
       const int64_t chunk = task % chunks, co = (task / chunks) % nco, gi = task / (chunks * nco);
       const int64_t mb0 = co * mb_per, mb1 = min64(mb0 + mb_per, mblocks);
       if (mb0 >= mb1) return;
       const int64_t tl0 = chunk * per_chunk, tl1 = min64(tl0 + per_chunk, ntiles);
-      const bool own = packed->per_call();
       const T* ap = own ? own_blocks(gi * mblocks + mb0, gi * mblocks + mb1) : apack + (gi * mblocks + mb0) * blk_len;
       const T* fl = own ? ap + (mb1 - mb0) * blk_len : apack + nblk * blk_len + gi * mblocks + mb0;
       for (int64_t n = 0; n < s.N; ++n) {

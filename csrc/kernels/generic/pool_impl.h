@@ -90,6 +90,11 @@ inline V vmax_nan(V a, V b) {
   const V m = (a > b) ? a : b;  // maxps: b when unordered, so only a's NaN needs the blend
   return (a != a) ? a : m;
 }
+// max(a, b) without NaN propagation (maxps): the fast max paths check for NaN on the side.
+template <typename V>
+inline __attribute__((always_inline)) V pmax(V a, V b) {
+  return a > b ? a : b;
+}
 template <typename T>
 inline T smax_nan(T a, T b) {
   return (b > a || b != b) ? b : a;
@@ -348,6 +353,15 @@ inline void store_n(T* p, const V& v, int64_t n) {
   }
 #endif
   for (int64_t l = 0; l < n; ++l) p[l] = v[l];
+}
+
+// Output chunk ow of a row OW long: a whole vector, or the row's last OW - ow lanes.
+template <typename T, typename V>
+inline __attribute__((always_inline)) void store_chunk(T* yr, int64_t ow, int64_t OW, const V& v) {
+  if (ow + (int64_t)(sizeof(V) / sizeof(T)) <= OW)
+    pst(yr + ow, v);
+  else
+    store_n(yr + ow, v, OW - ow);
 }
 
 // Is any lane of the mask set?
@@ -1593,7 +1607,7 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
     if constexpr (AVG)
       return a + b;
     else if constexpr (FAST)
-      return a > b ? a : b;
+      return pmax(a, b);
     else
       return vmax_nan(a, b);
   };
@@ -1695,27 +1709,24 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
       VK iota;
       for (int l = 0; l < VL; ++l) iota[l] = (K)l;
       for (int64_t rr = 0; rr < nrows; ++rr, dst += OW) {
-      if (rr)
-        for (int64_t j = 0; j < kt; ++j) tp[j] += W;
-      for (int64_t i = 0; i < n; i += VL) {
-        V acc;
-        if (i >= ilo && i <= ihi) {
-          acc = pld<V>(tp[0] + i);
-          for (int64_t j = 1; j < kt; ++j) acc = red(acc, pld<V>(tp[j] + i));
-        } else {
-          const VK col = iota + (K)i;
-          acc = fillv;
-          for (int64_t j = 0; j < kt; ++j) {
-            V v = pld<V>(tp[j] + i);
-            if (!all[j]) v = (VK)((UVK)(col - lov[j]) < (UVK)spv[j]) ? v : fillv;
-            acc = j ? red(acc, v) : v;
+        if (rr)
+          for (int64_t j = 0; j < kt; ++j) tp[j] += W;
+        for (int64_t i = 0; i < n; i += VL) {
+          V acc;
+          if (i >= ilo && i <= ihi) {
+            acc = pld<V>(tp[0] + i);
+            for (int64_t j = 1; j < kt; ++j) acc = red(acc, pld<V>(tp[j] + i));
+          } else {
+            const VK col = iota + (K)i;
+            acc = fillv;
+            for (int64_t j = 0; j < kt; ++j) {
+              V v = pld<V>(tp[j] + i);
+              if (!all[j]) v = (VK)((UVK)(col - lov[j]) < (UVK)spv[j]) ? v : fillv;
+              acc = j ? red(acc, v) : v;
+            }
           }
+          store_chunk(dst, i, n, acc);
         }
-        if (i + VL <= n)
-          pst(dst + i, acc);
-        else
-          store_n(dst + i, acc, n - i);
-      }
       }
       return;
     }
@@ -1729,10 +1740,7 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
         acc = j ? red(acc, v) : v;
       }
       if constexpr (AVG) acc = acc * pld<V>(rcpx + r);
-      if (i + VL <= n)
-        pst(dst + i, acc);
-      else
-        store_n(dst + i, acc, n - i);
+      store_chunk(dst, i, n, acc);
       col += stepv;
       col = col >= owv ? col - owv : col;
       r += step;
@@ -1822,11 +1830,6 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
 // NaN) instead of vmax_nan's three operations; every row vector a cell reads goes through one
 // unordered compare (two vectors each), OR-ed into *nan. A row (or pair) that read a NaN is
 // redone by the caller with vmax_nan, so NaN still propagates; only NaN costs that second pass.
-template <typename V>
-FMACONV_POOL_INLINE V pmax(V a, V b) {
-  return a > b ? a : b;
-}
-
 // Cell chunk k: the maximum of NR rows (NR > 0) at the chunk's columns.
 template <typename T, int NR>
 FMACONV_POOL_INLINE typename PV<T>::V maxf_cell(const RowPlan<T>& c, const T* const* rows, int64_t n, int64_t k,
@@ -1861,7 +1864,6 @@ template <typename T, int NR, int NT>
 FMACONV_POOL_INLINE unsigned maxf_row(const RowPlan<T>& c, const T* xp, const int64_t* bases, int64_t n,
                                       const T** rows_buf, T* yr) {
   typedef typename PV<T>::V V;
-  constexpr int VL = PV<T>::VL;
   const T* rl[NR > 0 ? NR : 1];
   for (int r = 0; r < NR; ++r) rl[r] = xp + bases[r];
   if (NR == 0)
@@ -1870,15 +1872,10 @@ FMACONV_POOL_INLINE unsigned maxf_row(const RowPlan<T>& c, const T* xp, const in
   const V fillv = V{} - __builtin_inf();
   const int64_t KW = NT > 0 ? NT : c.KW, OW = c.OW;
   unsigned nan = 0;
-  auto fin = [&](int64_t ow, V a) __attribute__((always_inline)) {
-    if (ow + VL <= OW)
-      pst(yr + ow, a);
-    else
-      store_n(yr + ow, a, OW - ow);
-  };
   sweep_cells<T>(c, KW, [&](int64_t i) __attribute__((always_inline)) {
     return maxf_cell<T, NR>(c, rows, n, i, fillv, nan);
-  }, [](V x, V y) __attribute__((always_inline)) { return pmax(x, y); }, fin);
+  }, [](V x, V y) __attribute__((always_inline)) { return pmax(x, y); },
+     [&](int64_t ow, V a) __attribute__((always_inline)) { store_chunk(yr, ow, OW, a); });
   return nan;
 }
 
@@ -1926,13 +1923,8 @@ FMACONV_POOL_INLINE unsigned maxf_pair(const RowPlan<T>& c, const T* xp, const i
       acc1 = pmax(acc1, __builtin_shuffle(A1, B1, c.tmask[j]));
       acc2 = pmax(acc2, __builtin_shuffle(A2, B2, c.tmask[j]));
     }
-    if (ow + VL <= OW) {
-      pst(y1 + ow, acc1);
-      pst(y2 + ow, acc2);
-    } else {
-      store_n(y1 + ow, acc1, OW - ow);
-      store_n(y2 + ow, acc2, OW - ow);
-    }
+    store_chunk(y1, ow, OW, acc1);
+    store_chunk(y2, ow, OW, acc2);
     A1 = B1, A2 = B2;
   }
   return nan;
@@ -2044,10 +2036,7 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       auto exact = [&](const int64_t* bs, int64_t nr, T* yo) {
         for (int64_t i = 0; i < nr; ++i) rows2[i] = xp + bs[i];
         fused_row_n<T, nt>(c, rows2, nr, ninf, red, [&](int64_t ow, V a) {
-          if (ow + VL <= OW)
-            pst(yo + ow, a);
-          else
-            store_n(yo + ow, a, OW - ow);
+          store_chunk(yo, ow, OW, a);
         });
       };
       // Rows oh and oh + gap (oh % (2 gap) < gap) as a pair when the second's window rows are
@@ -2080,10 +2069,7 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       for (int64_t ow = 0; ow < OW; ow += VL) {
         V a = tap_v<T, sh>(c, 0, ow);
         for (int64_t j = 1; j < KW; ++j) a = vmax_nan(a, tap_v<T, sh>(c, j, ow));
-        if (ow + VL <= OW)
-          pst(yr + ow, a);
-        else
-          store_n(yr + ow, a, OW - ow);
+        store_chunk(yr, ow, OW, a);
       }
       continue;
     }
@@ -2488,10 +2474,7 @@ void avg_s2k3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
       sum2(2 * VL * c, a, b);
       const V o = __builtin_shuffle(a, b, mo);
       const V acc = (__builtin_shuffle(a, b, me) + o + __builtin_shuffle(oprev, o, sl)) * pld<V>(rcp + c * VL);
-      if (c * VL + VL <= OW)
-        pst(yr + c * VL, acc);
-      else
-        store_n(yr + c * VL, acc, OW - c * VL);
+      store_chunk(yr, c * VL, OW, acc);
       oprev = o;
     }
     for (; c * VL < OW; ++c) {  // the chunks reaching past W: masked loads
@@ -2607,13 +2590,8 @@ void avg_pool_core(const PoolShape& s, const T* x, T* y, bool count_include_pad,
           fused_pair_n<T, nt>(c, psh, ns, pu1, pu2, nu, T(0), red, [&](int64_t ow, V a1, V a2) {
             const V r = pld<V>(rcp + ow);
             a1 = a1 * r, a2 = a2 * r;
-            if (ow + VL <= OW) {
-              pst(yr + ow, a1);
-              pst(yr + OW + ow, a2);
-            } else {
-              store_n(yr + ow, a1, OW - ow);
-              store_n(yr + OW + ow, a2, OW - ow);
-            }
+            store_chunk(yr, ow, OW, a1);
+            store_chunk(yr + OW, ow, OW, a2);
           });
           ++row, it.next();
           continue;
@@ -2623,10 +2601,7 @@ void avg_pool_core(const PoolShape& s, const T* x, T* y, bool count_include_pad,
     if (fused) {
       fused_row_n<T, nt>(c, rows, n, T(0), red, [&](int64_t ow, V a) {
         a = a * pld<V>(rcp + ow);
-        if (ow + VL <= OW)
-          pst(yr + ow, a);
-        else
-          store_n(yr + ow, a, OW - ow);
+        store_chunk(yr, ow, OW, a);
       });
       continue;
     }
@@ -2635,10 +2610,7 @@ void avg_pool_core(const PoolShape& s, const T* x, T* y, bool count_include_pad,
       V a = tap_v<T, sh>(c, 0, ow);
       for (int64_t j = 1; j < KW; ++j) a += tap_v<T, sh>(c, j, ow);
       a = a * pld<V>(rcp + ow);
-      if (ow + VL <= OW)
-        pst(yr + ow, a);
-      else
-        store_n(yr + ow, a, OW - ow);
+      store_chunk(yr, ow, OW, a);
     }
   }
   });
