@@ -84,16 +84,18 @@ struct IC {
   static constexpr int value = N;
 };
 
-// max(a, b) where a NaN in either propagates.
+// max(a, b) where a NaN in either propagates; a (the earlier in scan order) wins ties, so the
+// first of +0 and -0 is kept, as in PyTorch.
 template <typename V>
 inline V vmax_nan(V a, V b) {
-  const V m = (a > b) ? a : b;  // maxps: b when unordered, so only a's NaN needs the blend
-  return (a != a) ? a : m;
+  const V m = (b > a) ? b : a;  // maxps: a when unordered, so only b's NaN needs the blend
+  return (b != b) ? b : m;
 }
 // max(a, b) without NaN propagation (maxps): the fast max paths check for NaN on the side.
+// a wins ties, as in vmax_nan.
 template <typename V>
 inline __attribute__((always_inline)) V pmax(V a, V b) {
-  return a > b ? a : b;
+  return b > a ? b : a;
 }
 template <typename T>
 inline T smax_nan(T a, T b) {
