@@ -101,12 +101,40 @@ def other_isas():
     return [isa for isa in cfg["isa_available"] if isa != cfg["isa"]]
 
 
-def rerun_under_isa(test_file, isa, child_var, timeout=900):
-    """Runs the pytest file test_file again in a subprocess with FMACONV_ISA=isa and child_var=1
-    (which the file reads to skip its own rerun), and asserts that its tests ran and passed."""
+# Set in a file's rerun under another kernel set (see isa_rerun_tests).
+RERUN_VAR = "FMACONV_ISA_RERUN_CHILD"
+
+
+def rerun_under_isa(test_file, isa, timeout=900):
+    """Runs the pytest file test_file again in a subprocess with FMACONV_ISA=isa and RERUN_VAR=1
+    (so it does not rerun itself again), and asserts that its tests ran and passed."""
     here = os.path.dirname(os.path.abspath(test_file))
-    env = dict(os.environ, FMACONV_ISA=isa, **{child_var: "1"})
+    env = dict(os.environ, FMACONV_ISA=isa, **{RERUN_VAR: "1"})
     p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", os.path.abspath(test_file)],
                        capture_output=True, text=True, env=env, timeout=timeout, cwd=here)
     assert p.returncode == 0, f"FMACONV_ISA={isa}:\n{p.stdout[-3000:]}\n{p.stderr[-2000:]}"
     assert " passed" in p.stdout, p.stdout[-2000:]
+
+
+def isa_rerun_tests(test_file, timeout=900):
+    """Tests for a file that reruns itself under every kernel set: in the first run,
+    test_every_isa (one rerun per other set, see rerun_under_isa); in a rerun, a check that the
+    forced set is the one in use. A file takes them with
+    ``globals().update(isa_rerun_tests(__file__))`` (.ci/run looks for that call: such files
+    need no rerun of their own under each set)."""
+    import pytest
+
+    if os.environ.get(RERUN_VAR) != "1":
+        @pytest.mark.parametrize("isa", other_isas())
+        def test_every_isa(isa):
+            rerun_under_isa(test_file, isa, timeout)
+
+        return {"test_every_isa": test_every_isa}
+
+    def test_child_runs_the_forced_isa():
+        import fmaconv
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert fmaconv.show_config()["isa"] == os.environ["FMACONV_ISA"]
+
+    return {"test_child_runs_the_forced_isa": test_child_runs_the_forced_isa}

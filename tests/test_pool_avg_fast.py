@@ -11,7 +11,6 @@ every kernel set (FMACONV_ISA subprocesses).
   bit-identical to one thread."""
 
 import itertools
-import os
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ import pytest
 import fmaconv
 import reference as ref
 import torch_ref
-from helpers import DTYPES, assert_result, other_isas, random_array, rerun_under_isa
+from helpers import DTYPES, assert_result, random_array, isa_rerun_tests
 
 S2_WIDTHS = tuple(range(1, 71))
 # every height 1..7 for the widths at the vector edges, three for the others
@@ -165,11 +164,5 @@ def test_avg_s2k3_vs_torch(torch, rng):
             assert_result(fmaconv.avg_pool2d(x, **kw), exp, dtype, what=f"vs torch {h}x{w} {kw}")
 
 
-_CHILD = os.environ.get("FMACONV_POOL_AVG_FAST_CHILD") == "1"
-
-
-if not _CHILD:
-    # The tests above ran on this process's kernel set; rerun them once per other set.
-    @pytest.mark.parametrize("isa", other_isas())
-    def test_every_isa(isa):
-        rerun_under_isa(__file__, isa, "FMACONV_POOL_AVG_FAST_CHILD")
+# The tests above, rerun once under every other kernel set.
+globals().update(isa_rerun_tests(__file__))

@@ -7,14 +7,12 @@ thread split cuts planes mid-way). Values and indices must equal PyTorch's bit f
 maximum, last NaN); the NumPy reference (tests/reference.py) is the oracle without torch and
 checks a subset always. Other kernel sets rerun this file in a subprocess (FMACONV_ISA)."""
 
-import os
-
 import numpy as np
 import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, assert_indices, assert_result, have_torch, other_isas, random_array, rerun_under_isa
+from helpers import DTYPES, assert_indices, assert_result, have_torch, random_array, isa_rerun_tests
 
 PLANES = (1, 2, 15, 16, 17, 33, 70)
 # 2-D (kernel, stride); every config also runs with ceil_mode
@@ -131,11 +129,5 @@ def test_max_pool3d_tiled_indices(k, dtype, rng):
                 _check(x, dict(kernel_size=k, stride=k, ceil_mode=cm), _ref_oracle, "special")
 
 
-_CHILD = os.environ.get("FMACONV_POOL_IDX_SMALL_CHILD") == "1"
-
-
-if not _CHILD:
-    # The tests above ran on this process's kernel set; rerun them once per other set.
-    @pytest.mark.parametrize("isa", other_isas())
-    def test_every_isa(isa):
-        rerun_under_isa(__file__, isa, "FMACONV_POOL_IDX_SMALL_CHILD")
+# The tests above, rerun once under every other kernel set.
+globals().update(isa_rerun_tests(__file__))

@@ -6,14 +6,12 @@ inputs), adaptive windows and global average pooling over plane sizes around the
 The tests run in this process (the default kernel set) and, through test_every_isa, again in a
 subprocess per available kernel set (FMACONV_ISA)."""
 
-import os
-
 import numpy as np
 import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, assert_indices, assert_result, other_isas, random_array, rerun_under_isa
+from helpers import DTYPES, assert_indices, assert_result, random_array, isa_rerun_tests
 
 
 # output widths around 2, 4, 8 and 16 lanes (SSE double .. AVX-512 float) and their multiples
@@ -352,20 +350,5 @@ def test_threads_agree(dtype, rng):
         np.testing.assert_array_equal(r[2], res[0][2])
 
 
-_CHILD = os.environ.get("FMACONV_POOL_KERNELS_CHILD") == "1"
-
-
-if not _CHILD:
-    # The tests above ran on this process's kernel set; rerun them once per other set.
-    @pytest.mark.parametrize("isa", other_isas())
-    def test_every_isa(isa):
-        rerun_under_isa(__file__, isa, "FMACONV_POOL_KERNELS_CHILD", timeout=600)
-
-else:
-
-    def test_child_runs_the_forced_isa():
-        import contextlib
-        import io
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            assert fmaconv.show_config()["isa"] == os.environ["FMACONV_ISA"]
+# The tests above, rerun once under every other kernel set.
+globals().update(isa_rerun_tests(__file__, timeout=600))

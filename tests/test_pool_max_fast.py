@@ -9,14 +9,12 @@ see), sparse NaN (rows with a NaN are redone in the full order) and -inf/inf. Va
 of zeros) and indices must equal the NumPy reference (tests/reference.py) and, where installed,
 PyTorch bit for bit."""
 
-import os
-
 import numpy as np
 import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, assert_indices, assert_result, have_torch, other_isas, random_array, rerun_under_isa
+from helpers import DTYPES, assert_indices, assert_result, have_torch, random_array, isa_rerun_tests
 
 KINDS = ("ints", "zeros", "sparse_nan", "special")
 
@@ -133,19 +131,5 @@ def test_max_pool_nan_rows_between_fast_rows(rng):
     assert not np.isnan(v[0, 1, :8]).any() and not np.isnan(v[0, 0]).any()
 
 
-_CHILD = os.environ.get("FMACONV_POOL_MAX_FAST_CHILD") == "1"
-
-if not _CHILD:
-
-    @pytest.mark.parametrize("isa", other_isas())
-    def test_every_isa(isa):
-        rerun_under_isa(__file__, isa, "FMACONV_POOL_MAX_FAST_CHILD", timeout=600)
-
-else:
-
-    def test_child_runs_the_forced_isa():
-        import contextlib
-        import io
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            assert fmaconv.show_config()["isa"] == os.environ["FMACONV_ISA"]
+# The tests above, rerun once under every other kernel set.
+globals().update(isa_rerun_tests(__file__, timeout=600))

@@ -10,14 +10,12 @@ must equal the NumPy reference (tests/reference.py for the small shapes, a padde
 np.maximum-over-shifts oracle checked against it for the large ones) and, where installed,
 PyTorch. (No indices: the sign of a zero maximum is not part of the check.)"""
 
-import os
-
 import numpy as np
 import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, have_torch, other_isas, rerun_under_isa
+from helpers import DTYPES, have_torch, isa_rerun_tests
 
 
 def _oracle(x, k, p, d):
@@ -125,19 +123,5 @@ def test_flat_plain_vs_torch(dtype, rng):
                     f"{kind} {x.shape} {kw}")
 
 
-_CHILD = os.environ.get("FMACONV_POOL_MAX_FLAT_CHILD") == "1"
-
-if not _CHILD:
-
-    @pytest.mark.parametrize("isa", other_isas())
-    def test_every_isa(isa):
-        rerun_under_isa(__file__, isa, "FMACONV_POOL_MAX_FLAT_CHILD", timeout=900)
-
-else:
-
-    def test_child_runs_the_forced_isa():
-        import contextlib
-        import io
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            assert fmaconv.show_config()["isa"] == os.environ["FMACONV_ISA"]
+# The tests above, rerun once under every other kernel set.
+globals().update(isa_rerun_tests(__file__))

@@ -11,14 +11,12 @@ Data: ties (small integers), zeros of both signs, -inf windows, +-inf and NaN, a
 every input position. Values (with the sign of a zero), indices and dtypes must equal the NumPy
 reference (tests/reference.py) and, where installed, PyTorch."""
 
-import os
-
 import numpy as np
 import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, have_torch, other_isas, random_array, rerun_under_isa
+from helpers import DTYPES, have_torch, random_array, isa_rerun_tests
 
 KINDS = ("ints", "zeros", "neg_inf", "special")
 
@@ -163,19 +161,5 @@ def test_max_pool_idx_vs_torch(kind, dtype, rng):
                 _eq(fmaconv.max_pool1d(x1, **kw), (tv.numpy(), ti.numpy()), x1, f"1d {kind} {x1.shape} {kw}")
 
 
-_CHILD = os.environ.get("FMACONV_POOL_MAX_IDX_S2K3_CHILD") == "1"
-
-if not _CHILD:
-
-    @pytest.mark.parametrize("isa", other_isas())
-    def test_every_isa(isa):
-        rerun_under_isa(__file__, isa, "FMACONV_POOL_MAX_IDX_S2K3_CHILD", timeout=900)
-
-else:
-
-    def test_child_runs_the_forced_isa():
-        import contextlib
-        import io
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            assert fmaconv.show_config()["isa"] == os.environ["FMACONV_ISA"]
+# The tests above, rerun once under every other kernel set.
+globals().update(isa_rerun_tests(__file__))

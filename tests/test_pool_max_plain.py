@@ -10,14 +10,12 @@ must equal the NumPy reference (tests/reference.py; NaN where it has NaN) and, w
 PyTorch. (No indices here: the sign of a zero maximum is not part of the check, as for the other
 value-only paths.)"""
 
-import os
-
 import numpy as np
 import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, have_torch, other_isas, random_array, rerun_under_isa
+from helpers import DTYPES, have_torch, random_array, isa_rerun_tests
 
 KINDS = ("ints", "zeros", "special", "sparse_nan", "neg_inf")
 
@@ -164,19 +162,5 @@ def test_max_pool_plain_vs_torch(kind, dtype, rng):
                     f"1d {kind} {x1.shape} {kw}")
 
 
-_CHILD = os.environ.get("FMACONV_POOL_MAX_PLAIN_CHILD") == "1"
-
-if not _CHILD:
-
-    @pytest.mark.parametrize("isa", other_isas())
-    def test_every_isa(isa):
-        rerun_under_isa(__file__, isa, "FMACONV_POOL_MAX_PLAIN_CHILD", timeout=900)
-
-else:
-
-    def test_child_runs_the_forced_isa():
-        import contextlib
-        import io
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            assert fmaconv.show_config()["isa"] == os.environ["FMACONV_ISA"]
+# The tests above, rerun once under every other kernel set.
+globals().update(isa_rerun_tests(__file__))

@@ -5,14 +5,12 @@ Focus: 3-D windows (depth folded before rows and columns), widths around the vec
 divisor_override, NaN/inf/ties in max pooling, thread splits inside a (plane, depth) slice, and
 depth windows deeper than the kernels' batch of slices."""
 
-import os
-
 import numpy as np
 import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, assert_indices, assert_result, other_isas, random_array, rerun_under_isa
+from helpers import DTYPES, assert_indices, assert_result, random_array, isa_rerun_tests
 
 WIDTHS = (1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 48)
 
@@ -138,11 +136,5 @@ def test_global_average_pool_many_planes(dtype, rng):
                 assert_result(got, ref.adaptive_avg_pool2d(x, 1), dtype, what=f"{x.shape} threads={t}")
 
 
-_CHILD = os.environ.get("FMACONV_POOL_SWEEP_CHILD") == "1"
-
-
-if not _CHILD:
-    # The tests above ran on this process's kernel set; rerun them once per other set.
-    @pytest.mark.parametrize("isa", other_isas())
-    def test_every_isa(isa):
-        rerun_under_isa(__file__, isa, "FMACONV_POOL_SWEEP_CHILD")
+# The tests above, rerun once under every other kernel set.
+globals().update(isa_rerun_tests(__file__))
