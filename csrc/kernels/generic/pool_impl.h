@@ -1273,10 +1273,17 @@ void tiled_pool_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, in
   for (int64_t jd = 0; jd < kd && no; ++jd)
     for (int64_t jh = 0; jh < kh; ++jh) offs[jd * kh + jh] = jd * ZS + jh * OW;
   auto vred = [&](const T* zr) __attribute__((always_inline)) {
-    V a = pld<V>(zr);
-    if (no) {
+    V a;
+    if (no && !AVG) {
+      // max: last row first, each earlier row as red's first operand (the one that wins ties):
+      // it comes from memory, which vmaxps takes only as its second source
+      a = pld<V>(zr + offs[no - 1]);
+      for (int64_t i = no - 2; i >= 0; --i) a = red(pld<V>(zr + offs[i]), a);
+    } else if (no) {
+      a = pld<V>(zr);
       for (int64_t i = 1; i < no; ++i) a = red(a, pld<V>(zr + offs[i]));
     } else {
+      a = pld<V>(zr);
       for (int64_t jd = 0; jd < kd; ++jd)
         for (int64_t jh = jd ? 0 : 1; jh < kh; ++jh) a = red(a, pld<V>(zr + jd * ZS + jh * OW));
     }
