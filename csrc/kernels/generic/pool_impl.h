@@ -1944,6 +1944,97 @@ inline int64_t max_pair_gap(const RowPlan<T>& c, const PoolShape& s) {
   return g <= 4 && g * s.s[1] < s.k[1] * s.d[1] ? g : 0;
 }
 
+// ---- 3x3 max pooling with dilated columns on narrow rows (AVX-512, values only) ---------------
+// Rows of at most 4 vectors stay in registers. The output rows of one residue class modulo the
+// row dilation slide along the input rows (oh + dh reads oh's rows 1 and 2 plus one new row),
+// so each input row is loaded once per class; the column taps are two-register permutes of the
+// row's chunk maxima (lanes outside the row are -inf). Plain max throughout, every loaded row
+// checked for NaN once: an output row whose window read a NaN is done again with vmax_nan from
+// the same registers. (The flat kernel went through a row buffer and unaligned tap loads; the
+// general fused rows through per-chunk plan tables: both about twice the work here.)
+template <typename T>
+inline bool max_narrow3_ok(const PoolShape& s) {
+  constexpr int64_t VL = PV<T>::VL;
+  return kPermute && pool_is_flat(s) && s.k[1] == 3 && s.k[2] == 3 && s.d[2] > 1 && 2 * s.d[2] < VL &&
+         s.p[2] < VL && s.in[2] >= VL && s.in[2] <= 4 * VL && s.out[2] <= s.in[2];
+}
+
+// The first n (1..lanes) elements at p, fill beyond; reads nothing past them.
+template <typename V, typename T>
+inline V load_nf(const T* p, int64_t n, V fill) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64 && sizeof(T) == 4)
+    return __builtin_ia32_loadups512_mask(p, fill, (unsigned short)((1u << n) - 1));
+  else if constexpr (sizeof(V) == 64 && sizeof(T) == 8)
+    return __builtin_ia32_loadupd512_mask(p, fill, (unsigned char)((1u << n) - 1));
+#endif
+  V a = fill;
+  for (int64_t l = 0; l < n; ++l) a[l] = p[l];
+  return a;
+}
+
+template <typename T, int NC>
+void max_narrow3_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2];
+  const int64_t ph = s.p[1], dh = s.d[1], pw = s.p[2], dw = s.d[2];
+  const V fillv = V{} - __builtin_inf();
+  const int64_t wl = W - (NC - 1) * VL, nq = (OW + VL - 1) / VL;  // last chunk's lanes; output chunks
+  // tap j of output chunk q: tap 0 (shift -pw <= 0) from chunks (q - 1, q), taps 1 and 2 (shift
+  // j * dw - pw >= 0) from (q, q + 1)
+  VK pm0, pm1, pm2;
+  for (int l = 0; l < VL; ++l)
+    pm0[l] = (K)(l + VL - pw), pm1[l] = (K)(l + dw - pw), pm2[l] = (K)(l + 2 * dw - pw);
+  auto load = [&](const T* xp, int64_t h, V* v) __attribute__((always_inline)) {
+    if (h < 0 || h >= H) {
+      for (int c = 0; c < NC; ++c) v[c] = fillv;
+      return 0u;
+    }
+    const T* r = xp + h * W;
+    for (int c = 0; c < NC - 1; ++c) v[c] = pld<V>(r + c * VL);
+    v[NC - 1] = load_nf(r + (NC - 1) * VL, wl, fillv);
+    unsigned nan = 0;
+    for (int c = 0; c < NC; c += 2) nan |= unord_bits(v[c], v[c + 1 < NC ? c + 1 : c]);
+    return nan;
+  };
+  auto emit = [&](const V* w0, const V* w1, const V* w2, T* yr, auto red) __attribute__((always_inline)) {
+    V m[NC + 2];
+    m[0] = m[NC + 1] = fillv;
+    for (int c = 0; c < NC; ++c) m[c + 1] = red(red(w0[c], w1[c]), w2[c]);
+    for (int q = 0; q < NC; ++q) {
+      if (q >= nq) break;
+      V acc = __builtin_shuffle(m[q], m[q + 1], pm0);
+      acc = red(acc, __builtin_shuffle(m[q + 1], m[q + 2], pm1));
+      acc = red(acc, __builtin_shuffle(m[q + 1], m[q + 2], pm2));
+      store_chunk(yr, q * VL, OW, acc);
+    }
+  };
+  int64_t row = begin;
+  while (row < end) {
+    const int64_t p = row / OH, a = row % OH, b = min64(OH, a + (end - row));
+    const T* xp = x + p * H * W;
+    T* yp = y + p * OH * OW;
+    for (int64_t r = 0; r < dh && a + r < b; ++r) {
+      V w0[NC], w1[NC], w2[NC];
+      int64_t oh = a + r;
+      unsigned n0 = load(xp, oh - ph, w0), n1 = load(xp, oh - ph + dh, w1);
+      for (; oh < b; oh += dh) {
+        const unsigned n2 = load(xp, oh - ph + 2 * dh, w2);
+        if (__builtin_expect((n0 | n1 | n2) != 0, 0))
+          emit(w0, w1, w2, yp + oh * OW, [](V u, V v) __attribute__((always_inline)) { return vmax_nan(u, v); });
+        else
+          emit(w0, w1, w2, yp + oh * OW, [](V u, V v) __attribute__((always_inline)) { return pmax(u, v); });
+        for (int c = 0; c < NC; ++c) w0[c] = w1[c], w1[c] = w2[c];
+        n0 = n1, n1 = n2;
+      }
+    }
+    row += b - a;
+  }
+}
+
 template <typename T>
 void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
   typedef typename PV<T>::V V;
@@ -1958,6 +2049,16 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   const bool fusable = kPermute && s.in[2] >= VL && (s.k[2] - 1) * s.d[2] < VL;
   // (3x3 and smaller windows: plain max with the NaN check on the side; dilated ones only on
   // narrow rows, where the fused rows' per-row cost dominates)
+  if constexpr (kPermute) {
+    if (!idx && max_narrow3_ok<T>(s)) {
+      switch ((s.in[2] + VL - 1) / VL) {
+        case 1: return max_narrow3_k<T, 1>(s, x, y, begin, end);
+        case 2: return max_narrow3_k<T, 2>(s, x, y, begin, end);
+        case 3: return max_narrow3_k<T, 3>(s, x, y, begin, end);
+        default: return max_narrow3_k<T, 4>(s, x, y, begin, end);
+      }
+    }
+  }
   if (!idx && pool_is_flat(s) && s.k[1] <= 3 && s.k[2] <= 3 && (s.d[2] == 1 || !fusable || s.in[2] * (int64_t)sizeof(T) <= 256))
     return flat_s1_k<T, false, true>(s, x, y, false, 0, 1, begin, end, scratch);
   if (!idx && pool_is_flat(s) && !(s.d[2] > 1 && fusable))
