@@ -2807,9 +2807,140 @@ void depth_first(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t en
   }
 }
 
+// ---- 3-D average pooling, stride 1, 3x3 in-plane window, narrow rows (AVX-512) ---------------
+// Rows of at most 4 vectors stay in registers. Per (plane, od), each input row's live depth
+// slices are summed once into a register row and slid through a 3-row window along oh, so the
+// depth-folded plane never goes through memory (depth_first stored it, then the 2-D kernel read
+// it back three times); the column taps are one-lane permutes with zero lanes at the edges.
+// Sums in depth, row, column order like depth_first; times 1 / divisor per column (within an ulp
+// of the quotient). Stride 1 has no ceil_mode overhang.
+template <typename T>
+inline bool avg3d_narrow_ok(const PoolShape& s) {
+  constexpr int64_t VL = PV<T>::VL;
+  return kPermute && s.k[0] > 1 && s.k[0] <= 64 && 2 * s.p[0] <= s.k[0] && s.k[1] == 3 && s.k[2] == 3 &&
+         s.p[1] <= 1 && s.p[2] == 1 && s.s[0] == 1 && s.s[1] == 1 && s.s[2] == 1 && s.d[0] == 1 && s.d[1] == 1 &&
+         s.d[2] == 1 && s.in[2] <= 4 * VL && s.out[2] == s.in[2] && s.out[1] == s.in[1] + 2 * s.p[1] - 2 &&
+         s.out[0] == s.in[0] + 2 * s.p[0] - s.k[0] + 1;
+}
+
+template <typename T, int NC>
+void avg3d_narrow_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
+                    int64_t begin, int64_t end) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1];
+  const int64_t kd = s.k[0], pd = s.p[0], ph = s.p[1];
+  const int64_t wl = W - (NC - 1) * VL;  // lanes of the last chunk
+  VK pl, pr;  // column c - 1 from chunks (q - 1, q), column c + 1 from (q, q + 1)
+  for (int l = 0; l < VL; ++l) pl[l] = (K)(l + VL - 1), pr[l] = (K)(l + 1);
+  // per-column factor of the divisor (1 past the row: those lanes are never stored)
+  V cw[NC];
+  for (int c = 0; c < NC; ++c)
+    for (int l = 0; l < VL; ++l) {
+      const int64_t ow = c * VL + l, st = ow - 1, en = min64(st + 3, W + 1);
+      cw[c][l] = ow >= W || divisor_override ? T(1) : count_include_pad ? T(en - st) : T(min64(en, W) - max64(st, 0));
+    }
+  // axis factor of the divisor for output o (window [o - p, o - p + k) along an axis of n)
+  auto fac = [&](int64_t o, int64_t p, int64_t k, int64_t n) {
+    const int64_t st = o - p, en = min64(st + k, n + p);
+    return count_include_pad ? en - st : min64(en, n) - max64(st, 0);
+  };
+  // 1 / divisor per column for row factor f: the few distinct factors are cached
+  int64_t cf[4] = {-1, -1, -1, -1};
+  V crc[4][NC];
+  int ncache = 0;
+  auto rcp_for = [&](int64_t f) -> const V* {
+    for (int i = 0; i < ncache; ++i)
+      if (cf[i] == f) return crc[i];
+    const int i = ncache < 4 ? ncache++ : 3;
+    cf[i] = f;
+    for (int c = 0; c < NC; ++c) crc[i][c] = T(1) / ((T)f * cw[c]);
+    return crc[i];
+  };
+  const T* sl[64];
+  RowIter it(begin, OD, OH);
+  for (int64_t row = begin; row < end;) {
+    const int64_t a = it.oh, b = min64(OH, a + (end - row));
+    const T* xp = x + it.p * D * H * W;
+    T* yp = y + ((it.p * OD + it.od) * OH) * W;
+    int64_t nd = 0;
+    for (int64_t j = 0; j < kd; ++j) {
+      const int64_t id = it.od - pd + j;
+      if (id >= 0 && id < D) sl[nd++] = xp + id * H * W;
+    }
+    const int64_t fd = divisor_override ? 1 : fac(it.od, pd, kd, D);
+    auto go = [&](auto ND) __attribute__((always_inline)) {
+      constexpr int cnd = decltype(ND)::value;
+      const T* q[cnd > 0 ? cnd : 1];
+      for (int t = 0; t < cnd; ++t) q[t] = sl[t];
+      // depth sum of input row h (zero outside the plane)
+      auto zrow = [&](int64_t h, V* z) __attribute__((always_inline)) {
+        if (h < 0 || h >= H) {
+          for (int c = 0; c < NC; ++c) z[c] = V{};
+          return;
+        }
+        const int64_t o = h * W;
+        for (int c = 0; c < NC; ++c) {
+          auto ld = [&](const T* p) __attribute__((always_inline)) {
+            return c < NC - 1 ? pld<V>(p + o + c * VL) : load_n0<V>(p + o + c * VL, wl);
+          };
+          if constexpr (cnd > 0) {
+            V v = ld(q[0]);
+            for (int t = 1; t < cnd; ++t) v += ld(q[t]);
+            z[c] = v;
+          } else {
+            V v = ld(sl[0]);
+            for (int64_t t = 1; t < nd; ++t) v += ld(sl[t]);
+            z[c] = v;
+          }
+        }
+      };
+      V z0[NC], z1[NC], z2[NC];
+      zrow(a - ph, z0);
+      zrow(a - ph + 1, z1);
+      for (int64_t oh = a; oh < b; ++oh) {
+        zrow(oh - ph + 2, z2);
+        const V* rc = rcp_for(divisor_override ? divisor_override : fd * fac(oh, ph, 3, H));
+        V m[NC + 2];
+        m[0] = m[NC + 1] = V{};
+        for (int c = 0; c < NC; ++c) m[c + 1] = (z0[c] + z1[c]) + z2[c];
+        T* yr = yp + oh * W;
+        for (int c = 0; c < NC; ++c) {
+          V acc = __builtin_shuffle(m[c], m[c + 1], pl) + m[c + 1];
+          acc = (acc + __builtin_shuffle(m[c + 1], m[c + 2], pr)) * rc[c];
+          if (c < NC - 1)
+            pst(yr + c * VL, acc);
+          else
+            store_n(yr + c * VL, acc, wl);
+        }
+        for (int c = 0; c < NC; ++c) z0[c] = z1[c], z1[c] = z2[c];
+      }
+    };
+    if (nd == 2)
+      go(IC<2>{});
+    else if (nd == 3)
+      go(IC<3>{});
+    else
+      go(IC<0>{});
+    for (int64_t i = a; i < b; ++i, ++row) it.next();
+  }
+}
+
 template <typename T>
 void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
                 int64_t begin, int64_t end, void* scratch) {
+  if constexpr (kPermute) {
+    if (avg3d_narrow_ok<T>(s)) {
+      switch ((s.in[2] + PV<T>::VL - 1) / PV<T>::VL) {
+        case 1: return avg3d_narrow_k<T, 1>(s, x, y, count_include_pad, divisor_override, begin, end);
+        case 2: return avg3d_narrow_k<T, 2>(s, x, y, count_include_pad, divisor_override, begin, end);
+        case 3: return avg3d_narrow_k<T, 3>(s, x, y, count_include_pad, divisor_override, begin, end);
+        default: return avg3d_narrow_k<T, 4>(s, x, y, count_include_pad, divisor_override, begin, end);
+      }
+    }
+  }
   if (!pool_depth_first(s))
     return avg_pool_core(s, x, y, count_include_pad, divisor_override, begin, end, scratch, 1);
   depth_first(
