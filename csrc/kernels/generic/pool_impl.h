@@ -1953,6 +1953,97 @@ inline int64_t max_pair_gap(const RowPlan<T>& c, const PoolShape& s) {
   return g <= 4 && g * s.s[1] < s.k[1] * s.d[1] ? g : 0;
 }
 
+// ---- 3x3 max pooling with dilated columns on narrow rows (AVX-512, values only) ---------------
+// Rows of at most 4 vectors stay in registers. The output rows of one residue class modulo the
+// row dilation slide along the input rows (oh + dh reads oh's rows 1 and 2 plus one new row),
+// so each input row is loaded once per class; the column taps are two-register permutes of the
+// row's chunk maxima (lanes outside the row are -inf). Plain max throughout, every loaded row
+// checked for NaN once: an output row whose window read a NaN is done again with vmax_nan from
+// the same registers. (64 planes of 56x56, dilation 2, 1 thread: the flat kernel's row buffer
+// and unaligned tap loads took 48 us, the general fused rows' per-chunk plan tables 64 us, this 29.)
+template <typename T>
+inline bool max_narrow3_ok(const PoolShape& s) {
+  constexpr int64_t VL = PV<T>::VL;
+  return kPermute && pool_is_flat(s) && s.k[1] == 3 && s.k[2] == 3 && s.d[2] > 1 && 2 * s.d[2] < VL &&
+         s.p[2] < VL && s.in[2] >= VL && s.in[2] <= 4 * VL && s.out[2] <= s.in[2];
+}
+
+// The first n (1..lanes) elements at p, fill beyond; reads nothing past them.
+template <typename V, typename T>
+inline V load_nf(const T* p, int64_t n, V fill) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64 && sizeof(T) == 4)
+    return __builtin_ia32_loadups512_mask(p, fill, (unsigned short)((1u << n) - 1));
+  else if constexpr (sizeof(V) == 64 && sizeof(T) == 8)
+    return __builtin_ia32_loadupd512_mask(p, fill, (unsigned char)((1u << n) - 1));
+#endif
+  V a = fill;
+  for (int64_t l = 0; l < n; ++l) a[l] = p[l];
+  return a;
+}
+
+template <typename T, int NC>
+void max_narrow3_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2];
+  const int64_t ph = s.p[1], dh = s.d[1], pw = s.p[2], dw = s.d[2];
+  const V fillv = V{} - __builtin_inf();
+  const int64_t wl = W - (NC - 1) * VL, nq = (OW + VL - 1) / VL;  // last chunk's lanes; output chunks
+  // tap j of output chunk q: tap 0 (shift -pw <= 0) from chunks (q - 1, q), taps 1 and 2 (shift
+  // j * dw - pw >= 0) from (q, q + 1)
+  VK pm0, pm1, pm2;
+  for (int l = 0; l < VL; ++l)
+    pm0[l] = (K)(l + VL - pw), pm1[l] = (K)(l + dw - pw), pm2[l] = (K)(l + 2 * dw - pw);
+  auto load = [&](const T* xp, int64_t h, V* v) __attribute__((always_inline)) {
+    if (h < 0 || h >= H) {
+      for (int c = 0; c < NC; ++c) v[c] = fillv;
+      return 0u;
+    }
+    const T* r = xp + h * W;
+    for (int c = 0; c < NC - 1; ++c) v[c] = pld<V>(r + c * VL);
+    v[NC - 1] = load_nf(r + (NC - 1) * VL, wl, fillv);
+    unsigned nan = 0;
+    for (int c = 0; c < NC; c += 2) nan |= unord_bits(v[c], v[c + 1 < NC ? c + 1 : c]);
+    return nan;
+  };
+  auto emit = [&](const V* w0, const V* w1, const V* w2, T* yr, auto red) __attribute__((always_inline)) {
+    V m[NC + 2];
+    m[0] = m[NC + 1] = fillv;
+    for (int c = 0; c < NC; ++c) m[c + 1] = red(red(w0[c], w1[c]), w2[c]);
+    for (int q = 0; q < NC; ++q) {
+      if (q >= nq) break;
+      V acc = __builtin_shuffle(m[q], m[q + 1], pm0);
+      acc = red(acc, __builtin_shuffle(m[q + 1], m[q + 2], pm1));
+      acc = red(acc, __builtin_shuffle(m[q + 1], m[q + 2], pm2));
+      store_chunk(yr, q * VL, OW, acc);
+    }
+  };
+  int64_t row = begin;
+  while (row < end) {
+    const int64_t p = row / OH, a = row % OH, b = min64(OH, a + (end - row));
+    const T* xp = x + p * H * W;
+    T* yp = y + p * OH * OW;
+    for (int64_t r = 0; r < dh && a + r < b; ++r) {
+      V w0[NC], w1[NC], w2[NC];
+      int64_t oh = a + r;
+      unsigned n0 = load(xp, oh - ph, w0), n1 = load(xp, oh - ph + dh, w1);
+      for (; oh < b; oh += dh) {
+        const unsigned n2 = load(xp, oh - ph + 2 * dh, w2);
+        if (__builtin_expect((n0 | n1 | n2) != 0, 0))
+          emit(w0, w1, w2, yp + oh * OW, [](V u, V v) __attribute__((always_inline)) { return vmax_nan(u, v); });
+        else
+          emit(w0, w1, w2, yp + oh * OW, [](V u, V v) __attribute__((always_inline)) { return pmax(u, v); });
+        for (int c = 0; c < NC; ++c) w0[c] = w1[c], w1[c] = w2[c];
+        n0 = n1, n1 = n2;
+      }
+    }
+    row += b - a;
+  }
+}
+
 template <typename T>
 void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
   typedef typename PV<T>::V V;
@@ -1967,6 +2058,16 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   const bool fusable = kPermute && s.in[2] >= VL && (s.k[2] - 1) * s.d[2] < VL;
   // (3x3 and smaller windows: plain max with the NaN check on the side; dilated ones only on
   // narrow rows, where the fused rows' per-row cost dominates)
+  if constexpr (kPermute) {
+    if (!idx && max_narrow3_ok<T>(s)) {
+      switch ((s.in[2] + VL - 1) / VL) {
+        case 1: return max_narrow3_k<T, 1>(s, x, y, begin, end);
+        case 2: return max_narrow3_k<T, 2>(s, x, y, begin, end);
+        case 3: return max_narrow3_k<T, 3>(s, x, y, begin, end);
+        default: return max_narrow3_k<T, 4>(s, x, y, begin, end);
+      }
+    }
+  }
   if (!idx && pool_is_flat(s) && s.k[1] <= 3 && s.k[2] <= 3 && (s.d[2] == 1 || !fusable || s.in[2] * (int64_t)sizeof(T) <= 256))
     return flat_s1_k<T, false, true>(s, x, y, false, 0, 1, begin, end, scratch);
   if (!idx && pool_is_flat(s) && !(s.d[2] > 1 && fusable))
@@ -2715,9 +2816,184 @@ void depth_first(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t en
   }
 }
 
+// ---- 3-D average pooling, stride 1, 3x3 in-plane window, narrow rows (AVX-512) ---------------
+// Rows of at most 4 vectors stay in registers. Per (plane, od), each input row's live depth
+// slices are summed once into a register row and slid through a 3-row window along oh, so the
+// depth-folded plane never goes through memory (depth_first stored it, then the 2-D kernel read
+// it back three times); the column taps are one-lane permutes with zero lanes at the edges.
+// Sums in depth, row, column order like depth_first; times 1 / divisor per column (within an ulp
+// of the quotient). Stride 1 has no ceil_mode overhang.
+template <typename T>
+inline bool avg3d_narrow_ok(const PoolShape& s) {
+  constexpr int64_t VL = PV<T>::VL;
+  return kPermute && s.k[0] > 1 && s.k[0] <= 64 && 2 * s.p[0] <= s.k[0] && s.k[1] == 3 && s.k[2] == 3 &&
+         s.p[1] <= 1 && s.p[2] == 1 && s.s[0] == 1 && s.s[1] == 1 && s.s[2] == 1 && s.d[0] == 1 && s.d[1] == 1 &&
+         s.d[2] == 1 && s.in[2] <= 4 * VL && s.out[2] == s.in[2] && s.out[1] == s.in[1] + 2 * s.p[1] - 2 &&
+         s.out[0] == s.in[0] + 2 * s.p[0] - s.k[0] + 1;
+}
+
+template <typename T, int NC>
+void avg3d_narrow_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
+                    int64_t begin, int64_t end) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1];
+  const int64_t kd = s.k[0], pd = s.p[0], ph = s.p[1];
+  const int64_t wl = W - (NC - 1) * VL;  // lanes of the last chunk
+  VK pl, pr;  // column c - 1 from chunks (q - 1, q), column c + 1 from (q, q + 1)
+  for (int l = 0; l < VL; ++l) pl[l] = (K)(l + VL - 1), pr[l] = (K)(l + 1);
+  // per-column factor of the divisor (1 past the row: those lanes are never stored)
+  V cw[NC];
+  for (int c = 0; c < NC; ++c)
+    for (int l = 0; l < VL; ++l) {
+      const int64_t ow = c * VL + l, st = ow - 1, en = min64(st + 3, W + 1);
+      cw[c][l] = ow >= W || divisor_override ? T(1) : count_include_pad ? T(en - st) : T(min64(en, W) - max64(st, 0));
+    }
+  // axis factor of the divisor for output o (window [o - p, o - p + k) along an axis of n)
+  auto fac = [&](int64_t o, int64_t p, int64_t k, int64_t n) {
+    const int64_t st = o - p, en = min64(st + k, n + p);
+    return count_include_pad ? en - st : min64(en, n) - max64(st, 0);
+  };
+  // 1 / divisor per column for row factor f: the few distinct factors are cached
+  int64_t cf[4] = {-1, -1, -1, -1};
+  V crc[4][NC];
+  int ncache = 0;
+  auto rcp_for = [&](int64_t f) -> const V* {
+    for (int i = 0; i < ncache; ++i)
+      if (cf[i] == f) return crc[i];
+    const int i = ncache < 4 ? ncache++ : 3;
+    cf[i] = f;
+    for (int c = 0; c < NC; ++c) crc[i][c] = T(1) / ((T)f * cw[c]);
+    return crc[i];
+  };
+  // 1, hidden from the optimizer: the depth sums go through FMAs (v * 1 + w, the same sum), which
+  // issue on the multiply pipes while the row and column sums take the add pipes (Zen 4)
+  V one = V{} + T(1);
+#if defined(__AVX512F__)
+  __asm__("" : "+v"(one));
+#endif
+  const T* sl[65];  // (+1: the paired depth outputs read kd + 1 slices)
+  RowIter it(begin, OD, OH);
+  for (int64_t row = begin; row < end;) {
+    const int64_t a = it.oh, b = min64(OH, a + (end - row));
+    const T* xp = x + it.p * D * H * W;
+    T* yp = y + ((it.p * OD + it.od) * OH) * W;
+    int64_t nd = 0;
+    for (int64_t j = 0; j < kd; ++j) {
+      const int64_t id = it.od - pd + j;
+      if (id >= 0 && id < D) sl[nd++] = xp + id * H * W;
+    }
+    const int64_t fd = divisor_override ? 1 : fac(it.od, pd, kd, D);
+    // rows with all 3 window rows inside the plane share one row factor (a copy: the cache may
+    // reuse its slot)
+    V rmid[NC];
+    {
+      const V* r = rcp_for(divisor_override ? divisor_override : fd * 3);
+      for (int c = 0; c < NC; ++c) rmid[c] = r[c];
+    }
+    // loads chunk c of row offset o of slice p (the last chunk masked)
+    auto ld = [&](const T* p, int64_t o, int c) __attribute__((always_inline)) {
+      return c < NC - 1 ? pld<V>(p + o + c * VL) : load_n0<V>(p + o + c * VL, wl);
+    };
+    // rows [a, b) of NO consecutive depth outputs (at yp, yp + OH * W): zr(o, z) sets z[k][0, NC)
+    // to output k's depth sum of the input row at offset o
+    auto sweep = [&](auto NO, const auto& zr) __attribute__((always_inline)) {
+      constexpr int no = decltype(NO)::value;
+      auto zrow = [&](int64_t h, V (*z)[NC]) __attribute__((always_inline)) {
+        if (h >= 0 && h < H) return zr(h * W, z);
+        for (int k = 0; k < no; ++k)
+          for (int c = 0; c < NC; ++c) z[k][c] = V{};
+      };
+      V z0[no][NC], z1[no][NC], z2[no][NC], m[NC + 2];
+      m[0] = m[NC + 1] = V{};
+      zrow(a - ph, z0);
+      zrow(a - ph + 1, z1);
+      for (int64_t oh = a; oh < b; ++oh) {
+        zrow(oh - ph + 2, z2);
+        const V* rc = oh >= ph && oh < OH - ph ? rmid : rcp_for(divisor_override ? divisor_override : fd * fac(oh, ph, 3, H));
+        for (int k = 0; k < no; ++k) {
+          for (int c = 0; c < NC; ++c) m[c + 1] = (z0[k][c] + z1[k][c]) + z2[k][c];
+          T* yr = yp + k * OH * W + oh * W;
+          for (int c = 0; c < NC; ++c) {
+            V acc = __builtin_shuffle(m[c], m[c + 1], pl) + m[c + 1];
+            acc = (acc + __builtin_shuffle(m[c + 1], m[c + 2], pr)) * rc[c];
+            if (c < NC - 1)
+              pst(yr + c * VL, acc);
+            else
+              store_n(yr + c * VL, acc, wl);
+          }
+        }
+        for (int k = 0; k < no; ++k)
+          for (int c = 0; c < NC; ++c) z0[k][c] = z1[k][c], z1[k][c] = z2[k][c];
+      }
+    };
+    // one depth output, ND live slices (0: any count)
+    auto one_od = [&](auto ND) __attribute__((always_inline)) {
+      constexpr int cnd = decltype(ND)::value;
+      const T* q[cnd > 0 ? cnd : 1];
+      for (int t = 0; t < cnd; ++t) q[t] = sl[t];
+      sweep(IC<1>{}, [&](int64_t o, V (*z)[NC]) __attribute__((always_inline)) {
+        for (int c = 0; c < NC; ++c) {
+          V v = ld(cnd > 0 ? q[0] : sl[0], o, c);
+          if constexpr (cnd > 0)
+            for (int t = 1; t < cnd; ++t) v = ld(q[t], o, c) * one + v;  // (an FMA: see `one`)
+          else
+            for (int64_t t = 1; t < nd; ++t) v += ld(sl[t], o, c);
+          z[0][c] = v;
+        }
+      });
+    };
+    // Two depth outputs whose windows lie inside the input (the whole of both in this range):
+    // they share kd - 1 slices, summed once per row (kd + 1 slice loads per two rows, not 2 kd).
+    if (a == 0 && b == OH && it.od + 1 < OD && row + 2 * OH <= end && it.od - pd >= 0 && it.od + 1 - pd + kd <= D) {
+      sl[kd] = sl[kd - 1] + H * W;
+      auto two_od = [&](auto NS) __attribute__((always_inline)) {
+        constexpr int cns = decltype(NS)::value;  // shared slices (0: any count)
+        const T* q[cns > 0 ? cns + 2 : 1];
+        for (int t = 0; t < cns + 2 && cns > 0; ++t) q[t] = sl[t];
+        sweep(IC<2>{}, [&](int64_t o, V (*z)[NC]) __attribute__((always_inline)) {
+          const T* const* u = cns > 0 ? q : sl;
+          const int64_t ns = cns > 0 ? cns : kd - 1;
+          for (int c = 0; c < NC; ++c) {
+            V v = ld(u[1], o, c);
+            for (int64_t t = 2; t <= ns; ++t) v = ld(u[t], o, c) * one + v;
+            z[0][c] = ld(u[0], o, c) * one + v;
+            z[1][c] = ld(u[ns + 1], o, c) * one + v;
+          }
+        });
+      };
+      if (kd == 3)
+        two_od(IC<2>{});
+      else
+        two_od(IC<0>{});
+      for (int64_t i = 0; i < 2 * OH; ++i, ++row) it.next();
+      continue;
+    }
+    if (nd == 2)
+      one_od(IC<2>{});
+    else if (nd == 3)
+      one_od(IC<3>{});
+    else
+      one_od(IC<0>{});
+    for (int64_t i = a; i < b; ++i, ++row) it.next();
+  }
+}
+
 template <typename T>
 void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
                 int64_t begin, int64_t end, void* scratch) {
+  if constexpr (kPermute) {
+    if (avg3d_narrow_ok<T>(s)) {
+      switch ((s.in[2] + PV<T>::VL - 1) / PV<T>::VL) {
+        case 1: return avg3d_narrow_k<T, 1>(s, x, y, count_include_pad, divisor_override, begin, end);
+        case 2: return avg3d_narrow_k<T, 2>(s, x, y, count_include_pad, divisor_override, begin, end);
+        case 3: return avg3d_narrow_k<T, 3>(s, x, y, count_include_pad, divisor_override, begin, end);
+        default: return avg3d_narrow_k<T, 4>(s, x, y, count_include_pad, divisor_override, begin, end);
+      }
+    }
+  }
   if (!pool_depth_first(s))
     return avg_pool_core(s, x, y, count_include_pad, divisor_override, begin, end, scratch, 1);
   depth_first(
