@@ -17,14 +17,13 @@ and the spec's divisor in float64), checked against tests/reference.py on small 
 PyTorch where installed."""
 
 import itertools
-import os
 
 import numpy as np
 import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, assert_result, have_torch, other_isas, rerun_under_isa
+from helpers import DTYPES, assert_result, have_torch, isa_rerun_tests
 
 
 def _max_oracle(x, p, d):
@@ -192,19 +191,5 @@ def test_vs_torch(dtype, rng):
             assert_result(fmaconv.avg_pool3d(x, **kw), exp, dtype, what=f"{x.shape} {kw}")
 
 
-_CHILD = os.environ.get("FMACONV_POOL_NARROW_CHILD") == "1"
-
-if not _CHILD:
-
-    @pytest.mark.parametrize("isa", other_isas())
-    def test_every_isa(isa):
-        rerun_under_isa(__file__, isa, "FMACONV_POOL_NARROW_CHILD", timeout=900)
-
-else:
-
-    def test_child_runs_the_forced_isa():
-        import contextlib
-        import io
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            assert fmaconv.show_config()["isa"] == os.environ["FMACONV_ISA"]
+# The tests above, rerun once under every other kernel set.
+globals().update(isa_rerun_tests(__file__))
