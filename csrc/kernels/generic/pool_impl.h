@@ -1186,6 +1186,88 @@ FMACONV_POOL_INLINE unsigned s2k3_strip(const RowPlan<T>& c, const PoolShape& s,
   return nan;
 }
 
+// The first n (< lanes) elements at p, `fill` beyond; reads nothing past them.
+template <typename V, typename T>
+FMACONV_POOL_INLINE V load_fill(const T* p, const V& fill, int64_t n) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64 && sizeof(T) == 4)
+    return __builtin_ia32_loadups512_mask(p, fill, (unsigned short)((1u << n) - 1));
+  else if constexpr (sizeof(V) == 64 && sizeof(T) == 8)
+    return __builtin_ia32_loadupd512_mask(p, fill, (unsigned char)((1u << n) - 1));
+#endif
+  V a = fill;
+  for (int64_t l = 0; l < n; ++l) a[l] = p[l];
+  return a;
+}
+
+// Plain max (no indices) for 3 taps at stride 2 along the row without dilation, pw <= 1 (AVX-512
+// fused plans), output rows [a, b) of one 2-D slice xp, each with 1 to 3 live window rows (fewer
+// rows repeat one: max is idempotent). Per output row: the rows' maximum per cell chunk, then the
+// taps (even and odd phases by two permutes, the third tap the even phase one lane on). Same
+// operations as maxf_row, but the chunk's kind comes from compares on its column (no plan
+// tables) and the row's tail is a masked load: about half maxf_row's time per row on 112-wide
+// planes. Returns nonzero when a value read is NaN, or a window has no live row (the caller then
+// redoes the rows).
+template <typename T>
+FMACONV_POOL_INLINE unsigned s2k3_plain(const RowPlan<T>& c, const PoolShape& s, const T* xp, int64_t a, int64_t b,
+                                        T* y) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t H = s.in[1], W = c.W, OW = c.OW, pw = c.pw;
+  const int64_t kh = s.k[1], sh = s.s[1], ph = s.p[1], dh = s.d[1];
+  const V fillv = V{} - __builtin_inf();
+  VK me, mo, m1, r1;
+  for (int l = 0; l < VL; ++l)
+    me[l] = (K)(2 * l), mo[l] = (K)(2 * l + 1), m1[l] = (K)(l + 1), r1[l] = (K)(l == 0 ? VL : l - 1);
+  unsigned nan = 0;
+  const int64_t nq = (OW + VL - 1) / VL;
+  for (int64_t oh = a; oh < b; ++oh, y += OW) {
+    const int64_t h0 = oh * sh - ph;
+    int64_t j0, j1;
+    if (dh == 1) {
+      j0 = max64(0, -h0), j1 = min64(kh, H - h0);
+    } else {
+      j0 = h0 < 0 ? ceil_div(-h0, dh) : 0, j1 = min64(kh, max64(0, ceil_div(H - h0, dh)));
+    }
+    const int64_t nr = j1 - j0;
+    if (nr <= 0) return 1u;
+    const T* p0 = xp + (h0 + j0 * dh) * W;
+    const T* p1 = p0 + (nr > 1 ? dh * W : 0);
+    const T* p2 = p0 + (nr > 2 ? 2 * dh * W : nr > 1 ? dh * W : 0);
+    auto cell = [&](int64_t k) __attribute__((always_inline)) {
+      const int64_t off = k * VL - pw;
+      V v0, v1, v2;
+      if (off >= 0 && off + VL <= W) {
+        v0 = pld<V>(p0 + off), v1 = pld<V>(p1 + off), v2 = pld<V>(p2 + off);
+      } else if (off >= W) {
+        return fillv;
+      } else if (off < 0) {  // (pw = 1, k = 0: the columns from 0, one lane on, padding in lane 0)
+        v0 = pld<V>(p0), v1 = pld<V>(p1), v2 = pld<V>(p2);
+        nan |= unord_bits(v0, v1) | unord_bits(v2, v2);
+        return (V)__builtin_shuffle(pmax(pmax(v0, v1), v2), fillv, r1);
+      } else {
+        v0 = load_fill<V>(p0 + off, fillv, W - off);
+        v1 = load_fill<V>(p1 + off, fillv, W - off);
+        v2 = load_fill<V>(p2 + off, fillv, W - off);
+      }
+      nan |= unord_bits(v0, v1) | unord_bits(v2, v2);
+      return pmax(pmax(v0, v1), v2);
+    };
+    V c0 = cell(0), c1 = cell(1);
+    V E = __builtin_shuffle(c0, c1, me), O = __builtin_shuffle(c0, c1, mo);
+    for (int64_t q = 0; q < nq; ++q) {
+      const V d0 = cell(2 * q + 2), d1 = cell(2 * q + 3);
+      const V E2 = __builtin_shuffle(d0, d1, me);
+      const V t2 = __builtin_shuffle(E, E2, m1);
+      store_chunk(y, q * VL, OW, pmax(t2, pmax(O, E)));
+      E = E2, O = __builtin_shuffle(d0, d1, mo);
+    }
+  }
+  return nan;
+}
+
 template <typename T, int NT, typename Red, typename Fin>
 FMACONV_POOL_INLINE void fused_row_n(const RowPlan<T>& c, const T* const* rows, int64_t n, T fill, const Red& red,
                                      const Fin& fin) {
@@ -2002,6 +2084,8 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   // 3 taps at stride 2 along the row, 2-D or 1-D: blocks of output rows go through s2k3_strip
   // (rows before `exact_to` are a block that read a NaN: redone row by row below)
   const bool strips = idx && fused_ok(c) && c.sw == 2 && c.dw == 1 && c.KW == 3 && !dead && s.k[0] == 1 && s.in[1] > 1;
+  // the same taps without indices, up to 3 window rows: blocks of rows through s2k3_plain
+  const bool pstrips = !idx && fused_ok(c) && c.sw == 2 && c.dw == 1 && c.KW == 3 && c.pw <= 1 && s.k[0] == 1 && s.k[1] <= 3;
   int64_t exact_to = begin;
   tap_dispatch(c, [&](auto NT, auto SH) {
   constexpr int nt = decltype(NT)::value;
@@ -2022,6 +2106,15 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       // (kd == 1: no depth padding, the window's depth slice is od * sd)
       const T* xs = x + it.p * s.in_plane() + it.od * s.s[0] * H * W;
       if (!s2k3_strip(c, s, xs, it.od * s.s[0] * H * W, it.oh, it.oh + nb, y + row * OW, idx + row * OW, initc)) {
+        for (int64_t i = 1; i < nb; ++i) ++row, it.next();
+        continue;
+      }
+      exact_to = row + nb;
+    }
+    if (pstrips && row >= exact_to) {
+      const int64_t nb = min64(min64(64, s.out[1] - it.oh), end - row);
+      const T* xs = x + it.p * s.in_plane() + it.od * s.s[0] * H * W;
+      if (!s2k3_plain(c, s, xs, it.oh, it.oh + nb, y + row * OW)) {
         for (int64_t i = 1; i < nb; ++i) ++row, it.next();
         continue;
       }
