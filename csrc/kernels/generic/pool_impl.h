@@ -1070,25 +1070,6 @@ FMACONV_POOL_INLINE V load_mask(const T* p, const V& fill, unsigned m) {
   return a;
 }
 
-// Cell chunks k >= 1 of the s2k3 kernels' rows (input columns [k VL - pw, + VL), pw <= 1): the
-// offset and lane mask of their part inside [0, W) (mask 0: padding only), so every chunk is one
-// masked load, with no branch on the chunk's kind.
-struct S2Cells {
-  int64_t* off;
-  uint32_t* mask;
-};
-inline S2Cells make_s2_cells(int64_t n, int64_t W, int64_t pw, int64_t VL, char*& sp) {
-  S2Cells cs;
-  cs.off = carve<int64_t>(sp, n);
-  cs.mask = carve<uint32_t>(sp, n);
-  for (int64_t k = 0; k < n; ++k) {
-    const int64_t off = k * VL - pw, lanes = off >= W ? 0 : min64(VL, W - off);
-    cs.off[k] = lanes > 0 ? off : 0;
-    cs.mask[k] = lanes >= 32 ? ~0u : (1u << max64(lanes, 0)) - 1;
-  }
-  return cs;
-}
-
 // Plain max (no indices) for 3 taps at stride 2 along the row without dilation, pw <= 1 (AVX-512
 // fused plans), output rows [a, b) of one 2-D slice xp, each with 1 to 3 live window rows (fewer
 // rows repeat one: max is idempotent). Per output row: the rows' maximum per cell chunk, then the
@@ -1096,9 +1077,9 @@ inline S2Cells make_s2_cells(int64_t n, int64_t W, int64_t pw, int64_t VL, char*
 // operations as maxf_row, but the chunk's kind comes from compares on its column (no plan
 // tables) and the row's edges are masked loads: about half maxf_row's time per row on 112-wide
 // planes. Returns nonzero when a value read is NaN, or a window has no live row (the caller then
-// redoes the rows).
+// redoes the rows). (Not inlined, as s2k3_idx_rows.)
 template <typename T>
-FMACONV_POOL_INLINE unsigned s2k3_plain(const RowPlan<T>& c, const PoolShape& s, const T* xp, int64_t a, int64_t b,
+__attribute__((noinline)) unsigned s2k3_plain(const RowPlan<T>& c, const PoolShape& s, const T* xp, int64_t a, int64_t b,
                                         T* y) {
   typedef typename PV<T>::V V;
   typedef typename PV<T>::K K;
@@ -1168,9 +1149,9 @@ FMACONV_POOL_INLINE unsigned s2k3_plain(const RowPlan<T>& c, const PoolShape& s,
 // The last window row's reduction is kept (cv, ck: values and in-plane keys per output column)
 // for the next output row, which shares it (3 rows at stride 2): 2 new rows per output row.
 // Returns nonzero when a value read is NaN, or a window has no live row (the caller then redoes
-// the rows in the full order).
+// the rows in the full order). (Not inlined: inside max_pool_k's dispatch its registers spill.)
 template <typename T>
-FMACONV_POOL_INLINE unsigned s2k3_idx_rows(const RowPlan<T>& c, const S2Cells& cs, const PoolShape& s, const T* xp, int64_t kb,
+__attribute__((noinline)) unsigned s2k3_idx_rows(const RowPlan<T>& c, const PoolShape& s, const T* xp, int64_t kb,
                                            int64_t a, int64_t b, T* y, int64_t* idx,
                                            const typename PV<T>::K* initc, T* cv, typename PV<T>::K* ck) {
   typedef typename PV<T>::V V;
@@ -1193,10 +1174,14 @@ FMACONV_POOL_INLINE unsigned s2k3_idx_rows(const RowPlan<T>& c, const S2Cells& c
     v = m ? cand : v;
     k = m ? ck0 + off : k;
   };
-  // cell chunk k of row rp: input columns [k VL - pw, + VL), padding outside [0, W)
-  auto cell = [&](const T* rp, int64_t k) __attribute__((always_inline)) {  // k >= 1
-    const int64_t off = k * VL - pw;  // (a plain load inside the row: merge-masked loads cost more)
-    return off + VL <= W ? pld<V>(rp + off) : load_mask<V>(rp + cs.off[k], fillv, cs.mask[k]);
+  // cell chunk k >= 1 of row rp: input columns [k VL - pw, + VL), padding outside [0, W) (a
+  // plain load inside the row: merge-masked loads cost more; plain loads in a loop of their own
+  // measured slower)
+  auto cell = [&](const T* rp, int64_t k) __attribute__((always_inline)) {
+    const int64_t off = k * VL - pw;
+    if (off + VL <= W) return pld<V>(rp + off);
+    if (off >= W) return fillv;
+    return load_mask<V>(rp + off, fillv, (1u << (W - off)) - 1);
   };
   // row rp's reduction along the row for output chunk q (a0: its cell chunk 2q, replaced by 2q + 2):
   // values v, keys k relative to the row
@@ -2135,7 +2120,6 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   const bool pstrips = !idx && fused_ok(c) && c.sw == 2 && c.dw == 1 && c.KW == 3 && c.pw <= 1 && s.k[0] == 1 && s.k[1] <= 3;
   T* carry_v = carve<T>(sp, strips ? c.n_ph : 0);  // s2k3_idx_rows' carried row
   K* carry_k = carve<K>(sp, strips ? c.n_ph : 0);
-  const S2Cells cs = make_s2_cells(strips ? c.nck + 2 : 0, W, c.pw, VL, sp);
   int64_t exact_to = begin;
   tap_dispatch(c, [&](auto NT, auto SH) {
   constexpr int nt = decltype(NT)::value;
@@ -2153,7 +2137,7 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       const int64_t nb = min64(min64(64, s.out[1] - it.oh), end - row);
       // (kd == 1: no depth padding, the window's depth slice is od * sd)
       const T* xs = x + it.p * s.in_plane() + it.od * s.s[0] * H * W;
-      if (!s2k3_idx_rows(c, cs, s, xs, it.od * s.s[0] * H * W, it.oh, it.oh + nb, y + row * OW, idx + row * OW, initc,
+      if (!s2k3_idx_rows(c, s, xs, it.od * s.s[0] * H * W, it.oh, it.oh + nb, y + row * OW, idx + row * OW, initc,
                          carry_v, carry_k)) {
         for (int64_t i = 1; i < nb; ++i) ++row, it.next();
         continue;
