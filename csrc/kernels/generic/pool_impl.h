@@ -1224,19 +1224,20 @@ __attribute__((noinline)) unsigned s2k3_idx_rows(const RowPlan<T>& c, const Pool
       const K b3 = (K)(kb + (hf + 3 * dh) * W), b4 = (K)(kb + (hf + 4 * dh) * W);
       V x1 = first(p1), x2 = first(p2), x3 = first(p3), x4 = first(p4);
       for (int64_t q = 0; q < nq; ++q) {
-        V v1, v2, v3, v4;
-        VK k1, k2, k3, k4;
-        hr(p1, q, x1, v1, k1);
-        hr(p2, q, x2, v2, k2);
-        hr(p3, q, x3, v3, k3);
+        // (each row taken right after its reduction: fewer live registers, no spills)
+        V v, B = pld<V>(cv + q * VL);
+        VK k, KK = pld<VK>(ck + q * VL);
+        hr(p1, q, x1, v, k);
+        take(B, KK, v, k, b1);
+        hr(p2, q, x2, v, k);
+        take(B, KK, v, k, b2);
+        V B2 = v;
+        VK K2 = k + b2;
+        hr(p3, q, x3, v, k);
+        take(B2, K2, v, k, b3);
+        V v4;
+        VK k4;
         hr(p4, q, x4, v4, k4);
-        V B = pld<V>(cv + q * VL);
-        VK KK = pld<VK>(ck + q * VL);
-        take(B, KK, v1, k1, b1);
-        take(B, KK, v2, k2, b2);
-        V B2 = v2;
-        VK K2 = k2 + b2;
-        take(B2, K2, v3, k3, b3);
         take(B2, K2, v4, k4, b4);
         pst(cv + q * VL, v4);
         pst(ck + q * VL, (VK)(k4 + b4));
