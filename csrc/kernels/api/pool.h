@@ -124,7 +124,8 @@ inline size_t pool_scratch_bytes_2d(const PoolShape& s, size_t elem) {
   // (tiled windows: values and keys of the column-reduced rows)
   const size_t tiled =
       pool_is_tiled(s) ? (size_t)(2 * (s.k[0] * pool_tile_rows(s) * s.k[1] * s.out[2] + 4 * vl) * (int64_t)elem + 192) : 0;
-  return flat + tiled + (size_t)(64 * 18 + pool_win_table_len(s) * 8 + (rows + 2) * 8 + rows * 48 + 4 * 64 + taps * (25 + 64) + chunks * (9 + 64) + 4 * L * 8 + (2 * L + owp) * 8 + 4 * 64);
+  // (s2k3_idx_rows: the carried row's values and keys, 2 * owp + 4 vl elements of up to 8 bytes)
+  return flat + tiled + (size_t)(64 * 18 + (2 * owp + 4 * vl) * 8 + pool_win_table_len(s) * 8 + (rows + 2) * 8 + rows * 48 + 4 * 64 + taps * (25 + 64) + chunks * (9 + 64) + 4 * L * 8 + (2 * L + owp) * 8 + 4 * 64);
 }
 
 }  // namespace fmaconv

@@ -1057,46 +1057,155 @@ FMACONV_POOL_INLINE unsigned s2k3_keys_row(const RowPlan<T>& c, const T* const* 
   return nan;
 }
 
-// Max with indices for 3 taps at stride 2 without dilation along the row (AVX-512 fused plans),
-// output rows [a, b) of one 2-D slice xp (in-plane offset kb: a depth slice when kd = 1). Each
-// live input row is reduced along the row first (its taps in column order, a later tap taking
-// a lane when strictly greater), then the window's rows in scan order (a later row taking a
-// lane when strictly greater). Both steps visit the window in PyTorch's scan order, so without
-// NaN that is its rule exactly: first maximum; a -inf window keeps the first live tap (the
-// first tap's key is the first live column, initc). Keys are only blended, never compared.
-// The block goes column chunk by column chunk (a strip of 2 VL input columns), its output rows
-// in order within a strip, so a window row shared with the next output row (3 rows at stride
-// 2) is reduced once and carried in registers. Returns nonzero when a value read is NaN (the
-// caller then redoes the rows in the full order).
+// The lanes of p selected by the mask m, `fill` in the others; reads nothing else.
+template <typename V, typename T>
+FMACONV_POOL_INLINE V load_mask(const T* p, const V& fill, unsigned m) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64 && sizeof(T) == 4)
+    return __builtin_ia32_loadups512_mask(p, fill, (unsigned short)m);
+  else if constexpr (sizeof(V) == 64 && sizeof(T) == 8)
+    return __builtin_ia32_loadupd512_mask(p, fill, (unsigned char)m);
+#endif
+  V a = fill;
+  for (int l = 0; l < (int)(sizeof(V) / sizeof(T)); ++l)
+    if (m >> l & 1) a[l] = p[l];
+  return a;
+}
+
+// Plain max (no indices) for 3 taps at stride 2 along the row without dilation, pw <= 1 (AVX-512
+// fused plans), output rows [a, b) of one 2-D slice xp, each with 1 to 3 live window rows (fewer
+// rows repeat one: max is idempotent). Per output row: the rows' maximum per cell chunk, then the
+// taps (even and odd phases by two permutes, the third tap the even phase one lane on). Same
+// operations as maxf_row, but the chunk's kind comes from compares on its column (no plan
+// tables) and the row's edges are masked loads: about half maxf_row's time per row on 112-wide
+// planes. Returns nonzero when a value read is NaN, or a window has no live row (the caller then
+// redoes the rows). (Not inlined, as s2k3_idx_rows.)
 template <typename T>
-FMACONV_POOL_INLINE unsigned s2k3_strip(const RowPlan<T>& c, const PoolShape& s, const T* xp, int64_t kb, int64_t a,
-                                        int64_t b, T* y, int64_t* idx, const typename PV<T>::K* initc) {
+__attribute__((noinline)) unsigned s2k3_plain(const RowPlan<T>& c, const PoolShape& s, const T* xp, int64_t a, int64_t b,
+                                        T* y) {
   typedef typename PV<T>::V V;
   typedef typename PV<T>::K K;
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
-  const int64_t H = s.in[1], W = s.in[2], OW = c.OW, pw = c.pw;
+  const int64_t H = s.in[1], W = c.W, OW = c.OW, pw = c.pw;
   const int64_t kh = s.k[1], sh = s.s[1], ph = s.p[1], dh = s.d[1];
   const V fillv = V{} - __builtin_inf();
-  VK me, mo, m1, iota2;
-  for (int l = 0; l < VL; ++l) me[l] = (K)(2 * l), mo[l] = (K)(2 * l + 1), m1[l] = (K)(l + 1), iota2[l] = (K)(2 * l);
+  VK me, mo, m1, r1;
+  for (int l = 0; l < VL; ++l)
+    me[l] = (K)(2 * l), mo[l] = (K)(2 * l + 1), m1[l] = (K)(l + 1), r1[l] = (K)(l == 0 ? VL : l - 1);
   unsigned nan = 0;
-  // A later candidate takes a lane only when strictly greater (the first maximum wins).
-  auto take = [](V& v, VK& k, const V& cand, const VK& ck) __attribute__((always_inline)) {
+  const int64_t nq = (OW + VL - 1) / VL;
+  for (int64_t oh = a; oh < b; ++oh, y += OW) {
+    const int64_t h0 = oh * sh - ph;
+    int64_t j0, j1;
+    if (dh == 1) {
+      j0 = max64(0, -h0), j1 = min64(kh, H - h0);
+    } else {
+      j0 = h0 < 0 ? ceil_div(-h0, dh) : 0, j1 = min64(kh, max64(0, ceil_div(H - h0, dh)));
+    }
+    const int64_t nr = j1 - j0;
+    if (nr <= 0) return 1u;
+    const T* p0 = xp + (h0 + j0 * dh) * W;
+    const T* p1 = p0 + (nr > 1 ? dh * W : 0);
+    const T* p2 = p0 + (nr > 2 ? 2 * dh * W : nr > 1 ? dh * W : 0);
+    auto cell = [&](int64_t k) __attribute__((always_inline)) {  // k >= 1
+      const int64_t off = k * VL - pw;
+      V v0, v1, v2;
+      if (off + VL <= W) {
+        v0 = pld<V>(p0 + off), v1 = pld<V>(p1 + off), v2 = pld<V>(p2 + off);
+      } else if (off >= W) {
+        return fillv;
+      } else {
+        const unsigned m = (1u << (W - off)) - 1;
+        v0 = load_mask<V>(p0 + off, fillv, m), v1 = load_mask<V>(p1 + off, fillv, m);
+        v2 = load_mask<V>(p2 + off, fillv, m);
+      }
+      nan |= unord_bits(v0, v1) | unord_bits(v2, v2);
+      return pmax(pmax(v0, v1), v2);
+    };
+    // cell chunk 0 (pw = 1: the columns from 0, one lane on, padding in lane 0; W >= VL)
+    const V u0 = pld<V>(p0), u1 = pld<V>(p1), u2 = pld<V>(p2);
+    nan |= unord_bits(u0, u1) | unord_bits(u2, u2);
+    V c0 = pmax(pmax(u0, u1), u2);
+    if (pw) c0 = __builtin_shuffle(c0, fillv, r1);
+    const V c1 = cell(1);
+    V E = __builtin_shuffle(c0, c1, me), O = __builtin_shuffle(c0, c1, mo);
+    for (int64_t q = 0; q < nq; ++q) {
+      const V d0 = cell(2 * q + 2), d1 = cell(2 * q + 3);
+      const V E2 = __builtin_shuffle(d0, d1, me);
+      const V t2 = __builtin_shuffle(E, E2, m1);
+      store_chunk(y, q * VL, OW, pmax(t2, pmax(O, E)));
+      E = E2, O = __builtin_shuffle(d0, d1, mo);
+    }
+  }
+  return nan;
+}
+
+// Max with indices for 3 taps at stride 2 without dilation along the row, pw <= 1 (AVX-512 fused
+// plans), output rows [a, b) of one 2-D slice xp (in-plane offset kb: a depth slice when kd = 1),
+// row by row. Each live input row is reduced along the row first (its taps in column order, a
+// later tap taking a lane when strictly greater), then the window's rows in scan order (a later
+// row taking a lane when strictly greater). Both steps visit the window in PyTorch's scan order,
+// so without NaN that is its rule exactly: first maximum; a -inf window keeps the first live tap
+// (the first tap's key is the first live column, initc). Keys are only blended, never compared.
+// The last window row's reduction is kept (cv, ck: values and in-plane keys per output column)
+// for the next output row, which shares it (3 rows at stride 2): 2 new rows per output row.
+// Returns nonzero when a value read is NaN, or a window has no live row (the caller then redoes
+// the rows in the full order). (Not inlined: inside max_pool_k's dispatch its registers spill.)
+template <typename T>
+__attribute__((noinline)) unsigned s2k3_idx_rows(const RowPlan<T>& c, const PoolShape& s, const T* xp, int64_t kb,
+                                           int64_t a, int64_t b, T* y, int64_t* idx,
+                                           const typename PV<T>::K* initc, T* cv, typename PV<T>::K* ck) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t H = s.in[1], W = c.W, OW = c.OW, pw = c.pw;
+  const int64_t kh = s.k[1], sh = s.s[1], ph = s.p[1], dh = s.d[1];
+  const V fillv = V{} - __builtin_inf();
+  VK me, mo, m1, r1, iota2;
+  for (int l = 0; l < VL; ++l)
+    me[l] = (K)(2 * l), mo[l] = (K)(2 * l + 1), m1[l] = (K)(l + 1), r1[l] = (K)(l == 0 ? VL : l - 1),
+    iota2[l] = (K)(2 * l);
+  unsigned nan = 0;
+  const int64_t nq = (OW + VL - 1) / VL;
+  // A later candidate takes a lane only when strictly greater (the first maximum wins); its key
+  // is ck0 + off.
+  auto take = [](V& v, VK& k, const V& cand, const VK& ck0, K off) __attribute__((always_inline)) {
     const VK m = cand > v;
     v = m ? cand : v;
-    k = m ? ck : k;
+    k = m ? ck0 + off : k;
   };
+  // cell chunk k >= 1 of row rp: input columns [k VL - pw, + VL), padding outside [0, W) (a
+  // plain load inside the row: merge-masked loads cost more; plain loads in a loop of their own
+  // measured slower)
   auto cell = [&](const T* rp, int64_t k) __attribute__((always_inline)) {
-    if (k >= c.nck || c.ckind[k] == 2) return fillv;
-    V v = pld<V>(rp + c.coff[k]);
-    if (c.ckind[k] == 1) v = __builtin_shuffle(v, fillv, c.cidx[k]);
-    return v;
+    const int64_t off = k * VL - pw;
+    if (off + VL <= W) return pld<V>(rp + off);
+    if (off >= W) return fillv;
+    return load_mask<V>(rp + off, fillv, (1u << (W - off)) - 1);
   };
-  const int64_t nq = (OW + VL - 1) / VL;
-  // per output row of the block (at most 64): first live input row and live row count
-  int64_t hfa[64], nra[64];
-  for (int64_t oh = a; oh < b; ++oh) {
+  // row rp's reduction along the row for output chunk q (a0: its cell chunk 2q, replaced by 2q + 2):
+  // values v, keys k relative to the row
+  auto hr = [&](const T* rp, int64_t q, V& a0, V& v, VK& k) __attribute__((always_inline)) {
+    const V a1 = cell(rp, 2 * q + 1), a2 = cell(rp, 2 * q + 2);
+    nan |= unord_bits(a1, a2);
+    const V E = __builtin_shuffle(a0, a1, me), O = __builtin_shuffle(a0, a1, mo);
+    const V t2 = __builtin_shuffle(E, a2, m1);
+    const K c0 = (K)(2 * q * VL - pw);
+    v = E, k = pld<VK>(initc + q * VL);
+    take(v, k, O, iota2, c0 + 1);
+    take(v, k, t2, iota2, c0 + 2);
+    a0 = a2;
+  };
+  auto first = [&](const T* rp) __attribute__((always_inline)) {  // cell chunk 0 (W >= VL)
+    V a0 = pld<V>(rp);
+    if (pw) a0 = __builtin_shuffle(a0, fillv, r1);
+    nan |= unord_bits(a0, a0);
+    return a0;
+  };
+  int64_t ch = -1;  // the carried row
+  for (int64_t oh = a; oh < b; ++oh, y += OW, idx += OW) {
     const int64_t h0 = oh * sh - ph;
     int64_t j0, j1;
     if (dh == 1) {  // (no divisions: they cost as much as a chunk)
@@ -1104,86 +1213,92 @@ FMACONV_POOL_INLINE unsigned s2k3_strip(const RowPlan<T>& c, const PoolShape& s,
     } else {
       j0 = h0 < 0 ? ceil_div(-h0, dh) : 0, j1 = min64(kh, max64(0, ceil_div(H - h0, dh)));
     }
-    hfa[oh - a] = h0 + j0 * dh, nra[oh - a] = j1 - j0;
-    if (j1 <= j0) return 1u;  // a window with no live row (dilation): the full order handles it
-  }
-  auto strip = [&](int64_t q, auto EDGE) __attribute__((always_inline)) {
-    // 0 interior, 1 first chunk (a0 from the plan), 3 the rest of the row (a1, a2 from the plan), 2 any
-    constexpr int edge = decltype(EDGE)::value;
-    const int64_t ow = q * VL, c0 = 2 * ow - pw;
-    const VK k0 = pld<VK>(initc + ow), kc1 = iota2 + (K)(c0 + 1), kc2 = iota2 + (K)(c0 + 2);
-    // the row reduction of input row h: values v, in-plane keys k
-    auto hr = [&](int64_t h, V& v, VK& k) __attribute__((always_inline)) {
-      const T* rp = xp + h * W;
-      V a0, a1, a2;
-      if constexpr (edge == 2) {
-        a0 = cell(rp, 2 * q), a1 = cell(rp, 2 * q + 1), a2 = cell(rp, 2 * q + 2);
-        nan |= unord_bits(a0, a1) | unord_bits(a2, a2);
-      } else if constexpr (edge == 1) {
-        a0 = cell(rp, 0), a1 = pld<V>(rp + c0 + VL), a2 = pld<V>(rp + c0 + 2 * VL);
-        nan |= unord_bits(a0, a1);
-      } else if constexpr (edge == 3) {
-        a0 = pld<V>(rp + c0), a1 = cell(rp, 2 * q + 1), a2 = cell(rp, 2 * q + 2);
-        nan |= unord_bits(a0, a1) | unord_bits(a2, a2);
-      } else {  // (a2: the next chunk's columns, for the last lane's third tap: checked there)
-        a0 = pld<V>(rp + c0), a1 = pld<V>(rp + c0 + VL), a2 = pld<V>(rp + c0 + 2 * VL);
-        nan |= unord_bits(a0, a1);
+    const int64_t hf = h0 + j0 * dh, nr = j1 - j0;
+    if (nr <= 0) return 1u;  // a window with no live row (dilation): the full order handles it
+    if (nr == 3 && hf == ch && oh + 1 < b && (oh + 1) * sh - ph == hf + 2 * dh && hf + 4 * dh < H) {
+      // two usual rows (3 x 3 windows, stride 2, the second's first row the first's last): four
+      // new rows, the shared one carried in registers
+      const T* p1 = xp + (hf + dh) * W;
+      const T* p2 = xp + (hf + 2 * dh) * W;
+      const T* p3 = xp + (hf + 3 * dh) * W;
+      const T* p4 = xp + (hf + 4 * dh) * W;
+      const K b1 = (K)(kb + (hf + dh) * W), b2 = (K)(kb + (hf + 2 * dh) * W);
+      const K b3 = (K)(kb + (hf + 3 * dh) * W), b4 = (K)(kb + (hf + 4 * dh) * W);
+      V x1 = first(p1), x2 = first(p2), x3 = first(p3), x4 = first(p4);
+      for (int64_t q = 0; q < nq; ++q) {
+        // (each row taken right after its reduction: fewer live registers, no spills)
+        V v, B = pld<V>(cv + q * VL);
+        VK k, KK = pld<VK>(ck + q * VL);
+        hr(p1, q, x1, v, k);
+        take(B, KK, v, k, b1);
+        hr(p2, q, x2, v, k);
+        take(B, KK, v, k, b2);
+        V B2 = v;
+        VK K2 = k + b2;
+        hr(p3, q, x3, v, k);
+        take(B2, K2, v, k, b3);
+        V v4;
+        VK k4;
+        hr(p4, q, x4, v4, k4);
+        take(B2, K2, v4, k4, b4);
+        pst(cv + q * VL, v4);
+        pst(ck + q * VL, (VK)(k4 + b4));
+        store_vals_keys<K>(y, idx, q * VL, OW, B, KK);
+        store_vals_keys<K>(y + OW, idx + OW, q * VL, OW, B2, K2);
       }
-      const V E = __builtin_shuffle(a0, a1, me), O = __builtin_shuffle(a0, a1, mo);
-      const V t2 = __builtin_shuffle(E, a2, m1);
-      v = E, k = k0;
-      take(v, k, O, kc1);
-      take(v, k, t2, kc2);
-      k += (K)(kb + h * W);
-    };
-    int64_t ch = -1;  // the carried row (reduced for the previous output row)
-    V cv = fillv;
-    VK ck = VK{};
-    T* yo = y;
-    int64_t* io = idx;
-    for (int64_t oh = a; oh < b; ++oh, yo += OW, io += OW) {
-      const int64_t hf = hfa[oh - a], nr = nra[oh - a];
-      V B;
-      VK KK;
-      if (nr == 3 && hf == ch) {  // the usual row (3 x 3 window, stride 2): two new rows
+      ch = hf + 4 * dh;
+      ++oh, y += OW, idx += OW;
+      continue;
+    }
+    if (nr == 3 && hf == ch) {  // the usual row (3 x 3 window, stride 2): two new rows
+      const T* p1 = xp + (hf + dh) * W;
+      const T* p2 = xp + (hf + 2 * dh) * W;
+      const K b1 = (K)(kb + (hf + dh) * W), b2 = (K)(kb + (hf + 2 * dh) * W);
+      V x1 = first(p1), x2 = first(p2);
+      for (int64_t q = 0; q < nq; ++q) {
         V v1, v2;
         VK k1, k2;
-        hr(hf + dh, v1, k1);
-        hr(hf + 2 * dh, v2, k2);
-        B = cv, KK = ck;
-        take(B, KK, v1, k1);
-        take(B, KK, v2, k2);
-        cv = v2, ck = k2, ch = hf + 2 * dh;
-        store_vals_keys<K>(yo, io, ow, OW, B, KK);
-        continue;
+        hr(p1, q, x1, v1, k1);
+        hr(p2, q, x2, v2, k2);
+        V B = pld<V>(cv + q * VL);
+        VK KK = pld<VK>(ck + q * VL);
+        take(B, KK, v1, k1, b1);
+        take(B, KK, v2, k2, b2);
+        pst(cv + q * VL, v2);
+        pst(ck + q * VL, (VK)(k2 + b2));
+        store_vals_keys<K>(y, idx, q * VL, OW, B, KK);
       }
-      if (hf == ch)
-        B = cv, KK = ck;
-      else
-        hr(hf, B, KK);
-      if (nr == 1) cv = B, ck = KK, ch = hf;
-      for (int64_t j = 1; j < nr; ++j) {
-        V v;
-        VK k;
-        const int64_t h = hf + j * dh;
-        hr(h, v, k);
-        take(B, KK, v, k);
-        if (j == nr - 1) cv = v, ck = k, ch = h;
-      }
-      store_vals_keys<K>(yo, io, ow, OW, B, KK);
+      ch = hf + 2 * dh;
+      continue;
     }
-  };
-  // interior chunks: cells 2q and 2q + 1 inside the row, and the next column too
-  for (int64_t q = 0; q < nq; ++q) {
-    const int64_t c0 = 2 * q * VL - pw;
-    if (q + 1 < nq && c0 + 3 * VL <= W && c0 >= 0)
-      strip(q, IC<0>{});
-    else if (q == 0 && q + 1 < nq && c0 + 3 * VL <= W && c0 + VL > 0)  // (left padding in a0 only)
-      strip(q, IC<1>{});
-    else if (c0 >= 0 && c0 + VL <= W)
-      strip(q, IC<3>{});
-    else
-      strip(q, IC<2>{});
+    // any other row: up to kh live rows (the first maybe carried)
+    const bool carried = hf == ch;
+    for (int64_t q = 0; q < nq; ++q) {
+      V B;
+      VK KK;
+      if (carried) {
+        B = pld<V>(cv + q * VL), KK = pld<VK>(ck + q * VL);
+      } else {
+        const T* rp = xp + hf * W;
+        V x0 = q == 0 ? first(rp) : cell(rp, 2 * q);  // (cell 2q: checked as the chunk before's a2)
+        hr(rp, q, x0, B, KK);
+        KK += (K)(kb + hf * W);
+      }
+      V v = B;
+      VK k = KK;
+      for (int64_t j = 1; j < nr; ++j) {
+        const int64_t h = hf + j * dh;
+        const T* rp = xp + h * W;
+        V x0 = q == 0 ? first(rp) : cell(rp, 2 * q);
+        hr(rp, q, x0, v, k);
+        take(B, KK, v, k, (K)(kb + h * W));
+        k += (K)(kb + h * W);
+      }
+      pst(cv + q * VL, v);
+      pst(ck + q * VL, k);
+      store_vals_keys<K>(y, idx, q * VL, OW, B, KK);
+    }
+    ch = hf + (nr - 1) * dh;
   }
   return nan;
 }
@@ -2109,9 +2224,13 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   auto first_base_of = [&](int64_t od, int64_t oh) {
     return (first_tap(od * s.s[0] - s.p[0], s.d[0]) * H + first_tap(oh * s.s[1] - s.p[1], s.d[1])) * W;
   };
-  // 3 taps at stride 2 along the row, 2-D or 1-D: blocks of output rows go through s2k3_strip
+  // 3 taps at stride 2 along the row, 2-D or 1-D: blocks of output rows go through s2k3_idx_rows
   // (rows before `exact_to` are a block that read a NaN: redone row by row below)
   const bool strips = idx && fused_ok(c) && c.sw == 2 && c.dw == 1 && c.KW == 3 && !dead && s.k[0] == 1 && s.in[1] > 1;
+  // the same taps without indices, up to 3 window rows: blocks of rows through s2k3_plain
+  const bool pstrips = !idx && fused_ok(c) && c.sw == 2 && c.dw == 1 && c.KW == 3 && c.pw <= 1 && s.k[0] == 1 && s.k[1] <= 3;
+  T* carry_v = carve<T>(sp, strips ? c.n_ph : 0);  // s2k3_idx_rows' carried row
+  K* carry_k = carve<K>(sp, strips ? c.n_ph : 0);
   int64_t exact_to = begin;
   tap_dispatch(c, [&](auto NT, auto SH) {
   constexpr int nt = decltype(NT)::value;
@@ -2125,13 +2244,21 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   for (int64_t row = begin; row < end; ++row, it.next()) {
     if (paired[row & 7] == row) continue;  // done with the first row of its pair
     if (strips && row >= exact_to) {
-      // a block of output rows of the plane whose input rows span about 16 KB (up to 64 rows):
-      // a strip's lines are still in L1 when the next strip reads the ones they share
-      const int64_t bw = max64(4, min64(64, 16384 / ((int64_t)sizeof(T) * s.s[1] * W)));
-      const int64_t nb = min64(min64(bw, s.out[1] - it.oh), end - row);
+      // a block of up to 64 output rows of the plane (a NaN redoes the block)
+      const int64_t nb = min64(min64(64, s.out[1] - it.oh), end - row);
       // (kd == 1: no depth padding, the window's depth slice is od * sd)
       const T* xs = x + it.p * s.in_plane() + it.od * s.s[0] * H * W;
-      if (!s2k3_strip(c, s, xs, it.od * s.s[0] * H * W, it.oh, it.oh + nb, y + row * OW, idx + row * OW, initc)) {
+      if (!s2k3_idx_rows(c, s, xs, it.od * s.s[0] * H * W, it.oh, it.oh + nb, y + row * OW, idx + row * OW, initc,
+                         carry_v, carry_k)) {
+        for (int64_t i = 1; i < nb; ++i) ++row, it.next();
+        continue;
+      }
+      exact_to = row + nb;
+    }
+    if (pstrips && row >= exact_to) {
+      const int64_t nb = min64(min64(64, s.out[1] - it.oh), end - row);
+      const T* xs = x + it.p * s.in_plane() + it.od * s.s[0] * H * W;
+      if (!s2k3_plain(c, s, xs, it.oh, it.oh + nb, y + row * OW)) {
         for (int64_t i = 1; i < nb; ++i) ++row, it.next();
         continue;
       }
