@@ -11,14 +11,12 @@ padding both ways, ceil_mode. Values, indices and dtypes must equal the NumPy re
 (tests/reference.py; NaN where it has NaN, the sign of a zero maximum too when indices are asked
 for) and, where installed, PyTorch."""
 
-import os
-
 import numpy as np
 import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, have_torch, other_isas, random_array, rerun_under_isa
+from helpers import DTYPES, have_torch, random_array, isa_rerun_tests
 
 KINDS = ("ints", "zeros", "special", "late_nan")
 
@@ -127,19 +125,5 @@ def test_vs_torch(idx, dtype, rng):
             _eq(fmaconv.max_pool2d(x, return_indices=idx, **kw), exp, x, f"{kind} {x.shape} {kw}")
 
 
-_CHILD = os.environ.get("FMACONV_POOL_S2K3_ROWS_CHILD") == "1"
-
-if not _CHILD:
-
-    @pytest.mark.parametrize("isa", other_isas())
-    def test_every_isa(isa):
-        rerun_under_isa(__file__, isa, "FMACONV_POOL_S2K3_ROWS_CHILD", timeout=900)
-
-else:
-
-    def test_child_runs_the_forced_isa():
-        import contextlib
-        import io
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            assert fmaconv.show_config()["isa"] == os.environ["FMACONV_ISA"]
+# The tests above, rerun once under every other kernel set.
+globals().update(isa_rerun_tests(__file__))

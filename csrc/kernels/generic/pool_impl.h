@@ -1134,7 +1134,7 @@ __attribute__((noinline)) unsigned s2k3_plain(const RowPlan<T>& c, const PoolSha
       const V d0 = cell(2 * q + 2), d1 = cell(2 * q + 3);
       const V E2 = __builtin_shuffle(d0, d1, me);
       const V t2 = __builtin_shuffle(E, E2, m1);
-      store_chunk(y, q * VL, OW, pmax(t2, pmax(O, E)));
+      store_chunk(y, q * VL, OW, pmax(pmax(E, O), t2));  // taps in column order: the first wins ties
       E = E2, O = __builtin_shuffle(d0, d1, mo);
     }
   }
