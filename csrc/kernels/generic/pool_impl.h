@@ -1072,6 +1072,22 @@ FMACONV_POOL_INLINE V load_mask(const T* p, const V& fill, unsigned m) {
   return a;
 }
 
+// Permute masks of the 3-tap stride-2 row kernels: even lanes, odd lanes, one lane on, and one
+// lane back (lane 0 from the second operand: the padding column).
+template <typename T>
+struct S2K3Masks {
+  typename PV<T>::VK me, mo, m1, r1;
+};
+template <typename T>
+inline S2K3Masks<T> s2k3_masks() {
+  typedef typename PV<T>::K K;
+  constexpr int VL = PV<T>::VL;
+  S2K3Masks<T> m;
+  for (int l = 0; l < VL; ++l)
+    m.me[l] = (K)(2 * l), m.mo[l] = (K)(2 * l + 1), m.m1[l] = (K)(l + 1), m.r1[l] = (K)(l == 0 ? VL : l - 1);
+  return m;
+}
+
 // Plain max (no indices) for 3 taps at stride 2 along the row without dilation, pw <= 1 (AVX-512
 // fused plans), output rows [a, b) of one 2-D slice xp, each with 1 to 3 live window rows (fewer
 // rows repeat one: max is idempotent). Per output row: the rows' maximum per cell chunk, then the
@@ -1084,15 +1100,13 @@ template <typename T>
 __attribute__((noinline)) unsigned s2k3_plain(const RowPlan<T>& c, const PoolShape& s, const T* xp, int64_t a, int64_t b,
                                         T* y) {
   typedef typename PV<T>::V V;
-  typedef typename PV<T>::K K;
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
   const int64_t H = s.in[1], W = c.W, OW = c.OW, pw = c.pw;
   const int64_t kh = s.k[1], sh = s.s[1], ph = s.p[1], dh = s.d[1];
   const V fillv = V{} - __builtin_inf();
-  VK me, mo, m1, r1;
-  for (int l = 0; l < VL; ++l)
-    me[l] = (K)(2 * l), mo[l] = (K)(2 * l + 1), m1[l] = (K)(l + 1), r1[l] = (K)(l == 0 ? VL : l - 1);
+  const S2K3Masks<T> mk = s2k3_masks<T>();
+  const VK me = mk.me, mo = mk.mo, m1 = mk.m1, r1 = mk.r1;
   unsigned nan = 0;
   const int64_t nq = (OW + VL - 1) / VL;
   for (int64_t oh = a; oh < b; ++oh, y += OW) {
@@ -1163,10 +1177,10 @@ __attribute__((noinline)) unsigned s2k3_idx_rows(const RowPlan<T>& c, const Pool
   const int64_t H = s.in[1], W = c.W, OW = c.OW, pw = c.pw;
   const int64_t kh = s.k[1], sh = s.s[1], ph = s.p[1], dh = s.d[1];
   const V fillv = V{} - __builtin_inf();
-  VK me, mo, m1, r1, iota2;
-  for (int l = 0; l < VL; ++l)
-    me[l] = (K)(2 * l), mo[l] = (K)(2 * l + 1), m1[l] = (K)(l + 1), r1[l] = (K)(l == 0 ? VL : l - 1),
-    iota2[l] = (K)(2 * l);
+  const S2K3Masks<T> mk = s2k3_masks<T>();
+  const VK me = mk.me, mo = mk.mo, m1 = mk.m1, r1 = mk.r1;
+  VK iota2;
+  for (int l = 0; l < VL; ++l) iota2[l] = (K)(2 * l);
   unsigned nan = 0;
   const int64_t nq = (OW + VL - 1) / VL;
   // A later candidate takes a lane only when strictly greater (the first maximum wins); its key
