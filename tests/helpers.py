@@ -85,6 +85,22 @@ def random_array(rng, shape, dtype, kind="normal"):
     return np.asarray(a, dtype=dtype)
 
 
+def pool_values(rng, shape, dtype, kind):
+    """Pooling test data. kind: normal | ints (-50..49: ties) | special (ints with 1% NaN, 4% -inf,
+    1% +inf) | neg_inf (70% -inf) | neg_inf_rows (-inf on about half the rows of axis 2)."""
+    a = rng.integers(-50, 50, size=shape).astype(np.float64) if kind != "normal" else rng.standard_normal(shape)
+    if kind == "special":
+        u = rng.random(shape)
+        a[u < 0.01] = np.nan
+        a[(u >= 0.01) & (u < 0.05)] = -np.inf
+        a[(u >= 0.05) & (u < 0.06)] = np.inf
+    elif kind == "neg_inf":
+        a[rng.random(shape) < 0.7] = -np.inf
+    elif kind == "neg_inf_rows":
+        a[:, :, rng.random(shape[2]) < 0.5, :] = -np.inf
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
 def n_examples(n):
     """Hypothesis max_examples, scaled by FMACONV_TEST_SCALE (default 1) for longer local runs."""
     import os

@@ -15,7 +15,7 @@ import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, have_torch, isa_rerun_tests
+from helpers import DTYPES, have_torch, isa_rerun_tests, pool_values
 
 
 def _oracle(x, k, p, d):
@@ -33,18 +33,6 @@ def _oracle(x, k, p, d):
     return out
 
 
-def _data(rng, shape, dtype, kind):
-    a = rng.integers(-50, 50, size=shape).astype(np.float64) if kind != "normal" else rng.standard_normal(shape)
-    if kind == "special":
-        u = rng.random(shape)
-        a[u < 0.01] = np.nan
-        a[(u >= 0.01) & (u < 0.05)] = -np.inf
-        a[(u >= 0.05) & (u < 0.06)] = np.inf
-    elif kind == "neg_inf":
-        a[rng.random(shape) < 0.7] = -np.inf
-    return np.ascontiguousarray(a, dtype=dtype)
-
-
 def _eq(got, exp, x, what):
     assert got.dtype == x.dtype and got.shape == np.shape(exp), f"{what}: {got.dtype} {got.shape} vs {np.shape(exp)}"
     np.testing.assert_array_equal(got, np.asarray(exp).astype(x.dtype), err_msg=what)
@@ -58,7 +46,7 @@ CFGS = [(k, p, d) for k in (1, 2, 3) for p in range(k // 2 + 1) for d in (1, 2)]
 def test_oracle_matches_reference(rng):
     for k, p, d in CFGS:
         for h, w in ((5, 7), (9, 4)):
-            x = _data(rng, (1, 2, h, w), np.float64, "special")
+            x = pool_values(rng, (1, 2, h, w), np.float64, "special")
             if h + 2 * p - d * (k - 1) < 1 or w + 2 * p - d * (k - 1) < 1:
                 continue
             np.testing.assert_array_equal(_oracle(x, k, p, d), ref.max_pool2d(x, k, 1, p, d), err_msg=str((k, p, d)))
@@ -74,7 +62,7 @@ def test_flat_plain_vs_reference(cfg, kind, dtype, rng):
         if h + 2 * p - d * (k - 1) < 1 or w + 2 * p - d * (k - 1) < 1:
             continue
         kw = dict(kernel_size=k, stride=1, padding=p, dilation=d, ceil_mode=bool(rng.integers(2)))
-        x = _data(rng, (1, 2, h, w), dtype, kind)
+        x = pool_values(rng, (1, 2, h, w), dtype, kind)
         _eq(fmaconv.max_pool2d(x, **kw), ref.max_pool2d(x, **kw), x, f"{kind} {x.shape} {kw}")
 
 
@@ -86,7 +74,7 @@ def test_nan_in_one_block(cfg, dtype, rng):
     k, p, d = cfg
     for w in (17, 33, 56, 64):
         h = 4096 // w + 30
-        x = _data(rng, (1, 1, h, w), dtype, "normal")
+        x = pool_values(rng, (1, 1, h, w), dtype, "normal")
         for i, j in ((0, 0), (h - 1, w - 1), (4096 // w - 1, w // 2), (4096 // w + 1, 0), (h // 3, w - 1)):
             xi = x.copy()
             xi[0, 0, i, j] = np.nan
@@ -100,7 +88,7 @@ def test_thread_splits(threads, restore_threads, rng):
     for shape, (k, p, d) in (((2, 5, 37, 40), (3, 1, 2)), ((1, 7, 23, 56), (3, 1, 1)), ((3, 3, 130, 33), (2, 0, 1)),
                              ((1, 64, 56, 56), (3, 1, 2))):
         for dtype in DTYPES:
-            x = _data(rng, shape, dtype, "normal")
+            x = pool_values(rng, shape, dtype, "normal")
             x[0, 1, 3, 5] = np.nan
             x[-1, -1, -1, -1] = np.nan
             _eq(fmaconv.max_pool2d(x, k, 1, p, d), _oracle(x, k, p, d), x, f"{threads} threads {shape} {(k, p, d)}")
@@ -118,7 +106,7 @@ def test_flat_plain_vs_torch(dtype, rng):
                 continue
             for kind in ("ints", "special"):
                 kw = dict(kernel_size=k, stride=1, padding=p, dilation=d, ceil_mode=bool(rng.integers(2)))
-                x = _data(rng, (2, 3, h, w), dtype, kind)
+                x = pool_values(rng, (2, 3, h, w), dtype, kind)
                 _eq(fmaconv.max_pool2d(x, **kw), F.max_pool2d(torch.from_numpy(x), **kw).numpy(), x,
                     f"{kind} {x.shape} {kw}")
 

@@ -23,7 +23,7 @@ import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, assert_result, have_torch, isa_rerun_tests
+from helpers import DTYPES, assert_result, have_torch, isa_rerun_tests, pool_values
 
 
 def _max_oracle(x, p, d):
@@ -62,18 +62,6 @@ def _avg_oracle(x, kd, pd, ph, cip, div):
     return s / (counts[0][:, None, None] * counts[1][None, :, None] * counts[2][None, None, :])
 
 
-def _data(rng, shape, dtype, kind):
-    a = rng.integers(-50, 50, size=shape).astype(np.float64) if kind != "normal" else rng.standard_normal(shape)
-    if kind == "special":
-        u = rng.random(shape)
-        a[u < 0.01] = np.nan
-        a[(u >= 0.01) & (u < 0.05)] = -np.inf
-        a[(u >= 0.05) & (u < 0.06)] = np.inf
-    elif kind == "neg_inf_rows":
-        a[:, :, rng.random(shape[2]) < 0.5, :] = -np.inf
-    return np.ascontiguousarray(a, dtype=dtype)
-
-
 def _eq(got, exp, x, what):
     assert got.dtype == x.dtype and got.shape == np.shape(exp), f"{what}: {got.dtype} {got.shape} vs {np.shape(exp)}"
     np.testing.assert_array_equal(got, np.asarray(exp).astype(x.dtype), err_msg=what)
@@ -87,11 +75,11 @@ MAX_DILATIONS = {np.float32: ((1, 2), (2, 2), (3, 2), (2, 3), (1, 5), (4, 7)), n
 
 def test_oracles_match_reference(rng):
     for (h, w), (dh, dw), (ph, pw) in itertools.product(((7, 9), (9, 8)), ((1, 2), (2, 3)), ((0, 0), (1, 1), (0, 1))):
-        x = _data(rng, (1, 2, h, w), np.float64, "special")
+        x = pool_values(rng, (1, 2, h, w), np.float64, "special")
         np.testing.assert_array_equal(_max_oracle(x, (ph, pw), (dh, dw)),
                                       ref.max_pool2d(x, 3, 1, (ph, pw), (dh, dw)), err_msg=str((h, w, dh, dw, ph, pw)))
     for kd, pd, ph, (cip, div) in itertools.product((2, 3), (0, 1), (0, 1), ((True, None), (False, None), (True, 5))):
-        x = _data(rng, (1, 2, 4, 5, 6), np.float64, "normal")
+        x = pool_values(rng, (1, 2, 4, 5, 6), np.float64, "normal")
         np.testing.assert_allclose(_avg_oracle(x, kd, pd, ph, cip, div),
                                    ref.avg_pool3d(x, (kd, 3, 3), 1, (pd, ph, 1), False, cip, div), rtol=1e-12, atol=1e-14,
                                    err_msg=str((kd, pd, ph, cip, div)))
@@ -106,7 +94,7 @@ def test_max_dilated_columns(dtype, rng):
             if w + 2 * pw - 2 * dw < 1:
                 continue
             for kind in ("ints", "special", "neg_inf_rows") if (w + dw) % 2 else ("normal",):
-                x = _data(rng, (1, 2, h, w), dtype, kind)
+                x = pool_values(rng, (1, 2, h, w), dtype, kind)
                 kw = dict(kernel_size=3, stride=1, padding=(ph, pw), dilation=(dh, dw), ceil_mode=bool(rng.integers(2)))
                 _eq(fmaconv.max_pool2d(x, **kw), _max_oracle(x, (ph, pw), (dh, dw)), x, f"{kind} {x.shape} {kw}")
                 n += 1
@@ -117,7 +105,7 @@ def test_max_dilated_columns(dtype, rng):
 def test_max_nan_in_one_row(dtype, rng):
     """A NaN makes just the output rows whose window holds its row take the redo."""
     for w, (dh, dw) in ((MAX_WIDTHS[dtype][1], (2, 2)), (MAX_WIDTHS[dtype][-2], (3, 2)), (MAX_WIDTHS[dtype][3], (1, 3))):
-        x = _data(rng, (1, 1, 13, w), dtype, "normal")
+        x = pool_values(rng, (1, 1, 13, w), dtype, "normal")
         for i, j in ((0, 0), (12, w - 1), (6, w // 2), (5, 1)):
             xi = x.copy()
             xi[0, 0, i, j] = np.nan
@@ -134,7 +122,7 @@ def test_avg3d_stride1(dtype, rng):
                 d = kd + int(rng.integers(0, 4))
                 h = 3 + int(rng.integers(0, 4))
                 rules = [(True, None), (False, None), (True, 7)] if (w + kd + pd) % 3 == 0 else [(bool((w + pd) % 2), None)]
-                x = _data(rng, (1, 2, d, h, w), dtype, "normal" if (w + ph) % 2 else "ints")
+                x = pool_values(rng, (1, 2, d, h, w), dtype, "normal" if (w + ph) % 2 else "ints")
                 for cip, div in rules:
                     kw = dict(kernel_size=(kd, 3, 3), stride=1, padding=(pd, ph, 1), ceil_mode=bool(rng.integers(2)),
                               count_include_pad=cip, divisor_override=div)
@@ -147,7 +135,7 @@ def test_avg3d_stride1(dtype, rng):
 def test_avg3d_inf_nan(rng):
     """inf and NaN reach exactly the outputs whose windows hold them."""
     for dtype in DTYPES:
-        x = _data(rng, (1, 2, 5, 6, 20), dtype, "normal")
+        x = pool_values(rng, (1, 2, 5, 6, 20), dtype, "normal")
         x[0, 0, 2, 3, 0] = np.nan
         x[0, 1, 0, 5, 19] = np.inf
         x[0, 1, 4, 0, 7] = -np.inf
@@ -160,12 +148,12 @@ def test_thread_splits(threads, restore_threads, rng):
     fmaconv.set_num_threads(threads)
     for dtype in DTYPES:
         for shape, (dh, dw) in (((2, 5, 37, 40), (2, 2)), ((1, 64, 56, 56), (2, 2)), ((3, 3, 29, 17), (3, 2))):
-            x = _data(rng, shape, dtype, "normal")
+            x = pool_values(rng, shape, dtype, "normal")
             x[0, 1, 3, 5] = np.nan
             x[-1, -1, -1, -1] = np.nan
             _eq(fmaconv.max_pool2d(x, 3, 1, 1, (dh, dw)), _max_oracle(x, (1, 1), (dh, dw)), x, f"{threads} threads {shape}")
         for shape, kd, pd in (((1, 16, 8, 28, 28), 3, 1), ((2, 3, 9, 7, 33), 3, 1), ((1, 5, 7, 4, 12), 4, 2)):
-            x = _data(rng, shape, dtype, "normal")
+            x = pool_values(rng, shape, dtype, "normal")
             for cip in (True, False):
                 kw = dict(kernel_size=(kd, 3, 3), stride=1, padding=(pd, 1, 1), count_include_pad=cip)
                 assert_result(fmaconv.avg_pool3d(x, **kw), _avg_oracle(x, kd, pd, 1, cip, None), dtype,
@@ -180,11 +168,11 @@ def test_vs_torch(dtype, rng):
     F = torch.nn.functional
     for w in MAX_WIDTHS[dtype][::2]:
         for (dh, dw), p in itertools.product(MAX_DILATIONS[dtype], (0, 1)):
-            x = _data(rng, (2, 3, 2 * dh + 4, w), dtype, "special")
+            x = pool_values(rng, (2, 3, 2 * dh + 4, w), dtype, "special")
             kw = dict(kernel_size=3, stride=1, padding=p, dilation=(dh, dw))
             _eq(fmaconv.max_pool2d(x, **kw), F.max_pool2d(torch.from_numpy(x), **kw).numpy(), x, f"{x.shape} {kw}")
     for w, kd in itertools.product((5, 16, 28, 33, 64), (2, 3)):
-        x = _data(rng, (2, 3, 6, 5, w), dtype, "normal")
+        x = pool_values(rng, (2, 3, 6, 5, w), dtype, "normal")
         for cip, div in ((True, None), (False, None), (False, 3)):
             kw = dict(kernel_size=(kd, 3, 3), stride=1, padding=(1, 1, 1), count_include_pad=cip, divisor_override=div)
             exp = F.avg_pool3d(torch.from_numpy(x).double(), **kw).numpy()
