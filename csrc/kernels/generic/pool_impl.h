@@ -1072,6 +1072,12 @@ FMACONV_POOL_INLINE V load_mask(const T* p, const V& fill, unsigned m) {
   return a;
 }
 
+// The first n (1..lanes) elements at p, `fill` (default zero) beyond; reads nothing past them.
+template <typename V, typename T>
+FMACONV_POOL_INLINE V load_first(const T* p, int64_t n, const V& fill = V{}) {
+  return load_mask<V>(p, fill, (1u << n) - 1);
+}
+
 // Permute masks of the 3-tap stride-2 row kernels: even lanes, odd lanes, one lane on, and one
 // lane back (lane 0 from the second operand: the padding column).
 template <typename T>
@@ -2097,20 +2103,6 @@ inline bool max_narrow3_ok(const PoolShape& s) {
          s.p[2] < VL && s.in[2] >= VL && s.in[2] <= 4 * VL && s.out[2] <= s.in[2];
 }
 
-// The first n (1..lanes) elements at p, fill beyond; reads nothing past them.
-template <typename V, typename T>
-inline V load_nf(const T* p, int64_t n, V fill) {
-#if defined(__AVX512F__)
-  if constexpr (sizeof(V) == 64 && sizeof(T) == 4)
-    return __builtin_ia32_loadups512_mask(p, fill, (unsigned short)((1u << n) - 1));
-  else if constexpr (sizeof(V) == 64 && sizeof(T) == 8)
-    return __builtin_ia32_loadupd512_mask(p, fill, (unsigned char)((1u << n) - 1));
-#endif
-  V a = fill;
-  for (int64_t l = 0; l < n; ++l) a[l] = p[l];
-  return a;
-}
-
 template <typename T, int NC>
 void max_narrow3_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end) {
   typedef typename PV<T>::V V;
@@ -2133,7 +2125,7 @@ void max_narrow3_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t 
     }
     const T* r = xp + h * W;
     for (int c = 0; c < NC - 1; ++c) v[c] = pld<V>(r + c * VL);
-    v[NC - 1] = load_nf(r + (NC - 1) * VL, wl, fillv);
+    v[NC - 1] = load_first<V>(r + (NC - 1) * VL, wl, fillv);
     unsigned nan = 0;
     for (int c = 0; c < NC; c += 2) nan |= unord_bits(v[c], v[c + 1 < NC ? c + 1 : c]);
     return nan;
@@ -2504,20 +2496,6 @@ void tiled_avg_rows_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin
 // the left / right tap with a select, so the values that wrap across a row end (and any NaN or
 // inf in them) never reach a result. Per output vector: kh loads, one store, about a dozen
 // vector operations.
-// The first n (< lanes) elements at p, zero beyond; reads nothing past them.
-template <typename V, typename T>
-inline V load_n0(const T* p, int64_t n) {
-#if defined(__AVX512F__)
-  if constexpr (sizeof(V) == 64 && sizeof(T) == 4)
-    return __builtin_ia32_loadups512_mask(p, V{}, (unsigned short)((1u << n) - 1));
-  else if constexpr (sizeof(V) == 64 && sizeof(T) == 8)
-    return __builtin_ia32_loadupd512_mask(p, V{}, (unsigned char)((1u << n) - 1));
-#endif
-  V a = V{};
-  for (int64_t l = 0; l < n; ++l) a[l] = p[l];
-  return a;
-}
-
 inline bool flat_avg3_ok(const PoolShape& s) {
   return pool_is_flat(s) && s.k[2] == 3 && s.p[2] == 1 && s.d[2] == 1 && s.out[2] == s.in[2] && s.in[2] >= 2 &&
          s.k[1] <= 64;
@@ -2571,8 +2549,8 @@ void flat_avg3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, i
       }
     };
     auto rows_part = [&](int64_t i, int64_t m) {  // m < VL lanes at i, zero beyond (no over-read)
-      V a = r ? load_n0<V>(rp[0] + i, m) : V{};
-      for (int64_t t = 1; t < r; ++t) a += load_n0<V>(rp[t] + i, m);
+      V a = r ? load_first<V>(rp[0] + i, m) : V{};
+      for (int64_t t = 1; t < r; ++t) a += load_first<V>(rp[t] + i, m);
       return a;
     };
     const V vmid = V{} + rmid, vedge = V{} + redge;
@@ -2732,8 +2710,8 @@ void avg_s2k3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
       const int64_t i = 2 * VL * c, na = min64(max64(W - i, 0), VL), nb = min64(max64(W - i - VL, 0), VL);
       V a = V{}, b = V{};
       auto add = [&](const T* p) __attribute__((always_inline)) {
-        a += na == VL ? pld<V>(p + i) : load_n0<V>(p + i, na);
-        if (nb > 0) b += load_n0<V>(p + i + VL, nb);
+        a += na == VL ? pld<V>(p + i) : load_first<V>(p + i, na);
+        if (nb > 0) b += load_first<V>(p + i + VL, nb);
       };
       if constexpr (cnr > 0) {
         for (int t = 0; t < cnr; ++t) add(q[t]);
@@ -3036,7 +3014,7 @@ void avg3d_narrow_k(const PoolShape& s, const T* x, T* y, bool count_include_pad
     }
     // loads chunk c of row offset o of slice p (the last chunk masked)
     auto ld = [&](const T* p, int64_t o, int c) __attribute__((always_inline)) {
-      return c < NC - 1 ? pld<V>(p + o + c * VL) : load_n0<V>(p + o + c * VL, wl);
+      return c < NC - 1 ? pld<V>(p + o + c * VL) : load_first<V>(p + o + c * VL, wl);
     };
     // rows [a, b) of NO consecutive depth outputs (at yp, yp + OH * W): zr(o, z) sets z[k][0, NC)
     // to output k's depth sum of the input row at offset o
