@@ -41,11 +41,43 @@ PoolShape adaptive_sizing(const PoolShape& s) {
   return t;
 }
 
+// One window covering each whole plane (global pooling written as a plain window).
+bool is_global(const PoolShape& s) {
+  for (int a = 0; a < 3; ++a)
+    if (s.out[a] != 1 || s.p[a] != 0 || s.k[a] != s.in[a] || (s.k[a] > 1 && s.d[a] != 1)) return false;
+  return true;
+}
+
+// Runs fn(first plane, plane count) over groups of whole vector groups of planes.
+template <typename F>
+void for_planes(const PoolShape& s, const F& fn) {
+  const int64_t n = s.in_plane(), group = 16;
+  parallel_range(ceil_div(s.planes, group), (double)(n * group), [&](int64_t b, int64_t e) {
+    const int64_t p0 = b * group;
+    fn(p0, min64(e * group, s.planes) - p0);
+  });
+}
+
+template <typename T>
+void max_planes(const PoolShape& s, const T* x, T* y, int64_t* idx) {
+  const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
+  const int64_t n = s.in_plane();
+  for_planes(s, [&](int64_t p0, int64_t np) { ks.max_planes(x + p0 * n, n, np, y + p0, idx ? idx + p0 : nullptr); });
+}
+
+template <typename T>
+void mean_planes(const PoolShape& s, const T* x, T* y) {
+  const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
+  const int64_t n = s.in_plane();
+  for_planes(s, [&](int64_t p0, int64_t np) { ks.mean_planes(x + p0 * n, n, np, y + p0); });
+}
+
 }  // namespace
 
 template <typename T>
 void max_pool_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
   const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
+  if (is_global(s)) return max_planes(s, x, y, idx);
   for_rows<T>(s, s, row_work(s, min64(s.k[0], s.in[0]) * min64(s.k[1], s.in[1])),
               [&](int64_t b, int64_t e, void* sc) { ks.max_pool(s, x, y, idx, b, e, sc); });
 }
@@ -53,6 +85,7 @@ void max_pool_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
 template <typename T>
 void avg_pool_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override) {
   const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
+  if (is_global(s) && divisor_override == 0) return mean_planes(s, x, y);
   for_rows<T>(s, s, row_work(s, min64(s.k[0], s.in[0]) * min64(s.k[1], s.in[1])), [&](int64_t b, int64_t e, void* sc) {
     ks.avg_pool(s, x, y, count_include_pad, divisor_override, b, e, sc);
   });
@@ -77,15 +110,7 @@ template <typename T>
 void adaptive_avg_pool_forward(const PoolShape& s, const T* x, T* y) {
   const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
   PoolShape w;
-  if (s.out_plane() == 1) {  // global pooling: PyTorch takes the mean of the plane here too
-    const int64_t n = s.in_plane(), group = 16;  // planes per item: whole vector groups
-    const int64_t items = ceil_div(s.planes, group);
-    parallel_range(items, (double)(n * group), [&](int64_t b, int64_t e) {
-      const int64_t p0 = b * group, p1 = min64(e * group, s.planes);
-      ks.mean_planes(x + p0 * n, n, p1 - p0, y + p0);
-    });
-    return;
-  }
+  if (s.out_plane() == 1) return mean_planes(s, x, y);  // PyTorch takes the plane's mean here too
   if (adaptive_is_regular(s, &w)) return avg_pool_forward(w, x, y, true, 0);
   const PoolShape sz = adaptive_sizing(s);
   for_rows<T>(s, sz, row_work(s, sz.k[0] * sz.k[1]),
@@ -95,6 +120,7 @@ void adaptive_avg_pool_forward(const PoolShape& s, const T* x, T* y) {
 template <typename T>
 void adaptive_max_pool_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
   const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
+  if (s.out_plane() == 1) return max_planes(s, x, y, idx);
   PoolShape w;
   if (adaptive_is_regular(s, &w)) return max_pool_forward(w, x, y, idx);
   const PoolShape sz = adaptive_sizing(s);

@@ -26,6 +26,8 @@ struct PoolKernels {
   void (*adaptive_avg_pool)(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end, void* scratch);
   // Global average pooling: y[p] = sum(x[p*n : (p+1)*n]) / n for p in [0, planes).
   void (*mean_planes)(const T* x, int64_t n, int64_t planes, T* y);
+  // Global max pooling: y[p] = max of x[p*n : (p+1)*n]; idx (may be null): its offset in the plane.
+  void (*max_planes)(const T* x, int64_t n, int64_t planes, T* y, int64_t* idx);
 };
 
 // Length (elements) of one padded row buffer: holds every column a window of the row reads,

@@ -3135,6 +3135,8 @@ inline int64_t adaptive_rows(const PoolShape& s, int64_t od, int64_t oh, int64_t
   return n;
 }
 
+#include "kernels/generic/pool_adaptive.h"
+
 template <typename T>
 void adaptive_max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end,
                          void* scratch) {
@@ -3147,6 +3149,11 @@ void adaptive_max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int
   int64_t* bases = carve<int64_t>(sp, nr);
   T* buf = carve<T>(sp, L);
   K* kbuf = carve<K>(sp, L);
+  if constexpr (kPermute) {
+    if (adaptive_narrow_ok<T>(s))
+      return idx ? adaptive_narrow_k<T, 1>(s, x, y, idx, begin, end)
+                 : adaptive_narrow_k<T, 0>(s, x, y, nullptr, begin, end);
+  }
   const bool big = s.in_plane() >= PoolKey<T>::max;
   for (int64_t row = begin; row < end; ++row) {
     const int64_t p = row / (OD * OH), r = row % (OD * OH), od = r / OH, oh = r % OH;
@@ -3201,6 +3208,9 @@ void adaptive_avg_pool_k(const PoolShape& s, const T* x, T* y, int64_t begin, in
   const T** rows = carve<const T*>(sp, nr);
   int64_t* bases = carve<int64_t>(sp, nr);
   T* buf = carve<T>(sp, L);
+  if constexpr (kPermute) {
+    if (adaptive_narrow_ok<T>(s)) return adaptive_narrow_k<T, 2>(s, x, y, nullptr, begin, end);
+  }
   for (int64_t row = begin; row < end; ++row) {
     const int64_t p = row / (OD * OH), r = row % (OD * OH), od = r / OH, oh = r % OH;
     const T* xp = x + p * s.in_plane();
@@ -3282,8 +3292,10 @@ void mean_planes_k(const T* x, int64_t n, int64_t planes, T* y) {
   for (; p < planes; ++p) y[p] = reduce_sum(x + p * n, n) / (T)n;
 }
 
+#include "kernels/generic/pool_global.h"
+
 template <typename T>
 constexpr PoolKernels<T> make_pool_kernels() {
   return PoolKernels<T>{&max_pool_k<T>, &avg_pool_k<T>, &adaptive_max_pool_k<T>, &adaptive_avg_pool_k<T>,
-                        &mean_planes_k<T>};
+                        &mean_planes_k<T>, &max_planes_k<T>};
 }

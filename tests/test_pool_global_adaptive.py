@@ -1,0 +1,193 @@
+"""Global pooling and adaptive pooling of narrow rows, on every kernel set:
+
+- global max pooling (adaptive_max_pool*d(x, 1), or a max_pool window covering the whole plane):
+  each plane is one contiguous run reduced with full vectors (the last one overlapping), VL planes
+  folded together when no indices are asked for; with indices, two chains per plane and a
+  cross-lane pick of the smallest offset holding the maximum. Plane sizes below, at and around the
+  vector lengths, plane counts that are not a multiple of the 16-plane group, NaN (last NaN's
+  index), ties, planes of -inf, and zeros of both signs (the first maximum's sign).
+- global average pooling written as an avg_pool window (routed to the plane means).
+- adaptive pooling of rows at most two vectors wide (AVX-512): window rows reduced in registers,
+  output columns picked by permutes. Widths 1 .. two vectors and past, output widths 1 .. W,
+  1-D/2-D/3-D, max with and without indices, average, thread splits.
+
+Oracles: tests/reference.py (NumPy, written from the spec), and PyTorch where installed."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import fmaconv
+import reference as ref
+from helpers import DTYPES, assert_indices, assert_result, have_torch, isa_rerun_tests, pool_values
+
+globals().update(isa_rerun_tests(__file__))
+
+KINDS = ("normal", "ints", "special", "neg_inf")
+PLANE_SIZES = (1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 49, 64, 196)
+
+
+def _signed_zeros(rng, shape, dtype):
+    """Zeros of both signs among negative values: the maximum is a zero, its sign the first one's."""
+    a = -rng.integers(0, 3, size=shape).astype(np.float64)
+    a[a == 0] = np.where(rng.random(int((a == 0).sum())) < 0.5, -0.0, 0.0)
+    return a.astype(dtype)
+
+
+def _check_max(got, exp, what):
+    v, i = got if isinstance(got, tuple) else (got, None)
+    ev, ei = exp if isinstance(exp, tuple) else (exp, None)
+    assert_result(v, ev, v.dtype, exact=True, what=what)
+    np.testing.assert_array_equal(np.signbit(v), np.signbit(ev), err_msg=f"{what}: sign of a zero")
+    if i is not None:
+        assert_indices(i, ei, what)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_global_max(dtype, rng):
+    for n, planes in itertools.product(PLANE_SIZES, (1, 5, 16, 35)):
+        h = next(d for d in (7, 4, 3, 1) if n % d == 0)
+        for kind in KINDS if planes == 35 else ("special",):
+            x = pool_values(rng, (1, planes, h, n // h), dtype, kind)
+            for ri in (False, True):
+                what = f"{kind} {x.shape} idx={ri}"
+                exp = ref.adaptive_max_pool2d(x, 1, return_indices=ri)
+                _check_max(fmaconv.adaptive_max_pool2d(x, 1, return_indices=ri), exp, what)
+                _check_max(fmaconv.max_pool2d(x, (h, n // h), return_indices=ri), exp, f"max_pool2d {what}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_global_max_1d_3d(dtype, rng):
+    for n in (5, 16, 40):
+        x = pool_values(rng, (2, 19, n), dtype, "special")
+        for ri in (False, True):
+            exp = ref.adaptive_max_pool1d(x, 1, return_indices=ri)
+            _check_max(fmaconv.adaptive_max_pool1d(x, 1, return_indices=ri), exp, f"1-D {x.shape}")
+            _check_max(fmaconv.max_pool1d(x, n, return_indices=ri), exp, f"max_pool1d {x.shape}")
+        x = pool_values(rng, (1, 18, 2, 3, n), dtype, "ints")
+        for ri in (False, True):
+            exp = ref.adaptive_max_pool3d(x, 1, return_indices=ri)
+            _check_max(fmaconv.adaptive_max_pool3d(x, 1, return_indices=ri), exp, f"3-D {x.shape}")
+            _check_max(fmaconv.max_pool3d(x, (2, 3, n), return_indices=ri), exp, f"max_pool3d {x.shape}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_global_max_signed_zeros_and_nan_position(dtype, rng):
+    for n in (3, 16, 17, 49):
+        x = _signed_zeros(rng, (2, 20, n), dtype)
+        for ri in (False, True):
+            _check_max(fmaconv.adaptive_max_pool1d(x, 1, return_indices=ri),
+                       ref.adaptive_max_pool1d(x, 1, return_indices=ri), f"zeros {x.shape}")
+        # a NaN at each position of one plane (the last NaN's index when there are two)
+        for i in range(n):
+            xi = pool_values(rng, (1, 3, n), dtype, "ints")
+            xi[0, 1, i] = np.nan
+            xi[0, 2, i] = np.nan
+            xi[0, 2, (i * 7) % n] = np.nan
+            _check_max(fmaconv.adaptive_max_pool1d(xi, 1, return_indices=True),
+                       ref.adaptive_max_pool1d(xi, 1, return_indices=True), f"NaN at {i} of {n}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_global_avg_window(dtype, rng):
+    for n, planes in itertools.product((1, 7, 16, 17, 49, 196), (3, 33)):
+        h = next(d for d in (7, 4, 1) if n % d == 0)
+        x = pool_values(rng, (1, planes, h, n // h), dtype, "normal")
+        for div in (None, 3):
+            assert_result(fmaconv.avg_pool2d(x, (h, n // h), divisor_override=div),
+                          ref.avg_pool2d(x, (h, n // h), divisor_override=div), dtype, what=f"{x.shape} div={div}")
+    x = pool_values(rng, (2, 5, 3, 4, 6), dtype, "normal")
+    assert_result(fmaconv.avg_pool3d(x, (3, 4, 6)), ref.avg_pool3d(x, (3, 4, 6)), dtype, what="3-D")
+
+
+# rows of one and two vectors of each dtype, and past them (the general kernels)
+WIDTHS = {np.float32: (1, 2, 5, 9, 13, 15, 16, 17, 24, 31, 32, 33), np.float64: (1, 3, 7, 8, 9, 13, 15, 16, 17)}
+
+
+def _out_widths(w):
+    return sorted({1, 2, max(1, w // 3), w // 2 + 1, w - 1, w} - {0})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adaptive_narrow_rows(dtype, rng):
+    n = 0
+    for w in WIDTHS[dtype]:
+        for ow in _out_widths(w):
+            h = int(rng.integers(2, 10))
+            oh = int(rng.integers(1, h + 1)) if ow > 1 else int(rng.integers(2, h + 1))
+            kind = KINDS[(w + ow) % 3]
+            x = pool_values(rng, (2, 3, h, w), dtype, kind)
+            what = f"{kind} {x.shape} -> {(oh, ow)}"
+            for ri in (False, True):
+                _check_max(fmaconv.adaptive_max_pool2d(x, (oh, ow), return_indices=ri),
+                           ref.adaptive_max_pool2d(x, (oh, ow), return_indices=ri), what)
+            if kind != "neg_inf":
+                assert_result(fmaconv.adaptive_avg_pool2d(x, (oh, ow)), ref.adaptive_avg_pool2d(x, (oh, ow)), dtype,
+                              what=f"avg {what}")
+            n += 1
+    assert n > 40
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adaptive_narrow_1d_3d(dtype, rng):
+    for w in WIDTHS[dtype][::3]:
+        for ow in _out_widths(w)[1:]:
+            x = pool_values(rng, (2, 3, w), dtype, "special")
+            for ri in (False, True):
+                _check_max(fmaconv.adaptive_max_pool1d(x, ow, return_indices=ri),
+                           ref.adaptive_max_pool1d(x, ow, return_indices=ri), f"1-D {x.shape} -> {ow}")
+            x = pool_values(rng, (1, 2, 5, 4, w), dtype, "ints")
+            for od, oh in ((2, 3), (5, 1), (3, 4)):
+                for ri in (False, True):
+                    _check_max(fmaconv.adaptive_max_pool3d(x, (od, oh, ow), return_indices=ri),
+                               ref.adaptive_max_pool3d(x, (od, oh, ow), return_indices=ri), f"3-D {x.shape} -> {(od, oh, ow)}")
+                assert_result(fmaconv.adaptive_avg_pool3d(x, (od, oh, ow)), ref.adaptive_avg_pool3d(x, (od, oh, ow)),
+                              dtype, what=f"avg 3-D {x.shape} -> {(od, oh, ow)}")
+
+
+def test_adaptive_tall_output(rng):
+    """More output rows than the per-call window-row table holds."""
+    x = pool_values(rng, (1, 2, 600, 13), np.float32, "special")
+    for ri in (False, True):
+        _check_max(fmaconv.adaptive_max_pool2d(x, (300, 6), return_indices=ri),
+                   ref.adaptive_max_pool2d(x, (300, 6), return_indices=ri), "tall")
+    x = pool_values(rng, (1, 2, 600, 13), np.float32, "normal")
+    assert_result(fmaconv.adaptive_avg_pool2d(x, (257, 6)), ref.adaptive_avg_pool2d(x, (257, 6)), np.float32, what="tall")
+
+
+@pytest.mark.parametrize("threads", (2, 3))
+def test_thread_splits(threads, restore_threads, rng):
+    fmaconv.set_num_threads(threads)
+    for dtype in DTYPES:
+        x = pool_values(rng, (3, 37, 13, 13), dtype, "special")
+        for ri in (False, True):
+            _check_max(fmaconv.adaptive_max_pool2d(x, (6, 5), return_indices=ri),
+                       ref.adaptive_max_pool2d(x, (6, 5), return_indices=ri), f"{threads} threads")
+            _check_max(fmaconv.adaptive_max_pool2d(x, 1, return_indices=ri),
+                       ref.adaptive_max_pool2d(x, 1, return_indices=ri), f"{threads} threads global")
+        x = pool_values(rng, (3, 37, 13, 13), dtype, "normal")
+        assert_result(fmaconv.adaptive_avg_pool2d(x, (6, 5)), ref.adaptive_avg_pool2d(x, (6, 5)), dtype)
+
+
+@pytest.mark.skipif(not have_torch(), reason="torch comparison (the reference tests above cover the same cases)")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vs_torch(dtype, rng):
+    import torch
+
+    F = torch.nn.functional
+    for shape, out in (((2, 40, 13, 13), 6), ((1, 33, 7, 7), 1), ((2, 5, 14, 30), (6, 7)), ((1, 3, 9, 31), (4, 31))):
+        x = pool_values(rng, shape, dtype, "special")
+        t = torch.from_numpy(x)
+        for ri in (False, True):
+            _check_max(fmaconv.adaptive_max_pool2d(x, out, return_indices=ri),
+                       tuple(a.numpy() for a in F.adaptive_max_pool2d(t, out, return_indices=ri)) if ri
+                       else F.adaptive_max_pool2d(t, out).numpy(), f"{shape} -> {out}")
+        x = pool_values(rng, shape, dtype, "normal")
+        assert_result(fmaconv.adaptive_avg_pool2d(x, out), F.adaptive_avg_pool2d(torch.from_numpy(x), out).numpy(),
+                      dtype, what=f"avg {shape} -> {out}")
+    x = _signed_zeros(rng, (2, 20, 49), dtype)
+    for ri in (False, True):
+        got = fmaconv.adaptive_max_pool1d(x, 1, return_indices=ri)
+        exp = F.adaptive_max_pool1d(torch.from_numpy(x), 1, return_indices=ri)
+        _check_max(got, tuple(a.numpy() for a in exp) if ri else exp.numpy(), "signed zeros")
