@@ -191,3 +191,29 @@ def test_vs_torch(dtype, rng):
         got = fmaconv.adaptive_max_pool1d(x, 1, return_indices=ri)
         exp = F.adaptive_max_pool1d(torch.from_numpy(x), 1, return_indices=ri)
         _check_max(got, tuple(a.numpy() for a in exp) if ri else exp.numpy(), "signed zeros")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_windows_of_contiguous_runs(dtype, rng):
+    """Windows tiling the input as contiguous runs (1-D, or whole rows): one run per output, with
+    the run's offset added to the index."""
+    for k, L in ((16, 64), (17, 51), (33, 99), (64, 4096), (3, 12)):
+        for kind in ("special", "ints"):
+            x = pool_values(rng, (2, 3, L), dtype, kind)
+            for ri in (False, True):
+                _check_max(fmaconv.max_pool1d(x, k, return_indices=ri), ref.max_pool1d(x, k, return_indices=ri),
+                           f"1-D {kind} {x.shape} k={k}")
+                _check_max(fmaconv.adaptive_max_pool1d(x, L // k, return_indices=ri),
+                           ref.adaptive_max_pool1d(x, L // k, return_indices=ri), f"adaptive 1-D {x.shape} k={k}")
+        x = pool_values(rng, (2, 3, L), dtype, "normal")
+        assert_result(fmaconv.avg_pool1d(x, k), ref.avg_pool1d(x, k), dtype, what=f"avg 1-D k={k}")
+        assert_result(fmaconv.avg_pool1d(x, k, divisor_override=5), ref.avg_pool1d(x, k, divisor_override=5), dtype)
+    for shape, k in (((1, 5, 6, 9), (2, 9)), ((2, 3, 8, 20), (4, 20)), ((1, 4, 3, 4, 10), (1, 2, 10)),
+                     ((1, 4, 4, 3, 7), (2, 3, 7))):
+        x = pool_values(rng, shape, dtype, "special")
+        mp, ap = (fmaconv.max_pool2d, fmaconv.avg_pool2d) if len(k) == 2 else (fmaconv.max_pool3d, fmaconv.avg_pool3d)
+        rmp, rap = (ref.max_pool2d, ref.avg_pool2d) if len(k) == 2 else (ref.max_pool3d, ref.avg_pool3d)
+        for ri in (False, True):
+            _check_max(mp(x, k, return_indices=ri), rmp(x, k, return_indices=ri), f"rows {shape} k={k}")
+        x = pool_values(rng, shape, dtype, "normal")
+        assert_result(ap(x, k), rap(x, k), dtype, what=f"avg rows {shape} k={k}")

@@ -6,6 +6,8 @@ cases on their general kernels), on every kernel set:
   lanes outside the row, and a row whose window read a NaN is redone with NaN propagation.
   Widths from one to four vectors of each dtype (and just past), row and column dilations and
   paddings, NaN/+-inf, rows of -inf, thread splits.
+- 3x3 (undilated too) and 5x5 max pooling, stride 1, in the same kernel (5x5: YOLO's SPPF
+  pooling; rows of half a vector and up for 5x5).
 - 3-D average pooling, stride 1, 3x3 in-plane window with column padding 1: depth sums of the
   input rows slide through a 3-row window; two interior depth outputs share their common slices.
   Widths 3 .. four vectors, depth kernels 2..5 with every padding, row padding 0/1,
@@ -26,15 +28,15 @@ import reference as ref
 from helpers import DTYPES, assert_result, have_torch, isa_rerun_tests, pool_values
 
 
-def _max_oracle(x, p, d):
-    """3x3 stride-1 max pooling of NCHW x, padding p = (ph, pw), dilation d = (dh, dw)."""
+def _max_oracle(x, p, d, k=3):
+    """kxk stride-1 max pooling of NCHW x, padding p = (ph, pw), dilation d = (dh, dw)."""
     n, c, h, w = x.shape
     xp = np.full((n, c, h + 2 * p[0], w + 2 * p[1]), -np.inf, dtype=np.float64)
     xp[:, :, p[0]:p[0] + h, p[1]:p[1] + w] = x
-    oh, ow = h + 2 * p[0] - 2 * d[0], w + 2 * p[1] - 2 * d[1]
+    oh, ow = h + 2 * p[0] - (k - 1) * d[0], w + 2 * p[1] - (k - 1) * d[1]
     out = None
-    for i in range(3):
-        for j in range(3):
+    for i in range(k):
+        for j in range(k):
             v = xp[:, :, i * d[0]:i * d[0] + oh, j * d[1]:j * d[1] + ow]
             out = v if out is None else np.maximum(out, v)
     return out
@@ -78,6 +80,10 @@ def test_oracles_match_reference(rng):
         x = pool_values(rng, (1, 2, h, w), np.float64, "special")
         np.testing.assert_array_equal(_max_oracle(x, (ph, pw), (dh, dw)),
                                       ref.max_pool2d(x, 3, 1, (ph, pw), (dh, dw)), err_msg=str((h, w, dh, dw, ph, pw)))
+    for (dh, dw), (ph, pw) in itertools.product(((1, 1), (2, 1)), ((0, 0), (2, 2), (1, 0))):
+        x = pool_values(rng, (1, 2, 11, 10), np.float64, "special")
+        np.testing.assert_array_equal(_max_oracle(x, (ph, pw), (dh, dw), 5),
+                                      ref.max_pool2d(x, 5, 1, (ph, pw), (dh, dw)), err_msg=str((5, dh, dw, ph, pw)))
     for kd, pd, ph, (cip, div) in itertools.product((2, 3), (0, 1), (0, 1), ((True, None), (False, None), (True, 5))):
         x = pool_values(rng, (1, 2, 4, 5, 6), np.float64, "normal")
         np.testing.assert_allclose(_avg_oracle(x, kd, pd, ph, cip, div),
@@ -99,6 +105,38 @@ def test_max_dilated_columns(dtype, rng):
                 _eq(fmaconv.max_pool2d(x, **kw), _max_oracle(x, (ph, pw), (dh, dw)), x, f"{kind} {x.shape} {kw}")
                 n += 1
     assert n > 100
+
+
+# (k, (dh, dw)): undilated 3x3 and 5x5, and dilated 5x5 up to the permute reach (4 * dw < lanes)
+K_DIL = {np.float32: ((3, (1, 1)), (5, (1, 1)), (5, (2, 1)), (5, (1, 3))), np.float64: ((3, (1, 1)), (5, (1, 1)), (5, (2, 1)))}
+K_WIDTHS = {np.float32: (8, 9, 13, 15, 16, 17, 20, 31, 33, 48, 63, 64, 65), np.float64: (8, 9, 13, 16, 17, 24, 32, 33)}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_k3_k5_stride1(dtype, rng):
+    n = 0
+    for w in K_WIDTHS[dtype]:
+        for k, (dh, dw) in K_DIL[dtype]:
+            for ph, pw in {(0, 0), (k // 2, k // 2), (1, 0), (0, k // 2)}:
+                h = (k - 1) * dh + 1 - 2 * ph + int(rng.integers(0, 2 * dh + 4))
+                if w + 2 * pw - (k - 1) * dw < 1 or h < 1 or 2 * max(ph, pw) > (k - 1) * max(dh, dw) + 1:
+                    continue
+                kind = ("ints", "special", "neg_inf_rows", "normal")[(w + ph + pw + k) % 4]
+                x = pool_values(rng, (1, 2, h, w), dtype, kind)
+                kw = dict(kernel_size=k, stride=1, padding=(ph, pw), dilation=(dh, dw), ceil_mode=bool(rng.integers(2)))
+                _eq(fmaconv.max_pool2d(x, **kw), _max_oracle(x, (ph, pw), (dh, dw), k), x, f"{kind} {x.shape} {kw}")
+                n += 1
+    assert n > 80
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_k5_nan_in_one_row(dtype, rng):
+    for w in (13, 20, K_WIDTHS[dtype][-2]):
+        x = pool_values(rng, (1, 1, 11, w), dtype, "normal")
+        for i, j in ((0, 0), (10, w - 1), (5, w // 2), (4, 1)):
+            xi = x.copy()
+            xi[0, 0, i, j] = np.nan
+            _eq(fmaconv.max_pool2d(xi, 5, 1, 2), _max_oracle(xi, (2, 2), (1, 1), 5), xi, f"NaN at {(i, j)} W={w}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -152,6 +190,7 @@ def test_thread_splits(threads, restore_threads, rng):
             x[0, 1, 3, 5] = np.nan
             x[-1, -1, -1, -1] = np.nan
             _eq(fmaconv.max_pool2d(x, 3, 1, 1, (dh, dw)), _max_oracle(x, (1, 1), (dh, dw)), x, f"{threads} threads {shape}")
+            _eq(fmaconv.max_pool2d(x, 5, 1, 2), _max_oracle(x, (2, 2), (1, 1), 5), x, f"5x5 {threads} threads {shape}")
         for shape, kd, pd in (((1, 16, 8, 28, 28), 3, 1), ((2, 3, 9, 7, 33), 3, 1), ((1, 5, 7, 4, 12), 4, 2)):
             x = pool_values(rng, shape, dtype, "normal")
             for cip in (True, False):
@@ -171,6 +210,10 @@ def test_vs_torch(dtype, rng):
             x = pool_values(rng, (2, 3, 2 * dh + 4, w), dtype, "special")
             kw = dict(kernel_size=3, stride=1, padding=p, dilation=(dh, dw))
             _eq(fmaconv.max_pool2d(x, **kw), F.max_pool2d(torch.from_numpy(x), **kw).numpy(), x, f"{x.shape} {kw}")
+    for w, k in itertools.product(K_WIDTHS[dtype][::3], (3, 5)):
+        x = pool_values(rng, (2, 3, 9, w), dtype, "special")
+        kw = dict(kernel_size=k, stride=1, padding=k // 2)
+        _eq(fmaconv.max_pool2d(x, **kw), F.max_pool2d(torch.from_numpy(x), **kw).numpy(), x, f"{x.shape} {kw}")
     for w, kd in itertools.product((5, 16, 28, 33, 64), (2, 3)):
         x = pool_values(rng, (2, 3, 6, 5, w), dtype, "normal")
         for cip, div in ((True, None), (False, None), (False, 3)):

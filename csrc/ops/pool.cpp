@@ -41,35 +41,41 @@ PoolShape adaptive_sizing(const PoolShape& s) {
   return t;
 }
 
-// One window covering each whole plane (global pooling written as a plain window).
-bool is_global(const PoolShape& s) {
-  for (int a = 0; a < 3; ++a)
-    if (s.out[a] != 1 || s.p[a] != 0 || s.k[a] != s.in[a] || (s.k[a] > 1 && s.d[a] != 1)) return false;
-  return true;
+// Length of each window's run when the windows tile the input as contiguous runs of at least 16
+// elements (a global window; 1-D windows; windows of whole rows): each output is then the
+// reduction of one run, done like global pooling. 0 otherwise.
+int64_t run_windows(const PoolShape& s) {
+  if (!pool_is_tiled(s)) return 0;
+  const bool contiguous = (s.k[0] == 1 && s.k[1] == 1) || (s.k[2] == s.in[2] && (s.k[0] == 1 || s.k[1] == s.in[1]));
+  const int64_t n = s.k[0] * s.k[1] * s.k[2];
+  return contiguous && (n >= 16 || s.out_plane() == 1) ? n : 0;
 }
 
-// Runs fn(first plane, plane count) over groups of whole vector groups of planes.
+// Runs fn(first run, run count) over groups of 16 runs of n elements.
 template <typename F>
-void for_planes(const PoolShape& s, const F& fn) {
-  const int64_t n = s.in_plane(), group = 16;
-  parallel_range(ceil_div(s.planes, group), (double)(n * group), [&](int64_t b, int64_t e) {
-    const int64_t p0 = b * group;
-    fn(p0, min64(e * group, s.planes) - p0);
+void for_runs(int64_t runs, int64_t n, const F& fn) {
+  const int64_t group = 16;  // whole vector groups of runs
+  parallel_range(ceil_div(runs, group), (double)(n * group), [&](int64_t b, int64_t e) {
+    const int64_t r0 = b * group;
+    fn(r0, min64(e * group, runs) - r0);
   });
 }
 
 template <typename T>
-void max_planes(const PoolShape& s, const T* x, T* y, int64_t* idx) {
+void max_runs(const PoolShape& s, int64_t n, const T* x, T* y, int64_t* idx) {
   const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
-  const int64_t n = s.in_plane();
-  for_planes(s, [&](int64_t p0, int64_t np) { ks.max_planes(x + p0 * n, n, np, y + p0, idx ? idx + p0 : nullptr); });
+  const int64_t per = s.out_plane();
+  for_runs(s.planes * per, n, [&](int64_t r0, int64_t nr) {
+    ks.max_planes(x + r0 * n, n, nr, y + r0, idx ? idx + r0 : nullptr);
+    if (idx && per > 1)  // offsets in the run -> in the plane
+      for (int64_t r = r0; r < r0 + nr; ++r) idx[r] += (r % per) * n;
+  });
 }
 
 template <typename T>
-void mean_planes(const PoolShape& s, const T* x, T* y) {
+void mean_runs(int64_t runs, int64_t n, const T* x, T* y) {
   const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
-  const int64_t n = s.in_plane();
-  for_planes(s, [&](int64_t p0, int64_t np) { ks.mean_planes(x + p0 * n, n, np, y + p0); });
+  for_runs(runs, n, [&](int64_t r0, int64_t nr) { ks.mean_planes(x + r0 * n, n, nr, y + r0); });
 }
 
 }  // namespace
@@ -77,7 +83,7 @@ void mean_planes(const PoolShape& s, const T* x, T* y) {
 template <typename T>
 void max_pool_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
   const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
-  if (is_global(s)) return max_planes(s, x, y, idx);
+  if (const int64_t n = run_windows(s)) return max_runs(s, n, x, y, idx);
   for_rows<T>(s, s, row_work(s, min64(s.k[0], s.in[0]) * min64(s.k[1], s.in[1])),
               [&](int64_t b, int64_t e, void* sc) { ks.max_pool(s, x, y, idx, b, e, sc); });
 }
@@ -85,7 +91,7 @@ void max_pool_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
 template <typename T>
 void avg_pool_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override) {
   const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
-  if (is_global(s) && divisor_override == 0) return mean_planes(s, x, y);
+  if (const int64_t n = run_windows(s); n && divisor_override == 0) return mean_runs(s.planes * s.out_plane(), n, x, y);
   for_rows<T>(s, s, row_work(s, min64(s.k[0], s.in[0]) * min64(s.k[1], s.in[1])), [&](int64_t b, int64_t e, void* sc) {
     ks.avg_pool(s, x, y, count_include_pad, divisor_override, b, e, sc);
   });
@@ -110,7 +116,7 @@ template <typename T>
 void adaptive_avg_pool_forward(const PoolShape& s, const T* x, T* y) {
   const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
   PoolShape w;
-  if (s.out_plane() == 1) return mean_planes(s, x, y);  // PyTorch takes the plane's mean here too
+  if (s.out_plane() == 1) return mean_runs(s.planes, s.in_plane(), x, y);  // PyTorch takes the plane's mean too
   if (adaptive_is_regular(s, &w)) return avg_pool_forward(w, x, y, true, 0);
   const PoolShape sz = adaptive_sizing(s);
   for_rows<T>(s, sz, row_work(s, sz.k[0] * sz.k[1]),
@@ -120,7 +126,7 @@ void adaptive_avg_pool_forward(const PoolShape& s, const T* x, T* y) {
 template <typename T>
 void adaptive_max_pool_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
   const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
-  if (s.out_plane() == 1) return max_planes(s, x, y, idx);
+  if (s.out_plane() == 1) return max_runs(s, s.in_plane(), x, y, idx);
   PoolShape w;
   if (adaptive_is_regular(s, &w)) return max_pool_forward(w, x, y, idx);
   const PoolShape sz = adaptive_sizing(s);

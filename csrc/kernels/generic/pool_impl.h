@@ -2088,36 +2088,43 @@ inline int64_t max_pair_gap(const RowPlan<T>& c, const PoolShape& s) {
   return g <= 4 && g * s.s[1] < s.k[1] * s.d[1] ? g : 0;
 }
 
-// ---- 3x3 max pooling with dilated columns on narrow rows (AVX-512, values only) ---------------
+// ---- 3x3 and 5x5 max pooling, stride 1, on narrow rows (AVX-512, values only) ---------------
 // Rows of at most 4 vectors stay in registers. The output rows of one residue class modulo the
-// row dilation slide along the input rows (oh + dh reads oh's rows 1 and 2 plus one new row),
+// row dilation slide along the input rows (oh + dh reads oh's rows 1 .. K-1 plus one new row),
 // so each input row is loaded once per class; the column taps are two-register permutes of the
 // row's chunk maxima (lanes outside the row are -inf). Plain max throughout, every loaded row
 // checked for NaN once: an output row whose window read a NaN is done again with vmax_nan from
-// the same registers. (64 planes of 56x56, dilation 2, 1 thread: the flat kernel's row buffer
-// and unaligned tap loads took 48 us, the general fused rows' per-chunk plan tables 64 us, this 29.)
+// the same registers. (64 planes of 56x56, 3x3 dilation 2, 1 thread: the flat kernel's row
+// buffer and unaligned tap loads took 48 us, the general fused rows' per-chunk plan tables 64 us,
+// this 29. 5x5 stride 1 (SPPF) on 20x20 planes: the general kernels ~9x a copy.)
 template <typename T>
-inline bool max_narrow3_ok(const PoolShape& s) {
+inline int max_narrow_taps(const PoolShape& s) {
   constexpr int64_t VL = PV<T>::VL;
-  return kPermute && pool_is_flat(s) && s.k[1] == 3 && s.k[2] == 3 && s.d[2] > 1 && 2 * s.d[2] < VL &&
-         s.p[2] < VL && s.in[2] >= VL && s.in[2] <= 4 * VL && s.out[2] <= s.in[2];
+  const int64_t k = s.k[2];
+  const bool ok = kPermute && pool_is_flat(s) && (k == 3 || k == 5) && s.k[1] == k && (k - 1) * s.d[2] < VL &&
+                  s.p[2] < VL && s.in[2] >= (k == 3 ? VL : 8) && s.in[2] <= 4 * VL && s.out[2] <= s.in[2];
+  return ok ? (int)k : 0;
 }
 
-template <typename T, int NC>
-void max_narrow3_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end) {
+template <typename T, int NC, int K>
+void max_narrow_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end) {
   typedef typename PV<T>::V V;
-  typedef typename PV<T>::K K;
+  typedef typename PV<T>::K K_;
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
   const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2];
   const int64_t ph = s.p[1], dh = s.d[1], pw = s.p[2], dw = s.d[2];
   const V fillv = V{} - __builtin_inf();
   const int64_t wl = W - (NC - 1) * VL, nq = (OW + VL - 1) / VL;  // last chunk's lanes; output chunks
-  // tap j of output chunk q: tap 0 (shift -pw <= 0) from chunks (q - 1, q), taps 1 and 2 (shift
-  // j * dw - pw >= 0) from (q, q + 1)
-  VK pm0, pm1, pm2;
-  for (int l = 0; l < VL; ++l)
-    pm0[l] = (K)(l + VL - pw), pm1[l] = (K)(l + dw - pw), pm2[l] = (K)(l + 2 * dw - pw);
+  // tap j of output chunk q shifts by j * dw - pw: from chunks (q - 1, q) when negative, else
+  // from (q, q + 1)
+  VK pm[K];
+  int lo[K];
+  for (int j = 0; j < K; ++j) {
+    const int64_t sh = j * dw - pw;
+    lo[j] = sh < 0 ? 0 : 1;
+    for (int l = 0; l < VL; ++l) pm[j][l] = (K_)(sh < 0 ? l + VL + sh : l + sh);
+  }
   auto load = [&](const T* xp, int64_t h, V* v) __attribute__((always_inline)) {
     if (h < 0 || h >= H) {
       for (int c = 0; c < NC; ++c) v[c] = fillv;
@@ -2130,15 +2137,18 @@ void max_narrow3_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t 
     for (int c = 0; c < NC; c += 2) nan |= unord_bits(v[c], v[c + 1 < NC ? c + 1 : c]);
     return nan;
   };
-  auto emit = [&](const V* w0, const V* w1, const V* w2, T* yr, auto red) __attribute__((always_inline)) {
+  auto emit = [&](const V (*w)[NC], T* yr, auto red) __attribute__((always_inline)) {
     V m[NC + 2];
     m[0] = m[NC + 1] = fillv;
-    for (int c = 0; c < NC; ++c) m[c + 1] = red(red(w0[c], w1[c]), w2[c]);
+    for (int c = 0; c < NC; ++c) {
+      V a = w[0][c];
+      for (int i = 1; i < K; ++i) a = red(a, w[i][c]);
+      m[c + 1] = a;
+    }
     for (int q = 0; q < NC; ++q) {
       if (q >= nq) break;
-      V acc = __builtin_shuffle(m[q], m[q + 1], pm0);
-      acc = red(acc, __builtin_shuffle(m[q + 1], m[q + 2], pm1));
-      acc = red(acc, __builtin_shuffle(m[q + 1], m[q + 2], pm2));
+      V acc = __builtin_shuffle(m[q + lo[0]], m[q + lo[0] + 1], pm[0]);
+      for (int j = 1; j < K; ++j) acc = red(acc, __builtin_shuffle(m[q + lo[j]], m[q + lo[j] + 1], pm[j]));
       store_chunk(yr, q * VL, OW, acc);
     }
   };
@@ -2148,17 +2158,22 @@ void max_narrow3_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t 
     const T* xp = x + p * H * W;
     T* yp = y + p * OH * OW;
     for (int64_t r = 0; r < dh && a + r < b; ++r) {
-      V w0[NC], w1[NC], w2[NC];
+      V w[K][NC];
+      unsigned n[K];
       int64_t oh = a + r;
-      unsigned n0 = load(xp, oh - ph, w0), n1 = load(xp, oh - ph + dh, w1);
+      for (int i = 0; i < K - 1; ++i) n[i] = load(xp, oh - ph + i * dh, w[i]);
       for (; oh < b; oh += dh) {
-        const unsigned n2 = load(xp, oh - ph + 2 * dh, w2);
-        if (__builtin_expect((n0 | n1 | n2) != 0, 0))
-          emit(w0, w1, w2, yp + oh * OW, [](V u, V v) __attribute__((always_inline)) { return vmax_nan(u, v); });
+        n[K - 1] = load(xp, oh - ph + (K - 1) * dh, w[K - 1]);
+        unsigned any = 0;
+        for (int i = 0; i < K; ++i) any |= n[i];
+        if (__builtin_expect(any != 0, 0))
+          emit(w, yp + oh * OW, [](V u, V v) __attribute__((always_inline)) { return vmax_nan(u, v); });
         else
-          emit(w0, w1, w2, yp + oh * OW, [](V u, V v) __attribute__((always_inline)) { return pmax(u, v); });
-        for (int c = 0; c < NC; ++c) w0[c] = w1[c], w1[c] = w2[c];
-        n0 = n1, n1 = n2;
+          emit(w, yp + oh * OW, [](V u, V v) __attribute__((always_inline)) { return pmax(u, v); });
+        for (int i = 0; i + 1 < K; ++i) {
+          for (int c = 0; c < NC; ++c) w[i][c] = w[i + 1][c];
+          n[i] = n[i + 1];
+        }
       }
     }
     row += b - a;
@@ -2180,12 +2195,21 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   // (3x3 and smaller windows: plain max with the NaN check on the side; dilated ones only on
   // narrow rows, where the fused rows' per-row cost dominates)
   if constexpr (kPermute) {
-    if (!idx && max_narrow3_ok<T>(s)) {
-      switch ((s.in[2] + VL - 1) / VL) {
-        case 1: return max_narrow3_k<T, 1>(s, x, y, begin, end);
-        case 2: return max_narrow3_k<T, 2>(s, x, y, begin, end);
-        case 3: return max_narrow3_k<T, 3>(s, x, y, begin, end);
-        default: return max_narrow3_k<T, 4>(s, x, y, begin, end);
+    if (const int k = idx ? 0 : max_narrow_taps<T>(s)) {
+      const int nc = (int)((s.in[2] + VL - 1) / VL);
+      if (k == 3) {
+        switch (nc) {
+          case 1: return max_narrow_k<T, 1, 3>(s, x, y, begin, end);
+          case 2: return max_narrow_k<T, 2, 3>(s, x, y, begin, end);
+          case 3: return max_narrow_k<T, 3, 3>(s, x, y, begin, end);
+          default: return max_narrow_k<T, 4, 3>(s, x, y, begin, end);
+        }
+      }
+      switch (nc) {
+        case 1: return max_narrow_k<T, 1, 5>(s, x, y, begin, end);
+        case 2: return max_narrow_k<T, 2, 5>(s, x, y, begin, end);
+        case 3: return max_narrow_k<T, 3, 5>(s, x, y, begin, end);
+        default: return max_narrow_k<T, 4, 5>(s, x, y, begin, end);
       }
     }
   }
