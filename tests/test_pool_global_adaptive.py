@@ -10,6 +10,9 @@
 - adaptive pooling of rows at most two vectors wide (AVX-512): window rows reduced in registers,
   output columns picked by permutes. Widths 1 .. two vectors and past, output widths 1 .. W,
   1-D/2-D/3-D, max with and without indices, average, thread splits.
+- plain max/avg windows on the same narrow rows, through the same kernel (their live taps per
+  axis): random kernels, strides, dilations, paddings, ceil_mode, divisor rules, 1-D/2-D/3-D,
+  output rows just over two vectors (the general kernels).
 
 Oracles: tests/reference.py (NumPy, written from the spec), and PyTorch where installed."""
 
@@ -146,6 +149,48 @@ def test_adaptive_narrow_1d_3d(dtype, rng):
                               dtype, what=f"avg 3-D {x.shape} -> {(od, oh, ow)}")
 
 
+def _random_window(rng, dims, w):
+    k = tuple(int(rng.integers(1, 8)) for _ in range(dims))
+    d = (1,) * dims if rng.random() < 0.6 else tuple(int(rng.integers(1, 3)) for _ in range(dims))
+    return dict(kernel_size=k, stride=tuple(int(rng.integers(1, 5)) for _ in range(dims)),
+                padding=tuple(int(rng.integers(0, ((kk - 1) * dd + 1) // 2 + 1)) for kk, dd in zip(k, d)),
+                dilation=d, ceil_mode=bool(rng.integers(2)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_plain_windows_narrow_rows(dtype, rng):
+    n = 0
+    widths = WIDTHS[dtype] + (2 * WIDTHS[dtype][-1] - 2, 2 * WIDTHS[dtype][-1] - 3)  # just past
+    for w in widths:
+        for dims in (2, 2, 3, 1):
+            kw = _random_window(rng, dims, w)
+            lead = {1: (), 2: (int(rng.integers(1, 12)),), 3: (int(rng.integers(1, 5)), int(rng.integers(1, 6)))}[dims]
+            x = pool_values(rng, (2, 3) + lead + (w,), dtype, ("special", "ints", "neg_inf")[n % 3])
+            mp, rmp = {1: (fmaconv.max_pool1d, ref.max_pool1d), 2: (fmaconv.max_pool2d, ref.max_pool2d),
+                       3: (fmaconv.max_pool3d, ref.max_pool3d)}[dims]
+            try:
+                got = mp(x, return_indices=True, **kw)
+            except ValueError:  # an output size below 1
+                continue
+            exp = rmp(x, return_indices=True, **kw)
+            _check_max(got, exp, f"{x.shape} {kw}")
+            assert_result(mp(x, **kw), exp[0], dtype, exact=True, what=f"values {x.shape} {kw}")
+            kw.pop("dilation")
+            if any(p > k // 2 for p, k in zip(kw["padding"], kw["kernel_size"])):
+                continue
+            ap, rap = {1: (fmaconv.avg_pool1d, ref.avg_pool1d), 2: (fmaconv.avg_pool2d, ref.avg_pool2d),
+                       3: (fmaconv.avg_pool3d, ref.avg_pool3d)}[dims]
+            x = pool_values(rng, x.shape, dtype, "normal")
+            for cip, div in ((True, None), (False, None), (False, 3)):
+                try:  # (without the dilation, the input may be smaller than the kernel: PyTorch's error)
+                    got = ap(x, count_include_pad=cip, divisor_override=div, **kw)
+                except ValueError:
+                    break
+                assert_result(got, rap(x, count_include_pad=cip, divisor_override=div, **kw), dtype, what=f"avg {x.shape} {kw}")
+            n += 1
+    assert n > 25
+
+
 def test_adaptive_tall_output(rng):
     """More output rows than the per-call window-row table holds."""
     x = pool_values(rng, (1, 2, 600, 13), np.float32, "special")
@@ -186,6 +231,15 @@ def test_vs_torch(dtype, rng):
         x = pool_values(rng, shape, dtype, "normal")
         assert_result(fmaconv.adaptive_avg_pool2d(x, out), F.adaptive_avg_pool2d(torch.from_numpy(x), out).numpy(),
                       dtype, what=f"avg {shape} -> {out}")
+    for shape, kw in (((2, 16, 14, 14), dict(kernel_size=3, stride=1, padding=1)),
+                      ((1, 8, 17, 17), dict(kernel_size=5, stride=3)), ((1, 4, 9, 20), dict(kernel_size=(2, 7), stride=(1, 2), padding=(1, 3)))):
+        x = pool_values(rng, shape, dtype, "special")
+        t = torch.from_numpy(x)
+        _check_max(fmaconv.max_pool2d(x, return_indices=True, **kw),
+                   tuple(a.numpy() for a in F.max_pool2d(t, return_indices=True, **kw)), f"{shape} {kw}")
+        x = pool_values(rng, shape, dtype, "normal")
+        assert_result(fmaconv.avg_pool2d(x, count_include_pad=False, **kw),
+                      F.avg_pool2d(torch.from_numpy(x), count_include_pad=False, **kw).numpy(), dtype, what=f"avg {shape} {kw}")
     x = _signed_zeros(rng, (2, 20, 49), dtype)
     for ri in (False, True):
         got = fmaconv.adaptive_max_pool1d(x, 1, return_indices=ri)

@@ -2180,6 +2180,12 @@ void max_narrow_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t e
   }
 }
 
+// Adaptive window [floor(o*i/O), ceil((o+1)*i/O)) along one axis.
+inline int64_t ad_start(int64_t o, int64_t i, int64_t O) { return (o * i) / O; }
+inline int64_t ad_end(int64_t o, int64_t i, int64_t O) { return ((o + 1) * i + O - 1) / O; }
+
+#include "kernels/generic/pool_adaptive.h"
+
 template <typename T>
 void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
   typedef typename PV<T>::V V;
@@ -2212,6 +2218,13 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
         default: return max_narrow_k<T, 4, 5>(s, x, y, begin, end);
       }
     }
+  }
+  // rows of at most two vectors: the window kernels below pay per output row (not the 3-tap
+  // stride-2 rows: their own kernels below)
+  if constexpr (kPermute) {
+    if ((idx || !pool_depth_first(s)) && !(s.s[2] == 2 && s.k[2] == 3 && s.d[2] == 1) && window_narrow_ok<T>(s))
+      return idx ? adaptive_narrow_k<T, 1, false>(s, x, y, idx, begin, end)
+                 : adaptive_narrow_k<T, 0, false>(s, x, y, nullptr, begin, end);
   }
   if (!idx && pool_is_flat(s) && s.k[1] <= 3 && s.k[2] <= 3 && (s.d[2] == 1 || !fusable || s.in[2] * (int64_t)sizeof(T) <= 256))
     return flat_s1_k<T, false, true>(s, x, y, false, 0, 1, begin, end, scratch);
@@ -3137,6 +3150,10 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
       }
     }
   }
+  if constexpr (kPermute) {
+    if (!flat_avg3_ok(s) && !avg_s2k3_ok(s) && window_narrow_ok<T>(s))
+      return adaptive_narrow_k<T, 2, false>(s, x, y, nullptr, begin, end, count_include_pad, divisor_override);
+  }
   if (!pool_depth_first(s))
     return avg_pool_core(s, x, y, count_include_pad, divisor_override, begin, end, scratch, 1);
   depth_first(
@@ -3145,10 +3162,6 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
         avg_pool_core(s2, z, y2, count_include_pad, divisor_override, a, b, sc, count_include_pad ? padded : live);
       });
 }
-
-// Adaptive window [floor(o*i/O), ceil((o+1)*i/O)) along one axis.
-inline int64_t ad_start(int64_t o, int64_t i, int64_t O) { return (o * i) / O; }
-inline int64_t ad_end(int64_t o, int64_t i, int64_t O) { return ((o + 1) * i + O - 1) / O; }
 
 inline int64_t adaptive_rows(const PoolShape& s, int64_t od, int64_t oh, int64_t* bases) {
   const int64_t D = s.in[0], H = s.in[1], W = s.in[2];
@@ -3159,7 +3172,6 @@ inline int64_t adaptive_rows(const PoolShape& s, int64_t od, int64_t oh, int64_t
   return n;
 }
 
-#include "kernels/generic/pool_adaptive.h"
 
 template <typename T>
 void adaptive_max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end,

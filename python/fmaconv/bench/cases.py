@@ -234,6 +234,12 @@ SUITE: tuple[Case, ...] = (
     pool("avgpool3d_3x16x28",       AVG_POOL, 1, 16, (8, 28, 28), 3, 1, 1),
     adaptive_avg_pool("global_avgpool_512x14", 8, 512, (14, 14), 1),
     adaptive_avg_pool("adaptive_avgpool_256x14to7", 4, 256, (14, 14), 7),
+    # common network layers: Inception's 3x3 stride-1 max, YOLO's SPPF 5x5, a global max pool
+    # written as a window, adaptive average pooling whose windows overlap (13 -> 6)
+    pool("maxpool3x3s1_128x28_n8",  MAX_POOL, 8, 128, (28, 28), 3, 1, 1),
+    pool("maxpool5x5s1_sppf_256x20", MAX_POOL, 4, 256, (20, 20), 5, 1, 2),
+    pool("global_maxpool_512x7",    MAX_POOL, 8, 512, (7, 7), 7),
+    adaptive_avg_pool("adaptive_avgpool_256x13to6", 4, 256, (13, 13), 6),
 )
 
 
