@@ -127,6 +127,37 @@ def test_one_nan_at_every_position(pad, dtype, rng):
                 _eq(fmaconv.max_pool2d(x, **kw), (v, ix), x, f"NaN at {(i, j)} of {x.shape} {kw}")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_one_nan_at_every_position_one_row(dtype, rng):
+    """Windows with one live row (1-D, and kernel height 1) go through their own row kernel
+    (AVX-512): rows wide enough for its unchecked middle loop (several vectors), padding 0 and 1,
+    ceil_mode; small integers, so ties are everywhere. A NaN at each position: exactly the
+    windows holding it are NaN with its index, the others as without it."""
+    w = 130
+    for pad, cm in ((0, False), (1, False), (0, True), (1, True)):
+        kw = dict(kernel_size=3, stride=2, padding=pad, ceil_mode=cm, return_indices=True)
+        base = rng.integers(-3, 4, size=(1, 1, w)).astype(dtype)
+        v0, i0 = ref.max_pool1d(base, **kw)
+        mw = _members(w, v0.shape[2], 3, 2, pad)
+        kw2 = dict(kernel_size=(1, 3), stride=(1, 2), padding=(0, pad), ceil_mode=cm, return_indices=True)
+        base2 = np.concatenate([rng.integers(-3, 4, size=(1, 1, 1, w)).astype(dtype), base[:, :, None],
+                                rng.integers(-3, 4, size=(1, 1, 1, w)).astype(dtype)], axis=2)
+        v2, i2 = ref.max_pool2d(base2, **kw2)
+        for j in range(w):
+            x = base.copy()
+            x[0, 0, j] = np.nan
+            v, ix = v0.copy(), i0.copy()
+            v[0, 0, mw[:, j]] = np.nan
+            ix[0, 0, mw[:, j]] = j
+            _eq(fmaconv.max_pool1d(x, **kw), (v, ix), x, f"1d NaN at {j} {kw}")
+            x = base2.copy()  # the middle row of three (in-plane offset w)
+            x[0, 0, 1, j] = np.nan
+            v, ix = v2.copy(), i2.copy()
+            v[0, 0, 1, mw[:, j]] = np.nan
+            ix[0, 0, 1, mw[:, j]] = w + j
+            _eq(fmaconv.max_pool2d(x, **kw2), (v, ix), x, f"2d kh=1 NaN at (1, {j}) {kw2}")
+
+
 @pytest.mark.parametrize("threads", (1, 2, 3))
 def test_thread_splits(threads, restore_threads, rng):
     """Work splits start and end anywhere in a plane: blocks are cut at the range ends, and no

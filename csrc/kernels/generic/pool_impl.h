@@ -1323,6 +1323,69 @@ __attribute__((noinline)) unsigned s2k3_idx_rows(const RowPlan<T>& c, const Pool
   return nan;
 }
 
+// Max with indices for 3 taps at stride 2 without dilation along one live row (1-D pooling, kh =
+// 1, or a plane edge), pw <= 1, W >= VL (AVX-512 fused plans): the row's cells (column c - pw,
+// -inf outside the row) split into even / odd phases, taps E (cell 2ow), O (2ow + 1) and E one
+// lane on (2ow + 2) in column order, a later tap taking a lane when strictly greater: PyTorch's
+// rule when nothing is NaN (first maximum, so -0 / +0 keep the first), and a -inf window keeps its
+// first live column (the padding cell before column 0 always loses). No plan tables and no keys
+// in registers per cell: a tap's key is the first tap's plus its column offset (masked adds).
+// (s2k3_keys_row<1>, which did these rows before, took ~0.4 ns per output in cache, this ~0.22;
+// 1-D max_pool1d (8, 64, 4095) k3 s2 p1: 480 -> 350 us.) Returns nonzero when a value read is
+// NaN (the caller then redoes the row exactly).
+template <typename T>
+__attribute__((noinline)) unsigned s2k3_idx_row1(const T* rp, int64_t kb, int64_t W, int64_t OW, int64_t pw, T* y,
+                                           int64_t* idx) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const V fillv = V{} - __builtin_inf();
+  const S2K3Masks<T> mk = s2k3_masks<T>();
+  const VK me = mk.me, mo = mk.mo, m1 = mk.m1, r1 = mk.r1;
+  VK kc;  // the first tap's key per lane (in-plane offset of column 2 ow - pw)
+  for (int l = 0; l < VL; ++l) kc[l] = (K)(2 * l);
+  kc += (K)(kb - pw);
+  VK lane0 = VK{};  // chunk 0 with pw = 1: lane 0's first tap is the padding cell
+  lane0[0] = pw ? (K)-1 : 0;
+  unsigned nan = 0;
+  auto cell = [&](int64_t k) __attribute__((always_inline)) {  // cells [k VL, + VL), k >= 1
+    const int64_t off = k * VL - pw;
+    if (off + VL <= W) return pld<V>(rp + off);
+    if (off >= W) return fillv;
+    return load_mask<V>(rp + off, fillv, (1u << (W - off)) - 1);
+  };
+  V c0 = pld<V>(rp);
+  if (pw) c0 = __builtin_shuffle(c0, fillv, r1);
+  const V c1 = cell(1);
+  nan |= unord_bits(c0, c1);
+  V E = __builtin_shuffle(c0, c1, me), O = __builtin_shuffle(c0, c1, mo);
+  // output chunk q from the next cell pair d0, d1 (cells [(2q + 2) VL, (2q + 4) VL))
+  auto step = [&](int64_t q, const V& d0, const V& d1, bool first) __attribute__((always_inline)) {
+    nan |= unord_bits(d0, d1);
+    const V E2 = __builtin_shuffle(d0, d1, me);
+    const V t2 = __builtin_shuffle(E, E2, m1);
+    VK m = O > E;
+    if (first) m |= lane0;
+    V b = m ? O : E;
+    VK k = m ? kc + 1 : kc;
+    m = t2 > b;
+    b = m ? t2 : b;
+    k = m ? kc + 2 : k;
+    store_vals_keys<K>(y, idx, q * VL, OW, b, k);
+    kc += (K)(2 * VL);
+    E = E2, O = __builtin_shuffle(d0, d1, mo);
+  };
+  const int64_t nq = (OW + VL - 1) / VL;
+  step(0, cell(2), cell(3), true);
+  // chunks whose cell pair lies inside the row: plain loads, whole output vectors
+  const int64_t qe = min64(nq, max64(1, (W + pw - 4 * VL) / (2 * VL) + 1));
+  for (int64_t q = 1; q < qe; ++q)
+    step(q, pld<V>(rp + (2 * q + 2) * VL - pw), pld<V>(rp + (2 * q + 3) * VL - pw), false);
+  for (int64_t q = qe; q < nq; ++q) step(q, cell(2 * q + 2), cell(2 * q + 3), false);
+  return nan;
+}
+
 template <typename T, int NT, typename Red, typename Fin>
 FMACONV_POOL_INLINE void fused_row_n(const RowPlan<T>& c, const T* const* rows, int64_t n, T fill, const Red& red,
                                      const Fin& fin) {
@@ -2355,7 +2418,8 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
     }
     int64_t* ir = idx + row * OW;
     if constexpr (nt == 3 && sh) {
-      if (fused && c.sw == 2 && c.dw == 1 && n >= 1 && n <= 3) {
+      // (one live row without dead windows: s2k3_idx_row1 below)
+      if (fused && c.sw == 2 && c.dw == 1 && n >= (dead ? 1 : 2) && n <= 3) {
         const unsigned nan = n == 1   ? s2k3_keys_row<T, 1>(c, rows, bases, yr, ir, dead, first_base, initc)
                              : n == 2 ? s2k3_keys_row<T, 2>(c, rows, bases, yr, ir, dead, first_base, initc)
                                       : s2k3_keys_row<T, 3>(c, rows, bases, yr, ir, dead, first_base, initc);
@@ -2380,6 +2444,12 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
         store_vals_keys<K>(yr, ir, ow, OW, b, res);
       };
       if (fused) {  // taps straight from registers
+        if constexpr (nt == 3 && sh) {
+          if (c.sw == 2 && c.dw == 1 && c.pw <= 1 && !dead) {  // a NaN: redone with fin1
+            if (s2k3_idx_row1(rows[0], bases[0], W, OW, c.pw, yr, ir)) fused_row_taps<T>(c, rows[0], ninf, fin1);
+            continue;
+          }
+        }
         // Fast: the maximum first (plain max), then the first tap equal to it; rows with a NaN
         // tap are redone with fin1.
         unsigned nan = 0;
