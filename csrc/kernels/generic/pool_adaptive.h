@@ -135,8 +135,8 @@ void adaptive_narrow_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64
         }
       }
     }
-    const bool nan = KIND == 0 && unord_bits(u0, u1);
-    if (KIND == 0 && nan)  // the rows again, propagating the NaN
+    const bool nan = KIND == 0 ? unord_bits(u0, u1) : KIND == 1 && unord_bits(a0, a1);
+    if (KIND == 0 && nan)  // the rows again, propagating the NaN (KIND 1 propagated it already)
       for (int64_t d = d0; d < d1; d += dd)
         for (int64_t h = h0, b = (d * H + h0) * W; h < h1; h += dh, b += dh * W) a0 = vmax_nan(a0, ld0(b)), a1 = vmax_nan(a1, ld1(b));
     T* yr = y + row * OW;
@@ -156,13 +156,19 @@ void adaptive_narrow_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64
           b *= rfw[c] * ((T)1 / (rd * (T)(ADAPTIVE || !count_include_pad ? nh : axis_div<false>(s, 1, oh, true))));
       } else {
         VK bk = pick(k0, k1, tap[c][0]);
-        for (int j = 1; j < kw; ++j) {
-          const V v = pick(a0, a1, tap[c][j]);
-          const VK vk = pick(k0, k1, tap[c][j]);
-          const VK m = vbeats(v, vk, b, bk);
-          b = m ? v : b;
-          bk = m ? vk : bk;
-        }
+        auto taps = [&](auto beats) __attribute__((always_inline)) {
+          for (int j = 1; j < kw; ++j) {
+            const V v = pick(a0, a1, tap[c][j]);
+            const VK vk = pick(k0, k1, tap[c][j]);
+            const VK m = beats(v, vk, b, bk);
+            b = m ? v : b;
+            bk = m ? vk : bk;
+          }
+        };
+        if (nan)
+          taps([](V v, VK vk, V b, VK bk) { return vbeats(v, vk, b, bk); });
+        else  // no NaN: greater, or equal with a smaller offset
+          taps([](V v, VK vk, V b, VK bk) { return (v > b) | ((v == b) & (vk < bk)); });
         store_idx<K>(idx + row * OW + c * VL, bk, min64(VL, OW - c * VL));
       }
       store_chunk(yr, c * VL, OW, b);
