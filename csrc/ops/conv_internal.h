@@ -1,5 +1,6 @@
 // Algorithms behind conv_forward (ops.h), one file each. Arguments as for conv_forward.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <vector>
@@ -56,13 +57,21 @@ void pack_weight_blocks(const ConvShape& s, const T* w, int64_t MR, T* a, T* fla
                         KOrder order) {
   const int64_t Kg = s.Kg(), Kdim = s.Cg() * s.taps(), mblocks = (Kg + MR - 1) / MR;
   const auto pack = kernel_set<T>(kernels()).gemm.pack_transposed;
-  const std::vector<int64_t> kmap = order == KOrder::row_major ? row_major_k(s) : std::vector<int64_t>();
+  // The map kept per thread for the last kernel shape: tasks that pack one block each rebuilt
+  // it every time (0.5 us for 256 channels x 3x3, 7% of packing one 32-channel block).
+  thread_local std::vector<int64_t> kmap;
+  thread_local int64_t kmap_key[4] = {-1, -1, -1, -1};
+  const int64_t key[4] = {s.Cg(), s.k[0], s.k[1], s.k[2]};
+  if (order == KOrder::row_major && !std::equal(key, key + 4, kmap_key)) {
+    kmap = row_major_k(s);
+    std::copy(key, key + 4, kmap_key);
+  }
   for (int64_t blk = b0; blk < b1; ++blk) {
     const int64_t g = blk / mblocks, mb = blk % mblocks;
     // channel rows [mb * MR, ...) of this group, zero rows past Kg
     const int64_t live = Kg - mb * MR < MR ? Kg - mb * MR : MR;
     const bool finite = pack(w + (g * Kg + mb * MR) * Kdim, Kdim, live, Kdim, a + (blk - b0) * Kdim * MR, MR,
-                             kmap.empty() ? nullptr : kmap.data());
+                             order == KOrder::row_major ? kmap.data() : nullptr);
     flags[blk - b0] = finite ? T(1) : T(0);
   }
 }

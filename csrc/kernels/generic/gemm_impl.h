@@ -245,15 +245,21 @@ bool pack_transposed(const T* __restrict src, int64_t ld, int64_t rows, int64_t 
 #pragma GCC unroll 16
       for (int c = 0; c < VL; ++c) *(VU*)(row(k0 + c) + i0) = r[c];
     }
-  for (int64_t k = 0; k < cols; ++k) {  // edge rows and columns, zero rows past `rows`
+  // Edge rows and columns, zero rows past `rows`: rows [i0, rows) of column k.
+  auto edge = [&](int64_t k, int64_t i0) {
     T* d = row(k);
-    for (int64_t i = k < cols_v ? rows_v : 0; i < rows; ++i) {
+    for (int64_t i = i0; i < rows; ++i) {
       const T v = src[i * ld + k];
       nf += v - v;
       d[i] = v;
     }
     for (int64_t i = rows; i < MR; ++i) d[i] = T(0);
-  }
+  };
+  // The blocks' columns only when the blocks left rows to fill: a loop over every column
+  // doing nothing cost a third of packing 32 x 2304 (10.5 -> 7.5 us) in a convolution.
+  if (rows_v < MR)
+    for (int64_t k = 0; k < cols_v; ++k) edge(k, rows_v);
+  for (int64_t k = cols_v; k < cols; ++k) edge(k, 0);
   for (int l = 0; l < VL; ++l) nf += nfv[l];
   return nf == T(0);
 }
