@@ -271,3 +271,24 @@ def test_windows_of_contiguous_runs(dtype, rng):
             _check_max(mp(x, k, return_indices=ri), rmp(x, k, return_indices=ri), f"rows {shape} k={k}")
         x = pool_values(rng, shape, dtype, "normal")
         assert_result(ap(x, k), rap(x, k), dtype, what=f"avg rows {shape} k={k}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_depth_one_windows(dtype, rng):
+    """Windows one slice deep (kernel 1, stride 1, no padding along depth) pool each slice as a 2-D
+    plane: the slice's offset is added to the index."""
+    for shape, kw in (((2, 3, 4, 9, 10), dict(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))),
+                      ((1, 5, 3, 20, 40), dict(kernel_size=(1, 3, 3), stride=1, padding=(0, 1, 1))),
+                      ((1, 2, 5, 7, 7), dict(kernel_size=(1, 2, 2), stride=(1, 2, 2), ceil_mode=True)),
+                      ((2, 2, 2, 6, 33), dict(kernel_size=(1, 3, 2), stride=(1, 1, 3), dilation=(3, 2, 1)))):
+        x = pool_values(rng, shape, dtype, "special")
+        for ri in (False, True):
+            _check_max(fmaconv.max_pool3d(x, return_indices=ri, **kw), ref.max_pool3d(x, return_indices=ri, **kw),
+                       f"{shape} {kw}")
+        if "dilation" in kw:
+            continue
+        x = pool_values(rng, shape, dtype, "normal")
+        for cip, div in ((True, None), (False, None), (True, 3)):
+            assert_result(fmaconv.avg_pool3d(x, count_include_pad=cip, divisor_override=div, **kw),
+                          ref.avg_pool3d(x, count_include_pad=cip, divisor_override=div, **kw), dtype,
+                          what=f"avg {shape} {kw}")

@@ -78,11 +78,35 @@ void mean_runs(int64_t runs, int64_t n, const T* x, T* y) {
   for_runs(runs, n, [&](int64_t r0, int64_t nr) { ks.mean_planes(x + r0 * n, n, nr, y + r0); });
 }
 
+// A window one slice deep (kernel 1, stride 1, no padding along depth) pools each depth slice on
+// its own: the slices become the planes of a 2-D pool (I3D's (1, 3, 3) pools; the 3-D kernels
+// would treat them as general windows).
+bool fold_depth(const PoolShape& s, PoolShape* t) {
+  if (s.in[0] == 1 || s.k[0] != 1 || s.s[0] != 1 || s.p[0] != 0) return false;
+  *t = s;
+  t->planes = s.planes * s.in[0];
+  t->in[0] = t->out[0] = 1;
+  t->d[0] = 1;
+  return true;
+}
+
 }  // namespace
 
 template <typename T>
 void max_pool_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
   const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
+  PoolShape t;
+  if (fold_depth(s, &t)) {
+    max_pool_forward(t, x, y, idx);
+    if (idx) {  // in-slice offsets -> in-plane: plus the slice's
+      const int64_t D = s.in[0], n = t.out_plane(), step = s.in[1] * s.in[2];
+      parallel_range(t.planes, (double)n, [&](int64_t b, int64_t e) {
+        for (int64_t q = b; q < e; ++q)
+          for (int64_t i = q * n, add = (q % D) * step; i < (q + 1) * n; ++i) idx[i] += add;
+      });
+    }
+    return;
+  }
   if (const int64_t n = run_windows(s)) return max_runs(s, n, x, y, idx);
   for_rows<T>(s, s, row_work(s, min64(s.k[0], s.in[0]) * min64(s.k[1], s.in[1])),
               [&](int64_t b, int64_t e, void* sc) { ks.max_pool(s, x, y, idx, b, e, sc); });
@@ -91,6 +115,8 @@ void max_pool_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
 template <typename T>
 void avg_pool_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override) {
   const PoolKernels<T>& ks = kernel_set<T>(kernels()).pool;
+  PoolShape t;
+  if (fold_depth(s, &t)) return avg_pool_forward(t, x, y, count_include_pad, divisor_override);
   if (const int64_t n = run_windows(s); n && divisor_override == 0) return mean_runs(s.planes * s.out_plane(), n, x, y);
   for_rows<T>(s, s, row_work(s, min64(s.k[0], s.in[0]) * min64(s.k[1], s.in[1])), [&](int64_t b, int64_t e, void* sc) {
     ks.avg_pool(s, x, y, count_include_pad, divisor_override, b, e, sc);
