@@ -191,6 +191,26 @@ def test_plain_windows_narrow_rows(dtype, rng):
     assert n > 25
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_plain_windows_dead_taps_narrow_rows(dtype, rng):
+    """Dilated windows with no live tap along an axis (the spec's -inf output, PyTorch's initial
+    argmax for the index) on narrow rows: the table-driven narrow-row kernel must not take them
+    (a window without taps has no first tap to repeat). Found by fuzzing against torch with that
+    guard removed, which the random windows above did not catch."""
+    for shape, dims, kw in (((2, 3, 2, 13), 2, dict(kernel_size=(2, 3), stride=(1, 2), padding=1, dilation=(3, 1))),
+                            ((2, 3, 1, 25), 2, dict(kernel_size=(2, 5), stride=1, padding=(1, 0), dilation=(2, 1),
+                                                    ceil_mode=True)),
+                            ((2, 4, 1), 1, dict(kernel_size=2, stride=2, padding=1, dilation=2, ceil_mode=True)),
+                            ((1, 2, 1, 3, 7), 3, dict(kernel_size=(2, 2, 3), stride=1, padding=1, dilation=2))):
+        mp, rmp = {1: (fmaconv.max_pool1d, ref.max_pool1d), 2: (fmaconv.max_pool2d, ref.max_pool2d),
+                   3: (fmaconv.max_pool3d, ref.max_pool3d)}[dims]
+        x = pool_values(rng, shape, dtype, "ints")
+        exp = rmp(x, return_indices=True, **kw)
+        assert np.isneginf(exp[0]).all()  # every window dead: the case under test
+        _check_max(mp(x, return_indices=True, **kw), exp, f"dead {shape} {kw}")
+        assert_result(mp(x, **kw), exp[0], dtype, exact=True, what=f"dead values {shape} {kw}")
+
+
 def test_adaptive_tall_output(rng):
     """More output rows than the per-call window-row table holds."""
     x = pool_values(rng, (1, 2, 600, 13), np.float32, "special")
