@@ -2165,7 +2165,7 @@ inline int max_narrow_taps(const PoolShape& s) {
   constexpr int64_t VL = PV<T>::VL;
   const int64_t k = s.k[2];
   const bool ok = kPermute && pool_is_flat(s) && (k == 3 || k == 5) && s.k[1] == k && (k - 1) * s.d[2] < VL &&
-                  s.p[2] < VL && s.in[2] >= (k == 3 ? VL : 8) && s.in[2] <= 4 * VL && s.out[2] <= s.in[2];
+                  s.p[2] < VL && s.p[2] <= (k - 1) / 2 * s.d[2] && s.in[2] >= (k == 3 ? VL : 8) && s.in[2] <= 4 * VL && s.out[2] <= s.in[2];
   return ok ? (int)k : 0;
 }
 
@@ -2181,12 +2181,14 @@ void max_narrow_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t e
   const int64_t wl = W - (NC - 1) * VL, nq = (OW + VL - 1) / VL;  // last chunk's lanes; output chunks
   // tap j of output chunk q shifts by j * dw - pw: from chunks (q - 1, q) when negative, else
   // from (q, q + 1)
+  // (pw <= (K - 1) / 2 * dw: only tap 0, and tap 1 of 5, can shift left; the side of each tap is
+  // a compile-time register index, or m[] would live in memory)
+  const bool left1 = dw - pw < 0;
   VK pm[K];
-  int lo[K];
   for (int j = 0; j < K; ++j) {
     const int64_t sh = j * dw - pw;
-    lo[j] = sh < 0 ? 0 : 1;
-    for (int l = 0; l < VL; ++l) pm[j][l] = (K_)(sh < 0 ? l + VL + sh : l + sh);
+    const bool left = j == 0 || (j == 1 && left1);  // from (q - 1, q); else from (q, q + 1)
+    for (int l = 0; l < VL; ++l) pm[j][l] = (K_)(left ? l + VL + sh : l + sh);
   }
   auto load = [&](const T* xp, int64_t h, V* v) __attribute__((always_inline)) {
     if (h < 0 || h >= H) {
@@ -2210,8 +2212,11 @@ void max_narrow_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t e
     }
     for (int q = 0; q < NC; ++q) {
       if (q >= nq) break;
-      V acc = __builtin_shuffle(m[q + lo[0]], m[q + lo[0] + 1], pm[0]);
-      for (int j = 1; j < K; ++j) acc = red(acc, __builtin_shuffle(m[q + lo[j]], m[q + lo[j] + 1], pm[j]));
+      V acc = __builtin_shuffle(m[q], m[q + 1], pm[0]);
+      for (int j = 1; j < K; ++j) {
+        const bool left = K == 5 && j == 1 && left1;
+        acc = red(acc, left ? __builtin_shuffle(m[q], m[q + 1], pm[j]) : __builtin_shuffle(m[q + 1], m[q + 2], pm[j]));
+      }
       store_chunk(yr, q * VL, OW, acc);
     }
   };
