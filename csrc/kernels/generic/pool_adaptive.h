@@ -1,5 +1,5 @@
-// Part of the generic kernels: included by pool_impl.h after adaptive_rows (uses its PV,
-// vmax_nan, vbeats, load_first, store_chunk, store_idx).
+// Part of the generic kernels: included by pool_impl.h before max_pool_k (uses its PV, ad_start,
+// RowIter, vmax_nan, vbeats, load_first, store_chunk, store_idx).
 // Adaptive pooling of planes whose rows fit in two vectors (AVX-512): each output row's window
 // rows are reduced in registers, then every output column's taps are picked out of those
 // registers with permutes from a per-call table. A tap past its window repeats the window's last
@@ -140,6 +140,10 @@ void adaptive_narrow_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64
       for (int64_t d = d0; d < d1; d += dd)
         for (int64_t h = h0, b = (d * H + h0) * W; h < h1; h += dh, b += dh * W) a0 = vmax_nan(a0, ld0(b)), a1 = vmax_nan(a1, ld1(b));
     T* yr = y + row * OW;
+    // average: the row's share of 1 / divisor (PyTorch divides by each window extent in turn:
+    // within an ulp or two of that)
+    const T rrow = KIND != 2 ? T(1) : divisor_override ? rdiv
+                 : (T)1 / (rd * (T)(ADAPTIVE || !count_include_pad ? nh : axis_div<false>(s, 1, oh, true)));
     for (int c = 0; c < nc; ++c) {
       V b = pick(a0, a1, tap[c][0]);
       if constexpr (KIND == 0) {
@@ -149,11 +153,7 @@ void adaptive_narrow_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64
           for (int j = 1; j < kw; ++j) b = pmax(b, pick(a0, a1, tap[c][j]));
       } else if constexpr (KIND == 2) {
         for (int j = 1; j < kw; ++j) b += (V)(live[c][j] & (VK)pick(a0, a1, tap[c][j]));
-        // PyTorch divides by each window extent in turn: within an ulp or two of that
-        if (divisor_override)
-          b *= rdiv;
-        else
-          b *= rfw[c] * ((T)1 / (rd * (T)(ADAPTIVE || !count_include_pad ? nh : axis_div<false>(s, 1, oh, true))));
+        b *= divisor_override ? V{} + rrow : rfw[c] * rrow;
       } else {
         VK bk = pick(k0, k1, tap[c][0]);
         auto taps = [&](auto beats) __attribute__((always_inline)) {

@@ -1,4 +1,4 @@
-// Part of the generic kernels: included by pool_impl.h (uses its PV, vmax_nan, sbeats, store_idx).
+// Part of the generic kernels: included by pool_impl.h (uses its PV, vmax_nan, sbeats, fold_lanes).
 // Global max pooling: one window covering each whole plane. The window kernels would treat each
 // plane as one output row of one output, paying a row's setup per element group; here each plane
 // is one contiguous run, reduced with full vectors (the last one overlapping the one before: max
@@ -99,19 +99,14 @@ void max_planes_k(const T* x, int64_t n, int64_t planes, T* y, int64_t* idx) {
   }
   int64_t p = 0;
   if (vec) {
-    VK me, mo;
-    for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
     for (; p + VL <= planes; p += VL) {
       V acc[VL];
       for (int q = 0; q < VL; ++q) acc[q] = lane_max(x + (p + q) * n, n);
-      for (int m = VL; m > 1; m /= 2)
-        for (int q = 0; q < m / 2; ++q)
-          acc[q] = vmax_nan(__builtin_shuffle(acc[2 * q], acc[2 * q + 1], me),
-                            __builtin_shuffle(acc[2 * q], acc[2 * q + 1], mo));
-      pst(y + p, acc[0]);
-      if (zero_bits(acc[0]))
+      const V m = fold_lanes<T>(acc, [](V a, V b) { return vmax_nan(a, b); });
+      pst(y + p, m);
+      if (zero_bits(m))
         for (int q = 0; q < VL; ++q)
-          if (acc[0][q] == 0) {
+          if (m[q] == 0) {
             int64_t k;
             y[p + q] = scan_argmax(x + (p + q) * n, n, &k);
           }

@@ -2266,30 +2266,23 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
     return tiled_pool_k<T, false>(s, x, y, T(1), begin, end, scratch);
   // (dilated columns: the fused rows below, with plain max, beat the flat kernel's masked taps)
   const bool fusable = kPermute && s.in[2] >= VL && (s.k[2] - 1) * s.d[2] < VL;
-  // (3x3 and smaller windows: plain max with the NaN check on the side; dilated ones only on
-  // narrow rows, where the fused rows' per-row cost dominates)
   if constexpr (kPermute) {
+    // 3x3 and 5x5 stride 1 on rows of up to 4 vectors: whole rows in registers
     if (const int k = idx ? 0 : max_narrow_taps<T>(s)) {
       const int nc = (int)((s.in[2] + VL - 1) / VL);
-      if (k == 3) {
+      auto go = [&](auto KT) {
+        constexpr int kt = decltype(KT)::value;
         switch (nc) {
-          case 1: return max_narrow_k<T, 1, 3>(s, x, y, begin, end);
-          case 2: return max_narrow_k<T, 2, 3>(s, x, y, begin, end);
-          case 3: return max_narrow_k<T, 3, 3>(s, x, y, begin, end);
-          default: return max_narrow_k<T, 4, 3>(s, x, y, begin, end);
+          case 1: return max_narrow_k<T, 1, kt>(s, x, y, begin, end);
+          case 2: return max_narrow_k<T, 2, kt>(s, x, y, begin, end);
+          case 3: return max_narrow_k<T, 3, kt>(s, x, y, begin, end);
+          default: return max_narrow_k<T, 4, kt>(s, x, y, begin, end);
         }
-      }
-      switch (nc) {
-        case 1: return max_narrow_k<T, 1, 5>(s, x, y, begin, end);
-        case 2: return max_narrow_k<T, 2, 5>(s, x, y, begin, end);
-        case 3: return max_narrow_k<T, 3, 5>(s, x, y, begin, end);
-        default: return max_narrow_k<T, 4, 5>(s, x, y, begin, end);
-      }
+      };
+      return k == 3 ? go(IC<3>{}) : go(IC<5>{});
     }
-  }
-  // rows of at most two vectors: the window kernels below pay per output row (not the 3-tap
-  // stride-2 rows: their own kernels below)
-  if constexpr (kPermute) {
+    // other windows on rows of at most two vectors: the window kernels below pay per output row
+    // (not the 3-tap stride-2 rows: their own kernels below)
     if ((idx || !pool_depth_first(s)) && !(s.s[2] == 2 && s.k[2] == 3 && s.d[2] == 1) && window_narrow_ok<T>(s))
       return idx ? adaptive_narrow_k<T, 1, false>(s, x, y, idx, begin, end)
                  : adaptive_narrow_k<T, 0, false>(s, x, y, nullptr, begin, end);
@@ -3361,6 +3354,20 @@ T reduce_sum(const T* __restrict x, int64_t n) {
   return sum;
 }
 
+// Folds VL vectors of per-lane partial results pairwise (even lanes with odd lanes, by red) so
+// that lane q of the result holds red over all of acc[q]'s lanes.
+template <typename T, typename Red>
+inline typename PV<T>::V fold_lanes(typename PV<T>::V* acc, const Red& red) {
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  VK me, mo;
+  for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
+  for (int m = VL; m > 1; m /= 2)
+    for (int q = 0; q < m / 2; ++q)
+      acc[q] = red(__builtin_shuffle(acc[2 * q], acc[2 * q + 1], me), __builtin_shuffle(acc[2 * q], acc[2 * q + 1], mo));
+  return acc[0];
+}
+
 // Global average pooling. Planes of at least one vector go VL at a time: each plane's run is
 // summed into one vector (the tail as an overlapping load with the already counted lanes masked
 // off), then the VL vectors are folded together pairwise (even + odd lanes) so lane q ends up
@@ -3374,12 +3381,8 @@ void mean_planes_k(const T* x, int64_t n, int64_t planes, T* y) {
   int64_t p = 0;
   if (n >= VL && VL > 1) {
     const int64_t rem = n % VL;
-    VK mask, me, mo;
-    for (int l = 0; l < VL; ++l) {
-      mask[l] = l >= VL - rem ? (K)-1 : (K)0;
-      me[l] = 2 * l;
-      mo[l] = 2 * l + 1;
-    }
+    VK mask;
+    for (int l = 0; l < VL; ++l) mask[l] = l >= VL - rem ? (K)-1 : (K)0;
     for (; p + VL <= planes; p += VL) {
       V acc[VL];
       for (int q = 0; q < VL; ++q) {
@@ -3394,10 +3397,7 @@ void mean_planes_k(const T* x, int64_t n, int64_t planes, T* y) {
         if (rem) b += (V)((VK)pld<V>(xp + n - VL) & mask);
         acc[q] = a + b;
       }
-      for (int m = VL; m > 1; m /= 2)
-        for (int q = 0; q < m / 2; ++q)
-          acc[q] = __builtin_shuffle(acc[2 * q], acc[2 * q + 1], me) + __builtin_shuffle(acc[2 * q], acc[2 * q + 1], mo);
-      pst(y + p, acc[0] / (T)n);
+      pst(y + p, fold_lanes<T>(acc, [](V a, V b) { return a + b; }) / (T)n);
     }
   }
   for (; p < planes; ++p) y[p] = reduce_sum(x + p * n, n) / (T)n;
