@@ -1,7 +1,7 @@
 """Plain-NumPy reference for fmaconv, written from docs/semantics.md (the spec sheet).
 
-Independent of fmaconv and of PyTorch.  Slow but obviously correct: explicit loops over
-output positions / kernel taps, with only the innermost sums vectorised by NumPy.
+Independent of fmaconv and of PyTorch.  Plain loops over output positions or kernel
+taps, vectorised by NumPy over the rest (pooling has both forms, cross-checked).
 Everything is computed in float64; the result is float64 (callers compare with tolerances
 for float32 inputs; max pooling results are exact elements of the input, so they compare
 exactly after casting).
@@ -259,7 +259,47 @@ def _max_result(vals, idxs, shape, unbatched, return_indices):
     return (vals, idxs) if return_indices else vals
 
 
+def _grid(vectors):
+    """Per-axis vectors -> broadcastable arrays over the output grid."""
+    D = len(vectors)
+    return [v.reshape((1,) * a + (-1,) + (1,) * (D - 1 - a)) for a, v in enumerate(vectors)]
+
+
 def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+             return_indices=False, dims=None):
+    """The scan of _scan_max, run one tap (kernel offset) at a time for all output positions at
+    once: taps in lexicographic kernel order skip out-of-range ones, which is each window's scan
+    order.  max_pool_loops is the same rule written per output position (cross-checked in
+    test_reference_vs_torch.py)."""
+    x, unbatched, k, s, p, d, out_sp = _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, dims)
+    D = dims
+    N, C = x.shape[:2]
+    sp = x.shape[2:]
+    assert all(o >= 1 for o in out_sp), out_sp
+    planes = x.reshape((N * C,) + sp)
+    # PyTorch's initial index: per axis the first tap >= 0, even if no tap is valid
+    first = []
+    for a in range(D):
+        start = np.arange(out_sp[a]) * s[a] - p[a]
+        first.append(np.where(start < 0, start + (-start + d[a] - 1) // d[a] * d[a], start))
+    best = np.full((N * C,) + out_sp, -np.inf)
+    index = np.broadcast_to(_flat(_grid(first), sp), out_sp)[None].repeat(N * C, axis=0).astype(np.int64)
+    with np.errstate(all="ignore"):
+        for tap in np.ndindex(*k):
+            coords = [np.arange(out_sp[a]) * s[a] - p[a] + tap[a] * d[a] for a in range(D)]
+            valid = [(c >= 0) & (c < sp[a]) for a, c in enumerate(coords)]
+            ok = np.ones(out_sp, dtype=bool)
+            for vg in _grid(valid):
+                ok = ok & vg
+            clipped = [np.clip(c, 0, sp[a] - 1) for a, c in enumerate(coords)]
+            v = planes[(slice(None),) + tuple(np.ix_(*clipped))]
+            take = ok[None] & ((v > best) | np.isnan(v))
+            best = np.where(take, v, best)
+            index = np.where(take, _flat(_grid(clipped), sp)[None], index)
+    return _max_result(best, index, (N, C) + out_sp, unbatched, return_indices)
+
+
+def max_pool_loops(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
              return_indices=False, dims=None):
     x, unbatched, k, s, p, d, out_sp = _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, dims)
     D = dims
@@ -304,6 +344,42 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 @_quiet
 def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+             divisor_override=None, dims=None):
+    """Window sums one tap at a time for all output positions; avg_pool_loops is the same rule
+    written per output position (cross-checked in test_reference_vs_torch.py)."""
+    x, unbatched, k, s, p, _, out_sp = _pool_setup(x, kernel_size, stride, padding, 1, ceil_mode, dims)
+    D = dims
+    N, C = x.shape[:2]
+    sp = x.shape[2:]
+    assert all(o >= 1 for o in out_sp), out_sp
+    sizes, counts = [], []
+    for a in range(D):
+        start = np.arange(out_sp[a]) * s[a] - p[a]
+        end = np.minimum(start + k[a], sp[a] + p[a])  # clipped to the padded extent
+        sizes.append(end - start)                     # counts padding, not the ceil_mode overhang
+        counts.append(np.maximum(np.minimum(end, sp[a]) - np.maximum(start, 0), 0))  # real input only
+    pool_size = math.prod(_grid(sizes), start=np.ones(out_sp))
+    clipped = math.prod(_grid(counts), start=np.ones(out_sp))
+    total = np.zeros((N, C) + out_sp)
+    for tap in np.ndindex(*k):
+        coords = [np.arange(out_sp[a]) * s[a] - p[a] + tap[a] for a in range(D)]
+        ok = np.ones(out_sp, dtype=bool)
+        for vg in _grid([(c >= 0) & (c < sp[a]) for a, c in enumerate(coords)]):
+            ok = ok & vg
+        v = x[(slice(None), slice(None)) + tuple(np.ix_(*[np.clip(c, 0, sp[a] - 1) for a, c in enumerate(coords)]))]
+        total = total + np.where(ok, v, 0.0)
+    if divisor_override is not None:
+        divisor = np.full(out_sp, float(divisor_override))
+    elif count_include_pad:
+        divisor = pool_size
+    else:
+        divisor = clipped
+    y = np.where(clipped > 0, total / np.where(clipped > 0, divisor, 1.0), 0.0)
+    return y[0] if unbatched else y
+
+
+@_quiet
+def avg_pool_loops(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
              divisor_override=None, dims=None):
     x, unbatched, k, s, p, _, out_sp = _pool_setup(x, kernel_size, stride, padding, 1, ceil_mode, dims)
     D = dims
