@@ -227,11 +227,18 @@ void conv_depthwise(const ConvShape& s, const T* x, const T* w, const T* bias, T
         if (zeros.size() < need) zeros.assign(need, T(0));
         rowp.resize((size_t)slots);
         const int64_t id = od * sd - pd;  // KD == 1
-        for (int64_t i = 0; i < nri; ++i) {
-          const int64_t ih = oh0 - ph + i;
-          rowp[(size_t)i] = id >= 0 && id < D && ih >= 0 && ih < H ? xp + (id * H + ih) * W + (ow0 - pw) : zeros.data();
-        }
-        run_blocks(rowp.data(), unit_off.data(), pw - ow0, pw - ow0 + W);
+        // input rows [i0, i1) of the band are inside the image (locals: the per-row test through
+        // the thread-local vectors cost ~9% of a 3x3 56x56 call)
+        const bool in_d = id >= 0 && id < D;
+        const int64_t i0 = in_d ? min64(nri, max64(0, ph - oh0)) : 0;
+        const int64_t i1 = in_d ? max64(i0, min64(nri, H - oh0 + ph)) : 0;
+        const T* z = zeros.data();
+        const T** rp = rowp.data();
+        const int64_t row0 = id * H + oh0 - ph;
+        for (int64_t i = 0; i < i0; ++i) rp[i] = z;
+        for (int64_t i = i0; i < i1; ++i) rp[i] = xp + (row0 + i) * W + (ow0 - pw);
+        for (int64_t i = i1; i < nri; ++i) rp[i] = z;
+        run_blocks(rp, unit_off.data(), pw - ow0, pw - ow0 + W);
         continue;
       }
       if (now != layout_now || ow0 != layout_ow0) {  // a new row layout: (re)size and zero

@@ -55,14 +55,18 @@ constexpr bool kDwMasked = true;
 constexpr bool kDwMasked = false;
 #endif
 
-// Loads the WB-byte vector at p, lanes whose column c + lane lies outside [vlo, vhi) as zeros;
-// masked-off lanes are not read (no fault even before or after the array). AVX-512 only.
-template <typename T, int WB>
-inline auto dw_load_masked(const T* p, int64_t c, int64_t vlo, int64_t vhi) {
-  typedef T V __attribute__((vector_size(WB)));
-  constexpr int VL = WB / (int)sizeof(T);
+// Lanes of the VL-lane vector at column c whose column lies inside [vlo, vhi).
+template <int VL>
+inline unsigned dw_lane_mask(int64_t c, int64_t vlo, int64_t vhi) {
   const int64_t lo = clamp64(vlo - c, 0, VL), hi = clamp64(vhi - c, lo, VL);
-  const unsigned m = ((1u << hi) - 1u) & ~((1u << lo) - 1u);
+  return ((1u << hi) - 1u) & ~((1u << lo) - 1u);
+}
+
+// Loads the WB-byte vector at p with the lanes outside mask m as zeros; masked-off lanes are
+// not read (no fault even before or after the array). AVX-512 only.
+template <typename T, int WB>
+inline auto dw_load_masked(const T* p, unsigned m) {
+  typedef T V __attribute__((vector_size(WB)));
   V r;
 #if defined(__AVX512F__)
   if constexpr (sizeof(T) == 4) {
@@ -104,6 +108,13 @@ __attribute__((always_inline)) inline void dw_tile_unit_body(const T* const* row
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
     for (int v = 0; v < NB; ++v) acc[r][v] = V{} + bias;
+  unsigned m[MASK ? NB : 1][MASK ? KW : 1];  // the same for every row: computed once
+  if constexpr (MASK) {
+#pragma GCC unroll 16
+    for (int v = 0; v < NB; ++v)
+#pragma GCC unroll 16
+      for (int jw = 0; jw < KW; ++jw) m[v][jw] = dw_lane_mask<VL>(col[v] + jw, vlo, vhi);
+  }
 #pragma GCC unroll 16
   for (int t = 0; t < R + KH - 1; ++t) {
     const T* p = rows[t];
@@ -113,7 +124,7 @@ __attribute__((always_inline)) inline void dw_tile_unit_body(const T* const* row
 #pragma GCC unroll 16
       for (int v = 0; v < NB; ++v) {
         if constexpr (MASK)
-          xv[v] = dw_load_masked<T, WB>(p + col[v] + jw, col[v] + jw, vlo, vhi);
+          xv[v] = dw_load_masked<T, WB>(p + col[v] + jw, m[v][jw]);
         else
           xv[v] = *(const VU*)(p + col[v] + jw);
         if (R > 1) dw_in_reg(xv[v]);
