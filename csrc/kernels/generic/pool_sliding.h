@@ -12,8 +12,10 @@
 // Max keeps each operand's order (the earlier span is the first operand and wins ties): the
 // result is the first maximum in PyTorch's scan order (rows, then columns), so the sign of a zero
 // maximum matches PyTorch exactly. Plain max throughout; a block whose input holds a NaN is
-// redone with vmax_nan. (SPPF 5x5 on 4x256x20x20, 1 thread: the 5x5 register kernel 4.5x a copy;
-// SPP 13x13 15x; Inception's 7x7 average 13.5x.)
+// redone with vmax_nan. (1 thread, x a copy of the input, before -> after: SPP 13x13 on
+// 2x256x20x20 ~15x -> ~5x; Inception's 7x7 average on 4x192x17x17 ~15x -> ~6x; SPPF 5x5 on
+// 4x256x20x20 ~4x either way (max_narrow_k's vertical-first rows cost as much as the row
+// doubling here, which needs ~log2(kw) permutes and max per vector, most of the time).)
 #pragma once
 
 // Output rows per block (their row results, plus the window's other rows, stay in L1).
