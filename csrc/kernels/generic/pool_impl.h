@@ -2253,6 +2253,7 @@ inline int64_t ad_start(int64_t o, int64_t i, int64_t O) { return (o * i) / O; }
 inline int64_t ad_end(int64_t o, int64_t i, int64_t O) { return ((o + 1) * i + O - 1) / O; }
 
 #include "kernels/generic/pool_adaptive.h"
+#include "kernels/generic/pool_sliding.h"
 
 template <typename T>
 void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
@@ -2267,6 +2268,7 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   // (dilated columns: the fused rows below, with plain max, beat the flat kernel's masked taps)
   const bool fusable = kPermute && s.in[2] >= VL && (s.k[2] - 1) * s.d[2] < VL;
   if constexpr (kPermute) {
+    if (!idx && sliding_max_ok<T>(s)) return sliding_k<T, false>(s, x, y, false, 0, begin, end);
     // 3x3 and 5x5 stride 1 on rows of up to 4 vectors: whole rows in registers
     if (const int k = idx ? 0 : max_narrow_taps<T>(s)) {
       const int nc = (int)((s.in[2] + VL - 1) / VL);
@@ -3209,6 +3211,7 @@ template <typename T>
 void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
                 int64_t begin, int64_t end, void* scratch) {
   if constexpr (kPermute) {
+    if (sliding_avg_ok<T>(s) && !flat_avg3_ok(s)) return sliding_k<T, true>(s, x, y, count_include_pad, divisor_override, begin, end);
     if (avg3d_narrow_ok<T>(s)) {
       switch ((s.in[2] + PV<T>::VL - 1) / PV<T>::VL) {
         case 1: return avg3d_narrow_k<T, 1>(s, x, y, count_include_pad, divisor_override, begin, end);

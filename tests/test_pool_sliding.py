@@ -1,0 +1,245 @@
+"""Stride-1 2-D max and average windows without dilation (SPPF 5x5, SPP 13x13, Inception's 7x7
+average), on every kernel set. On AVX-512 they go through the separable kernels of
+csrc/kernels/generic/pool_sliding.h (padded rows of up to 4 vectors): columns by doubling in
+registers, then rows in groups sharing their common window rows.
+
+- widths and heights around the vector lengths and the 4-vector limit of the padded row (1..40
+  and 57..66), kernels 4..13 (square and not), every padding 0..k//2, ceil_mode;
+- data: ties (small integers), NaN / -inf / +inf, a single NaN at each position of a plane
+  (propagates to exactly the windows holding it), zeros of both signs among smaller values (the
+  first maximum in PyTorch's scan order keeps its sign: exact on AVX-512; elsewhere only windows
+  of nothing but zeros are, see README "Known differences");
+- average: count_include_pad, divisor_override;
+- float32 and float64, 1 to 3 threads (ranges starting inside a plane), dilated windows (which
+  go elsewhere).
+
+Oracles: tests/reference.py (NumPy, written from the spec), and PyTorch where installed."""
+
+import contextlib
+import io
+import itertools
+import os
+
+import numpy as np
+import pytest
+
+import fmaconv
+import reference as ref
+from helpers import DTYPES, RERUN_VAR, assert_result, isa_rerun_tests, pool_values
+
+globals().update(isa_rerun_tests(__file__))
+
+SIZES = (1, 2, 3, 5, 7, 8, 9, 13, 15, 16, 17, 20, 23, 31, 32, 33, 39, 40, 57, 61, 63, 64, 66)
+
+
+def _isa():
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fmaconv.show_config()["isa"]
+
+
+def _separable(H, W, kh, kw, pw, dtype):
+    """Does this max window run in the separable kernels (so zero signs are exact in scan order)?
+    Mirrors sliding_max_ok in pool_sliding.h."""
+    vl = 64 // np.dtype(dtype).itemsize
+    return _isa() == "avx512" and kw - 1 < vl and kh <= 32 and W + 2 * pw <= 4 * vl and kh * kw > 9
+
+
+def _signed_zeros(rng, shape, dtype):
+    """-1, -2 and zeros of both signs: most windows' maximum is a zero, its sign the first one's."""
+    a = -rng.integers(0, 3, size=shape).astype(np.float64)
+    a[a == 0] = np.where(rng.random(int((a == 0).sum())) < 0.5, -0.0, 0.0)
+    return a.astype(dtype)
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _scan_max(x, kernel_size, stride=1, padding=0, ceil_mode=False):
+    """PyTorch's rule (spec section 2: take v when v > best or isnan(v), taps in scan order) with
+    every output at once, one tap after another: the same oracle as tests/reference.py's
+    max_pool2d (checked against it in test_oracle_matches_reference), fast enough for many
+    windows. Stride 1 only (ceil_mode then changes nothing)."""
+    assert stride == 1
+    (kh, kw), (ph, pw) = _pair(kernel_size), _pair(padding)
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    OH, OW = xp.shape[2] - kh + 1, xp.shape[3] - kw + 1
+    best = np.full(x.shape[:2] + (OH, OW), -np.inf)
+    for i, j in itertools.product(range(kh), range(kw)):
+        v = xp[:, :, i:i + OH, j:j + OW]
+        best = np.where((v > best) | np.isnan(v), v, best)
+    return best
+
+
+def _check_max(x, kw, what, signs=True):
+    got = fmaconv.max_pool2d(x, **kw)
+    exp = _scan_max(x, **{k: v for k, v in kw.items() if k != "dilation"}) if kw.get("dilation", 1) == 1 and kw.get("stride") == 1 else ref.max_pool2d(x, **kw)
+    assert_result(got, exp, x.dtype, exact=True, what=what)
+    if signs:
+        bad = np.signbit(got) != np.signbit(exp)
+        assert not bad.any(), f"{what}: sign of a zero differs at {np.argwhere(bad)[:5].tolist()}"
+    return got
+
+
+def _check_avg(x, kw, what):
+    got = fmaconv.avg_pool2d(x, **kw)
+    assert_result(got, ref.avg_pool2d(x, **kw), x.dtype, what=what)
+    return got
+
+
+def _cases(rng, n):
+    """n random (H, W, kh, kw, ph, pw) with a valid output (a third as many in the reruns under
+    the other kernel sets, which check that these windows go elsewhere correctly)."""
+    if os.environ.get(RERUN_VAR) == "1":
+        n = max(1, n // 3)
+    out = []
+    while len(out) < n:
+        H, W = (int(v) for v in rng.choice(SIZES, 2))
+        kh, kw = int(rng.integers(1, 14)), int(rng.integers(4, 14))
+        if rng.random() < 0.4:
+            kh = kw
+        ph, pw = int(rng.integers(0, kh // 2 + 1)), int(rng.integers(0, kw // 2 + 1))
+        if H + 2 * ph >= kh and W + 2 * pw >= kw:
+            out.append((H, W, kh, kw, ph, pw))
+    return out
+
+
+def test_oracle_matches_reference(rng):
+    """The fast scan above equals tests/reference.py's max_pool2d, signs of zeros included."""
+    for shape, k, p in [((1, 2, 9, 11), 5, 2), ((1, 2, 7, 20), (4, 13), (1, 6)), ((1, 1, 5, 3), (5, 3), (0, 1))]:
+        for x in (_signed_zeros(rng, shape, np.float64), pool_values(rng, shape, np.float64, "special")):
+            a, b = _scan_max(x, k, 1, p), ref.max_pool2d(x, k, 1, p)
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["ints", "special", "zeros"])
+def test_max_vs_reference(kind, dtype, rng):
+    for H, W, kh, kw, ph, pw in _cases(rng, 60):
+        shape = (1, 3, H, W)
+        x = _signed_zeros(rng, shape, dtype) if kind == "zeros" else pool_values(rng, shape, dtype, kind)
+        for cm in (False, True):
+            kwargs = dict(kernel_size=(kh, kw), stride=1, padding=(ph, pw), ceil_mode=cm)
+            _check_max(x, kwargs, f"{kind} {x.shape} {x.dtype} {kwargs}", signs=kind != "zeros" or _separable(H, W, kh, kw, pw, dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_all_zero_windows(dtype, rng):
+    """Only +-0: every kernel must keep the first zero's sign in scan order."""
+    for H, W, kh, kw, ph, pw in _cases(rng, 30):
+        x = np.where(rng.random((1, 2, H, W)) < 0.5, -0.0, 0.0).astype(dtype)
+        kwargs = dict(kernel_size=(kh, kw), stride=1, padding=(ph, pw))
+        _check_max(x, kwargs, f"zeros {x.shape} {x.dtype} {kwargs}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_nan_each_position(dtype):
+    """One NaN (or -inf, or +inf) per plane, at every position in turn: exactly the windows that
+    hold it are NaN (inf); the rest are the plain maximum."""
+    for (H, W, k, p) in [(7, 20, 5, 2), (6, 17, 7, 3), (4, 13, 13, 6)]:
+        base = np.arange(H * W, dtype=np.float64).reshape(H, W) % 7 - 3
+        x = np.repeat(base[None], H * W, axis=0)
+        for v in (np.nan, np.inf, -np.inf):
+            x2 = x.copy()
+            x2.reshape(H * W, H * W)[np.arange(H * W), np.arange(H * W)] = v
+            x2 = x2[None].astype(dtype)
+            _check_max(x2, dict(kernel_size=k, stride=1, padding=p), f"{v} {H}x{W} k{k} p{p} {dtype}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cip", [True, False])
+def test_avg_vs_reference(cip, dtype, rng):
+    for i, (H, W, kh, kw, ph, pw) in enumerate(_cases(rng, 50)):
+        x = pool_values(rng, (1, 3, H, W), dtype, "normal")
+        div = (None, 7, 1)[i % 3]
+        kwargs = dict(kernel_size=(kh, kw), stride=1, padding=(ph, pw), ceil_mode=i % 2 == 1,
+                      count_include_pad=cip, divisor_override=div)
+        _check_avg(x, kwargs, f"{x.shape} {x.dtype} {kwargs}")
+
+
+def test_avg_special_values(rng):
+    """NaN and infinities spread to the windows that hold them (inf - inf: NaN)."""
+    for H, W, kh, kw, ph, pw in _cases(rng, 20):
+        x = pool_values(rng, (1, 2, H, W), np.float32, "special")
+        kwargs = dict(kernel_size=(kh, kw), stride=1, padding=(ph, pw), count_include_pad=False)
+        _check_avg(x, kwargs, f"{x.shape} {kwargs}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dilated_and_strided_neighbours(dtype, rng):
+    """Windows next to the separable kernels' conditions go elsewhere and stay right: dilation 2,
+    stride 2 along one axis, kernel 1 along one axis, rows just past 4 vectors."""
+    x = pool_values(rng, (1, 2, 21, 33), dtype, "special")
+    for kwargs in [dict(kernel_size=5, stride=1, padding=2, dilation=2), dict(kernel_size=5, stride=(1, 2), padding=2),
+                   dict(kernel_size=(1, 7), stride=1, padding=(0, 3)), dict(kernel_size=(7, 1), stride=1, padding=(3, 0)),
+                   dict(kernel_size=(2, 9), stride=1, padding=(1, 4))]:
+        _check_max(x, kwargs, f"{dtype} {kwargs}", signs=False)
+        if "dilation" not in kwargs:
+            _check_avg(x, kwargs, f"{dtype} {kwargs}")
+    wide = 64 // np.dtype(dtype).itemsize * 4  # padded row one past 4 vectors
+    x = pool_values(rng, (1, 2, 9, wide - 3), dtype, "special")
+    _check_max(x, dict(kernel_size=5, stride=1, padding=2), f"{dtype} W={wide - 3}", signs=False)
+    _check_avg(x, dict(kernel_size=5, stride=1, padding=2), f"{dtype} W={wide - 3}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_1d_and_3d(dtype, rng):
+    """1-D windows (one row) and 3-D windows one slice deep (each depth slice a 2-D plane)."""
+    for L, k, p in [(20, 9, 4), (33, 13, 6), (7, 5, 0), (40, 11, 3)]:
+        x = pool_values(rng, (2, 3, L), dtype, "special")
+        got = fmaconv.max_pool1d(x, k, 1, p)
+        assert_result(got, ref.max_pool1d(x, k, 1, p), dtype, exact=True, what=f"max_pool1d {L} {k} {p}")
+        xa = pool_values(rng, (2, 3, L), dtype, "normal")
+        for cip in (True, False):
+            got = fmaconv.avg_pool1d(xa, k, 1, p, count_include_pad=cip)
+            assert_result(got, ref.avg_pool1d(xa, k, 1, p, count_include_pad=cip), dtype, what=f"avg_pool1d {L} {k} {p}")
+    x = pool_values(rng, (1, 2, 3, 9, 20), dtype, "special")
+    kw = dict(kernel_size=(1, 5, 7), stride=1, padding=(0, 2, 3))
+    assert_result(fmaconv.max_pool3d(x, **kw), ref.max_pool3d(x, **kw), dtype, exact=True, what="max_pool3d (1,5,7)")
+    xa = pool_values(rng, (1, 2, 3, 9, 20), dtype, "normal")
+    assert_result(fmaconv.avg_pool3d(xa, **kw), ref.avg_pool3d(xa, **kw), dtype, what="avg_pool3d (1,5,7)")
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_threads(threads, rng, restore_threads):
+    """Ranges of output rows start inside planes (5 planes, 2 or 3 shares): same as one thread
+    and the reference."""
+    x = pool_values(rng, (1, 5, 40, 20), np.float32, "special")
+    xa = pool_values(rng, (1, 5, 40, 17), np.float32, "normal")
+    res = {}
+    for t in sorted({1, threads}):
+        fmaconv.set_num_threads(t)
+        res[t] = (fmaconv.max_pool2d(x, 5, 1, 2), fmaconv.max_pool2d(x, 13, 1, 6),
+                  fmaconv.avg_pool2d(xa, 7, 1, 3, count_include_pad=False))
+    for a, b in zip(res[1], res[threads]):
+        np.testing.assert_array_equal(a, b)
+    assert_result(res[threads][0], _scan_max(x, 5, 1, 2), np.float32, exact=True, what="5x5")
+    assert_result(res[threads][1], _scan_max(x, 13, 1, 6), np.float32, exact=True, what="13x13")
+    assert_result(res[threads][2], ref.avg_pool2d(xa, 7, 1, 3, count_include_pad=False), np.float32, what="avg 7x7")
+
+
+@pytest.mark.skipif(os.environ.get(RERUN_VAR) == "1", reason="torch is compared in the parent run (keeps the ISA reruns short)")
+def test_vs_torch(rng):
+    """The bench shapes (SPPF, SPP, Inception) and a few others against PyTorch."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    for shape, k, p in [((2, 8, 20, 20), 5, 2), ((2, 8, 20, 20), 9, 4), ((1, 8, 20, 20), 13, 6),
+                        ((1, 8, 17, 17), 7, 3), ((1, 4, 33, 31), (4, 6), (2, 3)), ((1, 4, 3, 40), (3, 11), (1, 5))]:
+        for dtype in DTYPES:
+            x = pool_values(rng, shape, dtype, "special")
+            t = torch.from_numpy(x)
+            got = fmaconv.max_pool2d(x, k, 1, p)
+            exp = F.max_pool2d(t, k, 1, p).numpy()
+            np.testing.assert_array_equal(got, exp, err_msg=f"max {shape} {k} {p}")
+            z = _signed_zeros(rng, shape, dtype)
+            got = fmaconv.max_pool2d(z, k, 1, p)
+            exp = F.max_pool2d(torch.from_numpy(z), k, 1, p).numpy()
+            kh, kw = (k, k) if isinstance(k, int) else k
+            if _separable(shape[2], shape[3], kh, kw, p if isinstance(p, int) else p[1], dtype):
+                np.testing.assert_array_equal(np.signbit(got), np.signbit(exp), err_msg=f"zero signs {shape} {k} {p}")
+            xn = pool_values(rng, shape, dtype, "normal")
+            for cip, div in [(True, None), (False, None), (True, 5)]:
+                got = fmaconv.avg_pool2d(xn, k, 1, p, count_include_pad=cip, divisor_override=div)
+                exp = F.avg_pool2d(torch.from_numpy(xn), k, 1, p, count_include_pad=cip, divisor_override=div).numpy()
+                assert_result(got, exp.astype(np.float64), dtype, what=f"avg {shape} {k} {p} {cip} {div}")
