@@ -3254,6 +3254,7 @@ void adaptive_max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int
   T* buf = carve<T>(sp, L);
   K* kbuf = carve<K>(sp, L);
   if constexpr (kPermute) {
+    if (!idx && adaptive_small_ok<T>(s)) return adaptive_small_k<T, 0>(s, x, y, begin, end);
     if (adaptive_narrow_ok<T>(s))
       return idx ? adaptive_narrow_k<T, 1>(s, x, y, idx, begin, end)
                  : adaptive_narrow_k<T, 0>(s, x, y, nullptr, begin, end);
@@ -3313,6 +3314,7 @@ void adaptive_avg_pool_k(const PoolShape& s, const T* x, T* y, int64_t begin, in
   int64_t* bases = carve<int64_t>(sp, nr);
   T* buf = carve<T>(sp, L);
   if constexpr (kPermute) {
+    if (adaptive_small_ok<T>(s)) return adaptive_small_k<T, 2>(s, x, y, begin, end);
     if (adaptive_narrow_ok<T>(s)) return adaptive_narrow_k<T, 2>(s, x, y, nullptr, begin, end);
   }
   for (int64_t row = begin; row < end; ++row) {
