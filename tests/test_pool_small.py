@@ -8,6 +8,11 @@ kernel sets take their general kernels with the same tests):
 - ties: constant planes, small integers, planes of +-0 (max: the first one's sign; avg: +0, as
   PyTorch's sum starts from +0), windows of two sizes along each axis.
 
+Max pooling with indices on rows of at most two vectors (pool_small.h: column windows of each input
+row reduced once, then window rows, both in scan order): kernels 1..5, strides, dilations,
+paddings, ceil_mode, heights up to past the kernel's 64-row limit, NaN/-inf/+inf at every position
+(the last NaN's index), ties and +-0 (the first maximum's sign and index), threads.
+
 Oracles: tests/reference.py (NumPy, from the spec), and PyTorch where installed."""
 
 import os
@@ -17,7 +22,7 @@ import pytest
 
 import fmaconv
 import reference as ref
-from helpers import RERUN_VAR, DTYPES, assert_result, have_torch, isa_rerun_tests, pool_values
+from helpers import RERUN_VAR, DTYPES, assert_indices, assert_result, have_torch, isa_rerun_tests, pool_values
 
 globals().update(isa_rerun_tests(__file__))
 
@@ -96,3 +101,76 @@ def test_vs_torch(dtype, rng):
             assert_result(got, exp.astype(np.float64), dtype, what=f"avg {shape} -> {out}")
             z = exp == 0  # (a NaN's sign bit means nothing)
             np.testing.assert_array_equal(np.signbit(got[z]), np.signbit(exp[z]), err_msg="avg: sign of a zero")
+
+
+def _check_idx(x, what, **kw):
+    v, i = fmaconv.max_pool2d(x, return_indices=True, **kw)
+    ev, ei = ref.max_pool2d(x, return_indices=True, **kw)
+    _check_max(v, ev, what)
+    assert_indices(i, ei, what)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_idx_windows(dtype, rng):
+    n = 0
+    for w in (1, 3, 8, 9, 15, 16, 17, 28, 31, 32, 33):
+        for h in (1, 4, 28, 64, 66):
+            for _ in range(2):
+                k = (int(rng.integers(1, 4)), int(rng.integers(1, 6)))
+                s = (int(rng.integers(1, 3)), int(rng.integers(1, 4)))
+                d = (1, 1) if rng.random() < 0.6 else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+                p = tuple(int(rng.integers(0, kk // 2 + 1)) for kk in k)
+                if any((kk - 1) * dd + 1 > ii + 2 * pp for kk, dd, ii, pp in zip(k, d, (h, w), p)):
+                    continue
+                kind = ("normal", "ints", "special", "neg_inf")[n % 4]
+                x = pool_values(rng, (1, int(rng.integers(1, 4)), h, w), dtype, kind)
+                kw = dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(rng.random() < 0.3))
+                _check_idx(x, f"{kind} {x.shape} {kw}", **kw)
+                n += 1
+    assert n > 60
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hw,kw", [((7, 9), dict(kernel_size=3, stride=1, padding=1)), ((6, 17), dict(kernel_size=3, stride=2, padding=1)),
+                                   ((5, 5), dict(kernel_size=2, stride=1, padding=1)), ((4, 20), dict(kernel_size=(2, 4), stride=(1, 3)))])
+def test_max_idx_special_at_every_position(dtype, hw, kw):
+    h, w = hw
+    base = np.arange(h * w, dtype=dtype).reshape(h, w) % 5 - 2
+    for v in (np.nan, -np.inf, np.inf, 0.0, -0.0):
+        x = np.repeat(base[None], h * w, axis=0).reshape(1, h * w, h, w).copy()
+        if v == 0:
+            x[:] = -1.0
+        x.reshape(h * w, h * w)[np.arange(h * w), np.arange(h * w)] = v  # plane k: v at position k
+        _check_idx(x, f"{v} {hw} {kw}", **kw)
+    for x in (np.full((1, 2, h, w), 1.5, dtype), np.full((1, 2, h, w), -np.inf, dtype),
+              np.where(np.random.default_rng(h).random((1, 3, h, w)) < 0.5, -0.0, 0.0).astype(dtype)):
+        _check_idx(x, f"ties {hw} {kw}", **kw)
+
+
+@pytest.mark.parametrize("threads", (2, 3))
+def test_max_idx_threads(threads, restore_threads, rng):
+    fmaconv.set_num_threads(threads)
+    for dtype in DTYPES:
+        x = pool_values(rng, (3, 7, 28, 28), dtype, "special")
+        _check_idx(x, f"{threads} threads", kernel_size=3, stride=1, padding=1)
+        x = pool_values(rng, (1, 5, 9, 12), dtype, "ints")
+        _check_idx(x, f"{threads} threads", kernel_size=2, stride=1)
+
+
+@pytest.mark.skipif(not have_torch(), reason="torch comparison (the reference tests above cover the same cases)")
+@pytest.mark.skipif(os.environ.get(RERUN_VAR) == "1", reason="torch once, in the main run (CI time)")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_idx_vs_torch(dtype, rng):
+    import torch
+
+    F = torch.nn.functional
+    for shape, kw in (((2, 16, 28, 28), dict(kernel_size=3, stride=1, padding=1)), ((2, 8, 14, 14), dict(kernel_size=3, stride=2, padding=1)),
+                      ((1, 4, 13, 31), dict(kernel_size=(3, 5), stride=(2, 1), padding=(0, 2), dilation=(2, 1)))):
+        for kind in ("special", "ints"):
+            x = pool_values(rng, shape, dtype, kind)
+            if kind == "ints":
+                x[0, :1] = np.where(rng.random(shape[2:]) < 0.5, -0.0, 0.0)
+            v, i = F.max_pool2d(torch.from_numpy(x), return_indices=True, **kw)
+            got = fmaconv.max_pool2d(x, return_indices=True, **kw)
+            _check_max(got[0], v.numpy(), f"{shape} {kw}")
+            assert_indices(got[1], i.numpy(), f"{shape} {kw}")

@@ -106,3 +106,78 @@ void adaptive_small_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64
       adaptive_narrow_k<T, 0>(s, x, y, nullptr, p * OH, (p + 1) * OH);
   }
 }
+
+// Max pooling with indices, 2-D windows on rows of at most two vectors (3x3 stride 1 on 28x28:
+// adaptive_narrow_k took 8x a copy): each input row's column windows are reduced once into
+// (value, offset) pairs, taps in column order, then each output's window rows in row order.
+// Scan order all through, so "take v when v > best or v is NaN" keeps the first maximum and the
+// last NaN, as PyTorch's scan; a clipped window repeats its last live tap (never taken again).
+template <typename T>
+inline bool max_idx_small_ok(const PoolShape& s) {
+  return kPermute && s.in[0] == 1 && s.k[0] == 1 && s.in[1] <= 64 && s.out[1] <= 64 && window_narrow_ok<T>(s);
+}
+
+template <typename T, int NC>
+void max_idx_small_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2], OPL = OH * OW, IPL = H * W;
+  const int64_t p0 = (begin + OH - 1) / OH, p1 = end / OH;
+  if (p0 >= p1) return adaptive_narrow_k<T, 1, false>(s, x, y, idx, begin, end);
+  if (begin < p0 * OH) adaptive_narrow_k<T, 1, false>(s, x, y, idx, begin, p0 * OH);
+  if (p1 * OH < end) adaptive_narrow_k<T, 1, false>(s, x, y, idx, p1 * OH, end);
+  constexpr int NO = 2;  // output vectors per row (OW <= 2 VL)
+  const int no = OW > VL ? 2 : 1;
+  int kw = 1;
+  VK tap[NO][2 * VL];  // column of tap j of each output lane (clipped windows repeat the last)
+  for (int c = 0; c < NO; ++c)
+    for (int l = 0; l < VL; ++l) {
+      int64_t f = 0, n = 1, st = 1;
+      if (c * VL + l < OW) axis_taps<false>(s, 2, c * VL + l, &f, &n, &st);
+      kw = (int)max64(kw, n);
+      for (int j = 0; j < 2 * VL; ++j) tap[c][j][l] = (K)(f + min64(j, n - 1) * st);
+    }
+  int rf[64], rn[64], rs = 1;
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    int64_t f, n, st;
+    axis_taps<false>(s, 1, oh, &f, &n, &st);
+    rf[oh] = (int)f, rn[oh] = (int)n, rs = (int)st;
+  }
+  const unsigned wm = NC == 2 ? (1u << (W - VL)) - 1 : (1u << W) - 1;
+  auto take = [](V& b, VK& bk, const V& v, const VK& vk) __attribute__((always_inline)) {
+    const VK m = (v > b) | (v != v);
+    b = m ? v : b;
+    bk = m ? vk : bk;
+  };
+  V hv[64][NO];
+  VK hk[64][NO];
+  for (int64_t p = p0; p < p1; ++p) {
+    const T* xp = x + p * IPL;
+    for (int64_t ih = 0; ih < H; ++ih) {  // column windows of every input row
+      const T* r = xp + ih * W;
+      const V a0 = NC == 2 ? pld<V>(r) : load_mask<V>(r, V{}, wm);
+      const V a1 = NC == 2 ? load_mask<V>(r + VL, V{}, wm) : a0;
+      for (int c = 0; c < no; ++c) {
+        auto pick = [&](const VK& t) { return NC == 2 ? __builtin_shuffle(a0, a1, t) : __builtin_shuffle(a0, t); };
+        V b = pick(tap[c][0]);
+        VK bk = tap[c][0];
+        for (int j = 1; j < kw; ++j) take(b, bk, pick(tap[c][j]), tap[c][j]);
+        hv[ih][c] = b, hk[ih][c] = bk + (K)(ih * W);
+      }
+    }
+    T* yp = y + p * OPL;
+    int64_t* ip = idx + p * OPL;
+    for (int64_t oh = 0; oh < OH; ++oh) {  // window rows of every output row
+      const int f = rf[oh], n = rn[oh];
+      for (int c = 0; c < no; ++c) {
+        V b = hv[f][c];
+        VK bk = hk[f][c];
+        for (int i = 1; i < n; ++i) take(b, bk, hv[f + i * rs][c], hk[f + i * rs][c]);
+        store_chunk(yp + oh * OW, c * VL, OW, b);
+        store_idx<K>(ip + oh * OW + c * VL, bk, min64(VL, OW - c * VL));
+      }
+    }
+  }
+}
