@@ -117,7 +117,8 @@ inline bool max_idx_small_ok(const PoolShape& s) {
   return kPermute && s.in[0] == 1 && s.k[0] == 1 && s.in[1] <= 64 && s.out[1] <= 64 && window_narrow_ok<T>(s);
 }
 
-template <typename T, int NC>
+// K3: 3x3 windows, taps unrolled (a clipped window's repeated taps are never taken).
+template <typename T, int NC, bool K3>
 void max_idx_small_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end) {
   typedef typename PV<T>::V V;
   typedef typename PV<T>::K K;
@@ -163,7 +164,7 @@ void max_idx_small_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t
         auto pick = [&](const VK& t) { return NC == 2 ? __builtin_shuffle(a0, a1, t) : __builtin_shuffle(a0, t); };
         V b = pick(tap[c][0]);
         VK bk = tap[c][0];
-        for (int j = 1; j < kw; ++j) take(b, bk, pick(tap[c][j]), tap[c][j]);
+        for (int j = 1; j < (K3 ? 3 : kw); ++j) take(b, bk, pick(tap[c][j]), tap[c][j]);
         hv[ih][c] = b, hk[ih][c] = bk + (K)(ih * W);
       }
     }
@@ -174,7 +175,8 @@ void max_idx_small_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t
       for (int c = 0; c < no; ++c) {
         V b = hv[f][c];
         VK bk = hk[f][c];
-        for (int i = 1; i < n; ++i) take(b, bk, hv[f + i * rs][c], hk[f + i * rs][c]);
+        for (int i = 1; i < (K3 ? 3 : n); ++i)
+          if (!K3 || i < n) take(b, bk, hv[f + i * rs][c], hk[f + i * rs][c]);
         store_chunk(yp + oh * OW, c * VL, OW, b);
         store_idx<K>(ip + oh * OW + c * VL, bk, min64(VL, OW - c * VL));
       }
