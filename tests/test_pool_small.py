@@ -155,6 +155,8 @@ def test_max_idx_threads(threads, restore_threads, rng):
         _check_idx(x, f"{threads} threads", kernel_size=3, stride=1, padding=1)
         x = pool_values(rng, (1, 5, 9, 12), dtype, "ints")
         _check_idx(x, f"{threads} threads", kernel_size=2, stride=1)
+        x = pool_values(rng, (2, 11, 14, 14), dtype, "special")
+        _check_idx(x, f"{threads} threads", kernel_size=2, stride=2)
 
 
 @pytest.mark.skipif(not have_torch(), reason="torch comparison (the reference tests above cover the same cases)")
