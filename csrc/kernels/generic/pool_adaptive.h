@@ -115,6 +115,7 @@ void adaptive_narrow_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64
     auto ld1 = [&](int64_t b) { return two ? load_first<V>(xp + b + VL, wl, fill) : fill; };
     const int64_t b0 = (d0 * H + h0) * W;
     V a0 = ld0(b0), a1 = ld1(b0);
+    if (KIND == 2) a0 += V{}, a1 += V{};  // from +0, as PyTorch's sum: windows of -0 give +0
     VK k0 = (K)b0 + iota, k1 = k0 + (K)VL;
     V u0 = a0, u1 = a1;  // KIND 0: a sum, NaN if a row held one (or inf - inf: a false alarm)
     for (int64_t d = d0; d < d1; d += dd) {
@@ -175,3 +176,5 @@ void adaptive_narrow_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64
     }
   }
 }
+
+#include "kernels/generic/pool_small.h"

@@ -2283,6 +2283,11 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       };
       return k == 3 ? go(IC<3>{}) : go(IC<5>{});
     }
+    if (idx && max_idx_small_ok<T>(s)) {  // 2-D with indices on rows of at most two vectors (pool_small.h)
+      if (s.k[1] == 3 && s.k[2] == 3)
+        return s.in[2] > VL ? max_idx_small_k<T, 2, true>(s, x, y, idx, begin, end) : max_idx_small_k<T, 1, true>(s, x, y, idx, begin, end);
+      return s.in[2] > VL ? max_idx_small_k<T, 2, false>(s, x, y, idx, begin, end) : max_idx_small_k<T, 1, false>(s, x, y, idx, begin, end);
+    }
     // other windows on rows of at most two vectors: the window kernels below pay per output row
     // (not the 3-tap stride-2 rows: their own kernels below)
     if ((idx || !pool_depth_first(s)) && !(s.s[2] == 2 && s.k[2] == 3 && s.d[2] == 1) && window_narrow_ok<T>(s))
@@ -3257,6 +3262,7 @@ void adaptive_max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int
   T* buf = carve<T>(sp, L);
   K* kbuf = carve<K>(sp, L);
   if constexpr (kPermute) {
+    if (!idx && adaptive_small_ok<T>(s)) return adaptive_small_k<T, 0>(s, x, y, begin, end);
     if (adaptive_narrow_ok<T>(s))
       return idx ? adaptive_narrow_k<T, 1>(s, x, y, idx, begin, end)
                  : adaptive_narrow_k<T, 0>(s, x, y, nullptr, begin, end);
@@ -3316,6 +3322,7 @@ void adaptive_avg_pool_k(const PoolShape& s, const T* x, T* y, int64_t begin, in
   int64_t* bases = carve<int64_t>(sp, nr);
   T* buf = carve<T>(sp, L);
   if constexpr (kPermute) {
+    if (adaptive_small_ok<T>(s)) return adaptive_small_k<T, 2>(s, x, y, begin, end);
     if (adaptive_narrow_ok<T>(s)) return adaptive_narrow_k<T, 2>(s, x, y, nullptr, begin, end);
   }
   for (int64_t row = begin; row < end; ++row) {
