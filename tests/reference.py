@@ -267,10 +267,10 @@ def _grid(vectors):
 
 def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
              return_indices=False, dims=None):
-    """The scan of _scan_max, run one tap (kernel offset) at a time for all output positions at
+    """The scan of _scan_max run one tap (kernel offset) at a time for all output positions at
     once: taps in lexicographic kernel order skip out-of-range ones, which is each window's scan
     order.  max_pool_loops is the same rule written per output position (cross-checked in
-    test_reference_vs_torch.py)."""
+    test_reference_forms.py)."""
     x, unbatched, k, s, p, d, out_sp = _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, dims)
     D = dims
     N, C = x.shape[:2]
@@ -300,7 +300,7 @@ def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False
 
 
 def max_pool_loops(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-             return_indices=False, dims=None):
+                   return_indices=False, dims=None):
     x, unbatched, k, s, p, d, out_sp = _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, dims)
     D = dims
     N, C = x.shape[:2]
@@ -346,7 +346,7 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
              divisor_override=None, dims=None):
     """Window sums one tap at a time for all output positions; avg_pool_loops is the same rule
-    written per output position (cross-checked in test_reference_vs_torch.py)."""
+    written per output position (cross-checked in test_reference_forms.py)."""
     x, unbatched, k, s, p, _, out_sp = _pool_setup(x, kernel_size, stride, padding, 1, ceil_mode, dims)
     D = dims
     N, C = x.shape[:2]
@@ -380,7 +380,7 @@ def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_incl
 
 @_quiet
 def avg_pool_loops(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-             divisor_override=None, dims=None):
+                   divisor_override=None, dims=None):
     x, unbatched, k, s, p, _, out_sp = _pool_setup(x, kernel_size, stride, padding, 1, ceil_mode, dims)
     D = dims
     N, C = x.shape[:2]
