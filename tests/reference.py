@@ -265,18 +265,23 @@ def _grid(vectors):
     return [v.reshape((1,) * a + (-1,) + (1,) * (D - 1 - a)) for a, v in enumerate(vectors)]
 
 
+def _max_setup(x, kernel_size, stride, padding, dilation, ceil_mode, dims):
+    """_pool_setup, with the input as (N*C, *spatial) planes and (N, C)."""
+    x, unbatched, k, s, p, d, out_sp = _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, dims)
+    assert all(o >= 1 for o in out_sp), out_sp
+    N, C = x.shape[:2]
+    return x.reshape((N * C,) + x.shape[2:]), unbatched, k, s, p, d, out_sp, (N, C)
+
+
 def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
              return_indices=False, dims=None):
     """The scan of _scan_max run one tap (kernel offset) at a time for all output positions at
     once: taps in lexicographic kernel order skip out-of-range ones, which is each window's scan
     order.  max_pool_loops is the same rule written per output position (cross-checked in
     test_reference_forms.py)."""
-    x, unbatched, k, s, p, d, out_sp = _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, dims)
-    D = dims
-    N, C = x.shape[:2]
-    sp = x.shape[2:]
-    assert all(o >= 1 for o in out_sp), out_sp
-    planes = x.reshape((N * C,) + sp)
+    planes, unbatched, k, s, p, d, out_sp, (N, C) = _max_setup(x, kernel_size, stride, padding, dilation,
+                                                                ceil_mode, dims)
+    D, sp = dims, planes.shape[1:]
     # PyTorch's initial index: per axis the first tap >= 0, even if no tap is valid
     first = []
     for a in range(D):
@@ -301,12 +306,9 @@ def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False
 
 def max_pool_loops(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                    return_indices=False, dims=None):
-    x, unbatched, k, s, p, d, out_sp = _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, dims)
-    D = dims
-    N, C = x.shape[:2]
-    sp = x.shape[2:]
-    assert all(o >= 1 for o in out_sp), out_sp
-    planes = x.reshape((N * C,) + sp)
+    planes, unbatched, k, s, p, d, out_sp, (N, C) = _max_setup(x, kernel_size, stride, padding, dilation,
+                                                                ceil_mode, dims)
+    D, sp = dims, planes.shape[1:]
     vals = np.empty((N * C,) + out_sp)
     idxs = np.empty((N * C,) + out_sp, dtype=np.int64)
     for o in np.ndindex(*out_sp):
