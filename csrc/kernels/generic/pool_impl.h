@@ -97,6 +97,17 @@ template <typename V>
 inline __attribute__((always_inline)) V pmax(V a, V b) {
   return b > a ? b : a;
 }
+// One reduction step of a window: the sum (AVG), else the maximum, NaN-propagating (NANP) or
+// plain (the caller checks for NaN on the side); a, the earlier operand, wins ties.
+template <bool AVG, bool NANP, typename V>
+inline __attribute__((always_inline)) V pool_red(V a, V b) {
+  if constexpr (AVG)
+    return a + b;
+  else if constexpr (NANP)
+    return vmax_nan(a, b);
+  else
+    return pmax(a, b);
+}
 template <typename T>
 inline T smax_nan(T a, T b) {
   return (b > a || b != b) ? b : a;
@@ -1404,18 +1415,8 @@ inline void reduce_tiled_cols(const T* __restrict xs, int64_t n, int64_t kw, T* 
   typedef typename PV<T>::V V;
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
-  auto red = [](V a, V b) {
-    if constexpr (AVG)
-      return a + b;
-    else
-      return vmax_nan(a, b);
-  };
-  auto sred = [](T a, T b) {
-    if constexpr (AVG)
-      return a + b;
-    else
-      return smax_nan(a, b);
-  };
+  auto red = [](V a, V b) { return pool_red<AVG, true>(a, b); };
+  auto sred = [](T a, T b) { return pool_red<AVG, true>(a, b); };
   VK me, mo;
   for (int l = 0; l < VL; ++l) me[l] = 2 * l, mo[l] = 2 * l + 1;
   int64_t m = 0;
@@ -1456,12 +1457,7 @@ void tiled_pool_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, in
   const int64_t kd = s.k[0], kh = s.k[1], kw = s.k[2];
   const int64_t B = pool_tile_rows(s), ZS = B * kh * OW;
   T* z = (T*)align64(scratch);
-  auto red = [](V a, V b) {
-    if constexpr (AVG)
-      return a + b;
-    else
-      return vmax_nan(a, b);
-  };
+  auto red = [](V a, V b) { return pool_red<AVG, true>(a, b); };
   auto hred = [&](const T* xs, int64_t n, T* zo) { reduce_tiled_cols<T, AVG>(xs, n, kw, zo); };
   // a power-of-two divisor: multiplying by its reciprocal rounds the same exact quotient
   const bool pow2 = ((int64_t)div & ((int64_t)div - 1)) == 0;
@@ -1810,14 +1806,7 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
   T* rcpx = carve<T>(sp, OW + VL);
   T* cw = carve<T>(sp, OW);
   static_assert(!(AVG && FAST), "FAST is for max pooling");
-  auto red = [](auto a, auto b) {
-    if constexpr (AVG)
-      return a + b;
-    else if constexpr (FAST)
-      return pmax(a, b);
-    else
-      return vmax_nan(a, b);
-  };
+  auto red = [](auto a, auto b) { return pool_red<AVG, !FAST>(a, b); };
   unsigned nan = 0;  // FAST: nonzero once the block's rows pass read a NaN
   // taps: offset, and the output columns [lo, lo + span) where the tap is live
   int64_t toff[8], tlo[8], tspan[8];

@@ -1,5 +1,5 @@
-// Part of the generic kernels: included by pool_impl.h before max_pool_k (uses its PV, vmax_nan,
-// pmax, load_mask, store_chunk, unord_bits, axis_div).
+// Part of the generic kernels: included by pool_impl.h before max_pool_k (uses its PV, pool_red,
+// load_mask, store_chunk, unord_bits, axis_div).
 //
 // Stride-1 2-D windows (max or average, values only, no dilation) on planes whose padded rows
 // fit in 4 vectors (AVX-512): separable, columns first, then rows, so neither pass pays per tap.
@@ -53,14 +53,7 @@ void sliding_block(const PoolShape& s, const T* xp, T* yp, int64_t o0, int64_t o
   const int64_t nq = (OW + VL - 1) / VL;
   constexpr int64_t RS = NP * VL;  // row stride of rbuf (elements)
   const V fill = AVG ? V{} : V{} - __builtin_inf();
-  auto red = [](V a, V b) __attribute__((always_inline)) {
-    if constexpr (AVG)
-      return a + b;
-    else if constexpr (NANP)
-      return vmax_nan(a, b);
-    else
-      return pmax(a, b);
-  };
+  auto red = [](V a, V b) __attribute__((always_inline)) { return pool_red<AVG, NANP>(a, b); };
   // input rows [t0, t1) of the block's windows
   const int64_t t0 = max64(o0 - ph, 0), t1 = min64(o1 - 1 - ph + kh, H);
   unsigned nan = 0;

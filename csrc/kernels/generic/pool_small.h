@@ -67,7 +67,7 @@ void adaptive_small_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64
   const V fill = KIND == 2 ? V{} : V{} - __builtin_inf();
   const unsigned wm = (1u << W) - 1;
   const int64_t last = (OPL - 1) / VL, tail = OPL - last * VL;
-  auto op = [](const V& a, const V& b) __attribute__((always_inline)) { return KIND == 2 ? a + b : pmax(a, b); };
+  auto op = [](const V& a, const V& b) __attribute__((always_inline)) { return pool_red<KIND == 2, false>(a, b); };
   for (int64_t p = p0; p < p1; ++p) {
     const T* xp = x + p * IPL;
     T* yp = y + p * OPL;
