@@ -74,8 +74,10 @@ void fill_padded(const ConvShape& s, const DirectGeometry& g, const T* xc, T* ds
   for (int64_t dp = dp0; dp < dp1; ++dp) {
     T* slice = dst + dp * g.DS;
     const int64_t id = dp - s.p[0];
-    for (int64_t phh = 0; phh < sh; ++phh)
-      for (int64_t r = r0; r < r1; ++r) {
+    // Input rows in order (phase rows interleaved): one phase at a time read every sh-th row
+    // and a stride-2 convolution over 128 x 56 x 56 ran 1-4% slower (one thread).
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t phh = 0; phh < sh; ++phh) {
         const int64_t ih = r * sh + phh - s.p[1];
         T* out = slice + phh * sw * g.PS + r * g.Wq;  // phase (phh, 0); phase phw is phw * PS further
         const bool zero = ih < 0 || ih >= H || id < 0 || id >= s.in[0];
