@@ -178,3 +178,4 @@ void adaptive_narrow_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64
 }
 
 #include "kernels/generic/pool_small.h"
+#include "kernels/generic/pool_small_win.h"

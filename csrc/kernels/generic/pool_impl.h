@@ -2250,6 +2250,9 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   typedef typename PV<T>::K K;
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
+  if constexpr (kPermute) {  // small 2-D planes, whole planes at a time (pool_small_win.h)
+    if (!idx && window_small_ok<T>(s, false)) return window_small_k<T, 0>(s, x, y, begin, end, true, 0);
+  }
   // (tiled_pool_k's column pass is vectorized for 1, 2 and 4 columns; its scalar loop for other
   // widths branches on the data and loses to the window kernels)
   if (!idx && pool_is_tiled(s) && (s.k[2] <= 2 || s.k[2] == 4))
@@ -3205,6 +3208,7 @@ template <typename T>
 void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
                 int64_t begin, int64_t end, void* scratch) {
   if constexpr (kPermute) {
+    if (window_small_ok<T>(s, true)) return window_small_k<T, 2>(s, x, y, begin, end, count_include_pad, divisor_override);
     if (sliding_avg_ok<T>(s) && !flat_avg3_ok(s)) return sliding_k<T, true>(s, x, y, count_include_pad, divisor_override, begin, end);
     if (avg3d_narrow_ok<T>(s)) {
       switch ((s.in[2] + PV<T>::VL - 1) / PV<T>::VL) {

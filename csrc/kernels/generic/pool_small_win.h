@@ -1,0 +1,128 @@
+// Part of the generic kernels: included by pool_adaptive.h after pool_small.h (uses
+// adaptive_narrow_k, axis_taps, axis_div, load_mask, pool_red, unord_bits, store_n).
+// Plain max (values only) and average pooling of small 2-D planes: rows of at most one vector,
+// a plane's outputs within four vectors (AlexNet's 3x3 stride-2 max on 13x13, 2x2 on CIFAR's
+// 8x8 and 16x16, 3x3 stride 2 on 14x14). Whole planes at a time, as adaptive_small_k: each output
+// row's window rows reduced in one register, its column windows by permutes from a per-call tap
+// table, its outputs permuted into the plane's packed output vectors and stored whole. The
+// row kernels pay per output row (and per plane set-up): 4-10x a copy of the input here.
+// Same order as adaptive_narrow_k (rows in order, then taps in column order), so the two agree
+// bit for bit; the average divides each sum by its window's divisor, as PyTorch.
+#pragma once
+
+// (Not stride-1 columns, whose own kernels are as fast here, nor average windows that tile the
+// plane: tiled_avg_rows_k took half the time on 8x8 and 14x14 planes.)
+template <typename T>
+inline bool window_small_ok(const PoolShape& s, bool avg) {
+  constexpr int VL = PV<T>::VL;
+  if (!kPermute || s.in[0] != 1 || s.out[0] != 1 || s.k[0] != 1 || s.in[2] > VL || s.out[2] > VL ||
+      s.s[2] == 1 || (avg && pool_is_tiled(s)) ||
+      s.out[1] * s.out[2] > 4 * VL || s.in[1] > (1 << 20))
+    return false;
+  for (int a = 1; a < 3; ++a)  // no window without a live tap (adaptive_narrow_k's rule too)
+    for (int64_t o = 0; o < s.out[a]; ++o) {
+      int64_t f, n, st;
+      axis_taps<false>(s, a, o, &f, &n, &st);
+      if (n == 0) return false;
+    }
+  return true;
+}
+
+// KIND 0: max (no indices), 2: average.
+template <typename T, int KIND>
+void window_small_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end, bool count_include_pad,
+                    int64_t divisor_override) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL, NQ = 4, NE = 4 * VL + NQ;
+  const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2], OPL = OH * OW, IPL = H * W;
+  auto rows_k = [&](int64_t b, int64_t e) {
+    adaptive_narrow_k<T, KIND, false>(s, x, y, nullptr, b, e, count_include_pad, divisor_override);
+  };
+  // whole planes here; a thread's partial planes at either end row by row
+  const int64_t p0 = (begin + OH - 1) / OH, p1 = end / OH;
+  if (p0 >= p1) return rows_k(begin, end);
+  if (begin < p0 * OH) rows_k(begin, p0 * OH);
+  if (p1 * OH < end) rows_k(p1 * OH, end);
+  // tap t of output column j reads column f_j + min(t, n_j - 1) * d: a clipped window repeats
+  // its last live tap (harmless for max, masked off for the sum)
+  int64_t cf[VL], cn[VL], cd = 1;
+  int kw = 1;
+  for (int64_t j = 0; j < OW; ++j) {
+    axis_taps<false>(s, 2, j, &cf[j], &cn[j], &cd);
+    kw = cn[j] > kw ? (int)cn[j] : kw;
+  }
+  VK tap[VL], live[VL];
+  for (int t = 0; t < kw; ++t)
+    for (int l = 0; l < VL; ++l) {
+      tap[t][l] = l < OW ? (K)(cf[l] + min64(t, cn[l] - 1) * cd) : (K)0;
+      live[t][l] = l < OW && t < cn[l] ? (K)-1 : (K)0;
+    }
+  int64_t hs[4 * VL], hn[4 * VL], hd = 1;  // window rows of each output row (OH <= 4 * VL)
+  for (int64_t i = 0; i < OH; ++i) axis_taps<false>(s, 1, i, &hs[i], &hn[i], &hd);
+  // entries: (output row, output vector) pairs in row order; eidx picks the row's outputs
+  int erow[NE], eq[NE], ne = 0;
+  VK eidx[NE], ein[NE];
+  for (int64_t i = 0; i < OH; ++i)
+    for (int64_t q = i * OW / VL; q <= (i * OW + OW - 1) / VL; ++q, ++ne) {
+      erow[ne] = (int)i, eq[ne] = (int)q;
+      for (int l = 0; l < VL; ++l) {
+        const int64_t j = q * VL + l - i * OW;
+        eidx[ne][l] = j >= 0 && j < OW ? (K)j : (K)0;
+        ein[ne][l] = j >= 0 && j < OW ? (K)-1 : (K)0;
+      }
+    }
+  V div[NQ];  // average: each output's divisor
+  for (int q = 0; q < NQ; ++q)
+    for (int l = 0; l < VL; ++l) {
+      const int64_t o = q * VL + l, i = o / OW, j = o % OW;
+      div[q][l] = o >= OPL            ? T(1)
+                  : divisor_override ? (T)divisor_override
+                                     : (T)(axis_div<false>(s, 1, i, count_include_pad) *
+                                           axis_div<false>(s, 2, j, count_include_pad));
+    }
+  const V fill = KIND == 2 ? V{} : V{} - __builtin_inf();
+  const unsigned wm = (1u << W) - 1;
+  const int64_t last = (OPL - 1) / VL, tail = OPL - last * VL;
+  auto op = [](const V& a, const V& b) __attribute__((always_inline)) { return pool_red<KIND == 2, false>(a, b); };
+  for (int64_t p = p0; p < p1; ++p) {
+    const T* xp = x + p * IPL;
+    T* yp = y + p * OPL;
+    auto ld = [&](const T* r) __attribute__((always_inline)) { return load_mask<V>(r, fill, wm); };
+    V acc = fill, cw = fill;
+    unsigned nan = 0;
+    int cq = 0, ci = -1;
+    for (int e = 0; e < ne; ++e) {
+      if (erow[e] != ci) {
+        ci = erow[e];
+        const T* r = xp + hs[ci] * W;
+        // (average: from +0, as PyTorch's sum, so windows of -0 give +0)
+        V a = KIND == 2 ? ld(r) + V{} : ld(r), u = a;  // u (max): NaN if a row held one
+        for (int64_t h = 1; h < hn[ci]; ++h) {
+          const V v = ld(r + h * hd * W);
+          a = op(a, v);
+          if (KIND == 0) u += v;
+        }
+        if (KIND == 0) nan |= unord_bits(u, u);
+        cw = __builtin_shuffle(a, tap[0]);
+        for (int t = 1; t < kw; ++t) {
+          const V v = __builtin_shuffle(a, tap[t]);
+          cw = KIND == 2 ? cw + (V)(live[t] & (VK)v) : op(cw, v);
+        }
+      }
+      if (eq[e] != cq) {
+        pst(yp + cq * VL, KIND == 2 ? acc / div[cq] : acc);
+        cq = eq[e], acc = fill;
+      }
+      acc = ein[e] ? __builtin_shuffle(cw, eidx[e]) : acc;
+    }
+    if (KIND == 2) acc /= div[cq];
+    if (tail == VL)
+      pst(yp + cq * VL, acc);
+    else
+      store_n(yp + cq * VL, acc, tail);
+    if (KIND == 0 && nan)  // a NaN (or inf - inf): the plane again, propagating it
+      rows_k(p * OH, (p + 1) * OH);
+  }
+}

@@ -1,0 +1,119 @@
+"""Plain max (values only) and average pooling of small 2-D planes, whole planes at a time
+(pool_small_win.h, AVX-512: rows of at most one vector, a plane's outputs within four vectors, e.g.
+AlexNet's 3x3 stride-2 max on 13x13, 2x2 on 8x8; the other kernel sets take their general kernels
+with the same tests):
+
+- widths around the vector lengths by heights 1..40, random kernels, strides, paddings, dilations,
+  ceil_mode, count_include_pad and divisor_override, planes of every kind of value;
+- NaN, -inf and +inf at every position of small planes (max: the NaN propagates, also when the
+  plane is redone row by row; avg: NaN/inf);
+- ties: the sign of a zero maximum where it is defined here (windows one row or one column long,
+  windows of all-equal values: see the README's known difference);
+- plane counts that leave partial planes to a thread (threads 2 and 3);
+- PyTorch, where installed.
+
+Oracles: tests/reference.py (NumPy, from the spec), and PyTorch where installed."""
+
+import os
+
+import numpy as np
+import pytest
+
+import fmaconv
+import reference as ref
+from helpers import RERUN_VAR, DTYPES, assert_result, have_torch, isa_rerun_tests, pool_values
+
+globals().update(isa_rerun_tests(__file__))
+
+
+def _check(x, what, signs=False, **kw):
+    """Max (values, exact; zero signs when `signs`) and average against the reference."""
+    got, exp = fmaconv.max_pool2d(x, **kw), ref.max_pool2d(x, **kw)
+    assert_result(got, exp, x.dtype, exact=True, what=f"max {what}")
+    if signs:
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(exp), err_msg=f"max {what}: sign of a zero")
+    if kw.get("dilation", 1) in (1, (1, 1)):
+        for cip, div in ((True, None), (False, None), (True, 3)):
+            akw = dict(kw, count_include_pad=cip, divisor_override=div)
+            akw.pop("dilation", None)
+            assert_result(fmaconv.avg_pool2d(x, **akw), ref.avg_pool2d(x, **akw), x.dtype, what=f"avg {what} {cip} {div}")
+
+
+def _valid(h, w, k, s, p, d):
+    return all((kk - 1) * dd + 1 <= ii + 2 * pp for kk, dd, ii, pp in zip(k, d, (h, w), p))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_windows(dtype, rng):
+    n = 0
+    for w in (1, 2, 5, 7, 8, 9, 13, 15, 16, 17):
+        for h in (1, 3, 7, 13, 14, 16, 40):
+            for _ in range(3):
+                k = (int(rng.integers(1, min(h, 5) + 1)), int(rng.integers(1, min(w, 5) + 1)))
+                s = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+                p = tuple(int(rng.integers(0, kk // 2 + 1)) for kk in k)
+                d = (1, 1) if rng.random() < 0.7 else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+                if not _valid(h, w, k, s, p, d):
+                    continue
+                kind = ("normal", "ints", "special", "neg_inf")[n % 4]
+                x = pool_values(rng, (int(rng.integers(1, 3)), int(rng.integers(1, 6)), h, w), dtype, kind)
+                kw = dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(rng.random() < 0.4))
+                _check(x, f"{kind} {x.shape} {kw}", signs=kind != "normal" and 1 in k, **kw)
+                n += 1
+    assert n > 150
+
+
+CASES = [((13, 13), dict(kernel_size=3, stride=2)), ((14, 14), dict(kernel_size=3, stride=2, padding=1)),
+         ((8, 8), dict(kernel_size=2)), ((7, 7), dict(kernel_size=2, ceil_mode=True)),
+         ((9, 16), dict(kernel_size=(3, 5), stride=(2, 3), padding=(1, 2))), ((6, 5), dict(kernel_size=(1, 3), stride=(1, 2)))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hw,kw", CASES)
+def test_special_at_every_position(dtype, hw, kw):
+    h, w = hw
+    base = np.arange(h * w, dtype=dtype).reshape(h, w) % 7 - 3
+    for v in (np.nan, -np.inf, np.inf):
+        x = np.repeat(base[None], h * w, axis=0).reshape(1, h * w, h, w).copy()
+        x.reshape(h * w, h * w)[np.arange(h * w), np.arange(h * w)] = v  # plane k: v at position k
+        _check(x, f"{v} {hw} {kw}", **kw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hw,kw", CASES)
+def test_ties_and_signed_zeros(dtype, hw, kw, rng):
+    planes = [np.full(hw, 2.5), np.zeros(hw), np.full(hw, -0.0), np.full(hw, -np.inf)]
+    x = np.stack(planes)[None].astype(dtype)
+    _check(x, f"ties {hw} {kw}", signs=True, **kw)  # windows of equal values: any tie has the same sign
+    # windows one row, or one column, long: the first zero's sign in scan order
+    for k1 in ((1, 3), (3, 1), (1, 2)):
+        if _valid(*hw, k1, (1, 1), (0, 0), (1, 1)):
+            z = np.where(rng.random((1, 5) + hw) < 0.5, -0.0, 0.0) - (rng.random((1, 5) + hw) < 0.3)
+            _check(z.astype(dtype), f"zeros {hw} {k1}", signs=True, kernel_size=k1, stride=(1, 2))
+
+
+@pytest.mark.parametrize("threads", (2, 3))
+def test_threads(threads, restore_threads, rng):
+    fmaconv.set_num_threads(threads)
+    for dtype in DTYPES:
+        for shape, kw in (((3, 37, 13, 13), dict(kernel_size=3, stride=2)), ((1, 5, 8, 8), dict(kernel_size=2)),
+                          ((2, 7, 9, 15), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True))):
+            _check(pool_values(rng, shape, dtype, "special"), f"{threads} threads {shape} {kw}", **kw)
+
+
+@pytest.mark.skipif(not have_torch(), reason="torch comparison (the reference tests above cover the same cases)")
+@pytest.mark.skipif(os.environ.get(RERUN_VAR) == "1", reason="torch once, in the main run (CI time)")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vs_torch(dtype, rng):
+    import torch
+
+    F = torch.nn.functional
+    for (h, w), kw in CASES:
+        for kind in ("special", "ints"):
+            x = pool_values(rng, (2, 9, h, w), dtype, kind)
+            t = torch.from_numpy(x)
+            assert_result(fmaconv.max_pool2d(x, **kw), F.max_pool2d(t, **kw).numpy().astype(np.float64), dtype,
+                          exact=True, what=f"max {x.shape} {kw}")
+            exp = F.avg_pool2d(t, **kw).numpy()
+            got = fmaconv.avg_pool2d(x, **kw)
+            assert_result(got, exp.astype(np.float64), dtype, what=f"avg {x.shape} {kw}")
