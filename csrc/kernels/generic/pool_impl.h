@@ -1481,7 +1481,7 @@ void tiled_pool_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, in
       for (int64_t jd = 0; jd < kd; ++jd)
         for (int64_t jh = jd ? 0 : 1; jh < kh; ++jh) a = red(a, pld<V>(zr + jd * ZS + jh * OW));
     }
-    if constexpr (AVG) a = pow2 ? a * inv : a / div;
+    if constexpr (AVG) a = pow2 ? (a + V{}) * inv : (a + V{}) / div;  // (+0: a sum of -0 is +0, as PyTorch's)
     return a;
   };
   RowIter it(begin, s.out[0], OH);
@@ -1935,7 +1935,7 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
         if (!all[j]) v = (VK)((UVK)(col - lov[j]) < (UVK)spv[j]) ? v : fillv;
         acc = j ? red(acc, v) : v;
       }
-      if constexpr (AVG) acc = acc * pld<V>(rcpx + r);
+      if constexpr (AVG) acc = (acc + V{}) * pld<V>(rcpx + r);  // (+0: a sum of -0 is +0)
       store_chunk(dst, i, n, acc);
       col += stepv;
       col = col >= owv ? col - owv : col;
@@ -2565,6 +2565,7 @@ void tiled_avg_rows_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin
     } else {
       for (int64_t jh = 1; jh < kh; ++jh) a += pld<V>(zr + jh * OW);
     }
+    a += V{};  // a sum of -0 is +0, as PyTorch's (its sum starts from +0)
     return pow2 ? a * inv : a / div;
   };
   auto rows = [&](auto KH, int64_t r0, int64_t r1) __attribute__((always_inline)) {
@@ -2671,7 +2672,7 @@ void flat_avg3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, i
       V acc;
       // CM 2 (W >= 3 VL): most chunks hold neither edge column and skip the selects
       if (cm == 2 && c0 != 0 && c0 + VL < W_) {
-        acc = (left + cur) + right;
+        acc = (left + cur) + right + V{};  // (+0: a sum of -0 is +0, as PyTorch's)
         acc = acc * vmid;
       } else {
         VK ml, mr;
@@ -2682,7 +2683,7 @@ void flat_avg3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, i
           ml = (u != zk_) & (u != wv_), mr = u != lastv_;
         }
         acc = (ml ? left : V{}) + cur;
-        acc = acc + (mr ? right : V{});
+        acc = acc + (mr ? right : V{}) + V{};
         if constexpr (edge)
           acc = acc * ((ml & mr) ? vmid : vedge);
         else
@@ -2806,7 +2807,7 @@ void avg_s2k3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
       V a, b;
       sum2(2 * VL * c, a, b);
       const V o = __builtin_shuffle(a, b, mo);
-      const V acc = (__builtin_shuffle(a, b, me) + o + __builtin_shuffle(oprev, o, sl)) * pld<V>(rcp + c * VL);
+      const V acc = (__builtin_shuffle(a, b, me) + o + __builtin_shuffle(oprev, o, sl) + V{}) * pld<V>(rcp + c * VL);
       store_chunk(yr, c * VL, OW, acc);
       oprev = o;
     }
@@ -2823,7 +2824,7 @@ void avg_s2k3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
         for (int64_t t = 0; t < r; ++t) add(rp[t]);
       }
       const V o = __builtin_shuffle(a, b, mo);
-      const V acc = (__builtin_shuffle(a, b, me) + o + __builtin_shuffle(oprev, o, sl)) * pld<V>(rcp + c * VL);
+      const V acc = (__builtin_shuffle(a, b, me) + o + __builtin_shuffle(oprev, o, sl) + V{}) * pld<V>(rcp + c * VL);
       store_n(yr + c * VL, acc, min64(OW - c * VL, VL));
       oprev = o;
     }
@@ -2922,7 +2923,7 @@ void avg_pool_core(const PoolShape& s, const T* x, T* y, bool count_include_pad,
         if (split_pair(rows, rows2, n, psh, pu1, pu2, &ns, &nu)) {
           fused_pair_n<T, nt>(c, psh, ns, pu1, pu2, nu, T(0), red, [&](int64_t ow, V a1, V a2) {
             const V r = pld<V>(rcp + ow);
-            a1 = a1 * r, a2 = a2 * r;
+            a1 = (a1 + V{}) * r, a2 = (a2 + V{}) * r;  // (+0: a sum of -0 is +0, as PyTorch's)
             store_chunk(yr, ow, OW, a1);
             store_chunk(yr + OW, ow, OW, a2);
           });
@@ -2933,7 +2934,7 @@ void avg_pool_core(const PoolShape& s, const T* x, T* y, bool count_include_pad,
     }
     if (fused) {
       fused_row_n<T, nt>(c, rows, n, T(0), red, [&](int64_t ow, V a) {
-        a = a * pld<V>(rcp + ow);
+        a = (a + V{}) * pld<V>(rcp + ow);
         store_chunk(yr, ow, OW, a);
       });
       continue;
@@ -2942,7 +2943,7 @@ void avg_pool_core(const PoolShape& s, const T* x, T* y, bool count_include_pad,
     for (int64_t ow = 0; ow < OW; ow += VL) {
       V a = tap_v<T, sh>(c, 0, ow);
       for (int64_t j = 1; j < KW; ++j) a += tap_v<T, sh>(c, j, ow);
-      a = a * pld<V>(rcp + ow);
+      a = (a + V{}) * pld<V>(rcp + ow);
       store_chunk(yr, ow, OW, a);
     }
   }
@@ -3141,7 +3142,7 @@ void avg3d_narrow_k(const PoolShape& s, const T* x, T* y, bool count_include_pad
           T* yr = yp + k * OH * W + oh * W;
           for (int c = 0; c < NC; ++c) {
             V acc = __builtin_shuffle(m[c], m[c + 1], pl) + m[c + 1];
-            acc = (acc + __builtin_shuffle(m[c + 1], m[c + 2], pr)) * rc[c];
+            acc = (acc + __builtin_shuffle(m[c + 1], m[c + 2], pr) + V{}) * rc[c];  // (+0: a sum of -0 is +0)
             if (c < NC - 1)
               pst(yr + c * VL, acc);
             else
