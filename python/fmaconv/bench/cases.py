@@ -240,6 +240,9 @@ SUITE: tuple[Case, ...] = (
     pool("maxpool5x5s1_sppf_256x20", MAX_POOL, 4, 256, (20, 20), 5, 1, 2),
     pool("global_maxpool_512x7",    MAX_POOL, 8, 512, (7, 7), 7),
     adaptive_avg_pool("adaptive_avgpool_256x13to6", 4, 256, (13, 13), 6),
+    # small planes: AlexNet's last max pool (3x3 stride 2 on 13x13), 2x2 on CIFAR-sized 8x8 maps
+    pool("maxpool3x3s2_alexnet_256x13", MAX_POOL, 4, 256, (13, 13), 3, 2, 0),
+    pool("maxpool2x2_cifar_128x8",  MAX_POOL, 32, 128, (8, 8), 2),
 )
 
 
