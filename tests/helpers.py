@@ -154,3 +154,28 @@ def isa_rerun_tests(test_file, timeout=900):
             assert fmaconv.show_config()["isa"] == os.environ["FMACONV_ISA"]
 
     return {"test_child_runs_the_forced_isa": test_child_runs_the_forced_isa}
+
+
+def guarded_array(shape, dtype):
+    """An array filling the end (and one filling the start) of a page with inaccessible pages on
+    both sides: a read past either end of the input faults. None where mprotect is unavailable."""
+    import ctypes
+    import mmap
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        mprotect = libc.mprotect
+    except (OSError, AttributeError):
+        return None
+    page = mmap.PAGESIZE
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    inner = -(-nbytes // page) * page
+    buf = mmap.mmap(-1, inner + 2 * page, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    if mprotect(base, page, 0) != 0 or mprotect(base + page + inner, page, 0) != 0:
+        return None
+    mem = np.frombuffer(buf, dtype=np.uint8)
+    first = mem[page:page + nbytes].view(dtype).reshape(shape)  # starts right after a guard page
+    last = mem[page + inner - nbytes:page + inner].view(dtype).reshape(shape)  # ends right before one
+    return buf, first, last

@@ -14,7 +14,7 @@ import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, assert_result, have_torch, random_array
+from helpers import DTYPES, assert_result, guarded_array, have_torch, random_array
 
 needs_torch = pytest.mark.skipif(not have_torch(), reason="needs torch")
 
@@ -239,37 +239,12 @@ def test_random_geometries_vs_torch(dtype):
         assert_result(got, want.astype(np.float64), dtype, what=f"{x.shape} k={k} s={s} d={d} p={p} m={mult}")
 
 
-def _guarded(shape, dtype):
-    """An array filling the end (and one filling the start) of a page with inaccessible pages on
-    both sides: a read past either end of the input faults. None where mprotect is unavailable."""
-    import ctypes
-    import mmap
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        mprotect = libc.mprotect
-    except (OSError, AttributeError):
-        return None
-    page = mmap.PAGESIZE
-    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    inner = -(-nbytes // page) * page
-    buf = mmap.mmap(-1, inner + 2 * page, prot=mmap.PROT_READ | mmap.PROT_WRITE)
-    base = ctypes.addressof(ctypes.c_char.from_buffer(buf))
-    mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    if mprotect(base, page, 0) != 0 or mprotect(base + page + inner, page, 0) != 0:
-        return None
-    mem = np.frombuffer(buf, dtype=np.uint8)
-    first = mem[page:page + nbytes].view(dtype).reshape(shape)  # starts right after a guard page
-    last = mem[page + inner - nbytes:page + inner].view(dtype).reshape(shape)  # ends right before one
-    return buf, first, last
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("D,k,pad", [(1, 7, 3), (1, 3, 1), (2, 3, 1), (2, 5, 2), (2, 7, 3)])
 def test_no_reads_outside_the_input(D, k, pad, dtype, rng):
     # the kernels read unit-stride rows in place, with masked loads at the edges of each row
     shape = (1, 2) + ((67,) if D == 1 else (5, 67))
-    g = _guarded(shape, dtype)
+    g = guarded_array(shape, dtype)
     if g is None:
         pytest.skip("no mprotect")
     buf, first, last = g

@@ -1,7 +1,8 @@
 """Plain max (values only) and average pooling of small 2-D planes, whole planes at a time
 (pool_small_win.h, AVX-512: rows of at most one vector, a plane's outputs within four vectors, e.g.
-AlexNet's 3x3 stride-2 max on 13x13, 2x2 on 8x8; the other kernel sets take their general kernels
-with the same tests):
+AlexNet's 3x3 stride-2 max on 13x13; and planes of at most four vectors with one vector of
+outputs, e.g. 2x2 on 8x8, each tap a permute of the plane; the other kernel sets take their general
+kernels with the same tests):
 
 - widths around the vector lengths by heights 1..40, random kernels, strides, paddings, dilations,
   ceil_mode, count_include_pad and divisor_override, planes of every kind of value;
@@ -10,6 +11,8 @@ with the same tests):
 - ties: the sign of a zero maximum where it is defined here (windows one row or one column long,
   windows of all-equal values: see the README's known difference);
 - plane counts that leave partial planes to a thread (threads 2 and 3);
+- tiny planes: every size up to 8x8, the exact sign of a zero maximum (taps in scan order), and
+  inputs ending at an inaccessible page (the last plane's loads are masked);
 - PyTorch, where installed.
 
 Oracles: tests/reference.py (NumPy, from the spec), and PyTorch where installed."""
@@ -21,7 +24,7 @@ import pytest
 
 import fmaconv
 import reference as ref
-from helpers import RERUN_VAR, DTYPES, assert_result, have_torch, isa_rerun_tests, pool_values
+from helpers import RERUN_VAR, DTYPES, assert_result, guarded_array, have_torch, isa_rerun_tests, pool_values
 
 globals().update(isa_rerun_tests(__file__))
 
@@ -65,7 +68,8 @@ def test_windows(dtype, rng):
 
 CASES = [((13, 13), dict(kernel_size=3, stride=2)), ((14, 14), dict(kernel_size=3, stride=2, padding=1)),
          ((8, 8), dict(kernel_size=2)), ((7, 7), dict(kernel_size=2, ceil_mode=True)),
-         ((9, 16), dict(kernel_size=(3, 5), stride=(2, 3), padding=(1, 2))), ((6, 5), dict(kernel_size=(1, 3), stride=(1, 2)))]
+         ((9, 16), dict(kernel_size=(3, 5), stride=(2, 3), padding=(1, 2))), ((6, 5), dict(kernel_size=(1, 3), stride=(1, 2))),
+         ((6, 6), dict(kernel_size=3, stride=2, padding=1)), ((4, 4), dict(kernel_size=2, stride=1))]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -117,3 +121,49 @@ def test_vs_torch(dtype, rng):
             exp = F.avg_pool2d(t, **kw).numpy()
             got = fmaconv.avg_pool2d(x, **kw)
             assert_result(got, exp.astype(np.float64), dtype, what=f"avg {x.shape} {kw}")
+
+
+def _tiny_kernel(x, out_hw):
+    """Does the AVX-512 tiny-plane kernel (taps in scan order: exact zero signs) take this call?"""
+    vl = 64 // x.itemsize
+    return (fmaconv.show_config(False)["isa"] == "avx512" and x.shape[2] * x.shape[3] <= 4 * vl
+            and out_hw[0] * out_hw[1] <= vl and x.shape[3] <= 2 * vl)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tiny_planes(dtype, rng):
+    n = 0
+    for h in range(1, 9):
+        for w in range(1, 9):
+            for _ in range(2):
+                k = (int(rng.integers(1, min(h, 4) + 1)), int(rng.integers(1, min(w, 4) + 1)))
+                s = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+                p = tuple(int(rng.integers(0, kk // 2 + 1)) for kk in k)
+                d = (1, 1) if rng.random() < 0.7 else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+                if not _valid(h, w, k, s, p, d):
+                    continue
+                kind = ("ints", "special", "normal", "neg_inf")[n % 4]
+                x = pool_values(rng, (int(rng.integers(1, 4)), int(rng.integers(1, 7)), h, w), dtype, kind)
+                if kind == "ints":  # zeros of both signs among the ties
+                    x[x == 0] = np.where(rng.random(int((x == 0).sum())) < 0.5, -0.0, 0.0)
+                kw = dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(rng.random() < 0.4))
+                out = ref.max_pool2d(x, **kw)
+                _check(x, f"{kind} {x.shape} {kw}", signs=kind == "ints" and (_tiny_kernel(x, out.shape[2:]) or 1 in k),
+                       **kw)
+                n += 1
+    assert n > 90
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,kw", [((1, 3, 7, 7), dict(kernel_size=2, ceil_mode=True)), ((2, 5, 8, 8), dict(kernel_size=2)),
+                                      ((1, 2, 5, 3), dict(kernel_size=3, stride=2, padding=1)), ((3, 1, 13, 13), dict(kernel_size=3, stride=2))])
+def test_no_reads_outside_the_input(dtype, shape, kw, rng):
+    # whole vectors are loaded where the plane is followed by more input; the last planes mask
+    g = guarded_array(shape, dtype)
+    if g is None:
+        pytest.skip("no mprotect")
+    buf, first, last = g
+    for x in (first, last):
+        x[...] = pool_values(rng, shape, dtype, "special")
+        _check(x, f"guarded {shape} {kw}", **kw)
+    del first, last

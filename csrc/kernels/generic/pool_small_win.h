@@ -126,3 +126,106 @@ void window_small_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t
       rows_k(p * OH, (p + 1) * OH);
   }
 }
+
+// Planes of at most four vectors whose outputs fit in one (2x2 on 8x8 maps, 2x2 ceil_mode on
+// 7x7, 3x3 stride 2 on 7x7): every tap of every output is a two-source permute of the plane's
+// vectors, a whole plane per output vector, taps in scan order. So ties keep the first maximum
+// (zero signs included) and sums run in PyTorch's order. window_small_k paid per output row:
+// 3-3.6x a copy on 8x8 planes, behind ONNX Runtime's max pool there.
+template <typename T>
+inline bool window_tiny_ok(const PoolShape& s) {
+  constexpr int VL = PV<T>::VL;
+  if (!kPermute || s.in[0] != 1 || s.out[0] != 1 || s.k[0] != 1 || s.in_plane() > 4 * VL || s.out_plane() > VL ||
+      s.in[2] > 2 * VL || s.out[2] > 2 * VL || s.k[1] * s.k[2] > 64)
+    return false;
+  for (int a = 1; a < 3; ++a)  // no window without a live tap (adaptive_narrow_k's rule too)
+    for (int64_t o = 0; o < s.out[a]; ++o) {
+      int64_t f, n, st;
+      axis_taps<false>(s, a, o, &f, &n, &st);
+      if (n == 0) return false;
+    }
+  return true;
+}
+
+// KIND 0: max (no indices), 2: average.
+template <typename T, int KIND>
+void window_tiny_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end, bool count_include_pad,
+                   int64_t divisor_override) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::K K;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2], OPL = OH * OW, IPL = H * W;
+  auto rows_k = [&](int64_t b, int64_t e) {
+    adaptive_narrow_k<T, KIND, false>(s, x, y, nullptr, b, e, count_include_pad, divisor_override);
+  };
+  const int64_t p0 = (begin + OH - 1) / OH, p1 = end / OH;
+  if (p0 >= p1) return rows_k(begin, end);
+  if (begin < p0 * OH) rows_k(begin, p0 * OH);
+  if (p1 * OH < end) rows_k(p1 * OH, end);
+  const int nv = (int)((IPL + VL - 1) / VL);
+  // taps in scan order; each: lane l of the output vector takes lane idx[l] of the pair (v0, v1)
+  // (hi: of (v2, v3)), where live
+  struct Tap {
+    VK idx, hi, live;
+  };
+  Tap taps[64];
+  int nt = 0;
+  for (int64_t a = 0; a < s.k[1]; ++a)
+    for (int64_t b = 0; b < s.k[2]; ++b) {
+      Tap t{};
+      bool any = false;
+      for (int l = 0; l < VL; ++l) {
+        const int64_t i = l / OW, j = l % OW, ih = i * s.s[1] - s.p[1] + a * s.d[1], iw = j * s.s[2] - s.p[2] + b * s.d[2];
+        const bool in = l < OPL && ih >= 0 && ih < H && iw >= 0 && iw < W;
+        const int64_t f = in ? ih * W + iw : 0;
+        t.idx[l] = (K)(f % (2 * VL));
+        t.hi[l] = f >= 2 * VL ? (K)-1 : (K)0;
+        t.live[l] = in ? (K)-1 : (K)0;
+        any = any || in;
+      }
+      if (any) taps[nt++] = t;
+    }
+  V div{};
+  for (int l = 0; l < VL; ++l)
+    div[l] = l >= OPL           ? T(1)
+             : divisor_override ? (T)divisor_override
+                                : (T)(axis_div<false>(s, 1, l / OW, count_include_pad) *
+                                      axis_div<false>(s, 2, l % OW, count_include_pad));
+  unsigned inmask[4];  // lanes of each input vector inside the plane
+  for (int q = 0; q < 4; ++q) {
+    const int64_t n = min64(VL, max64(0, IPL - q * VL));
+    inmask[q] = n >= 32 ? ~0u : (1u << n) - 1;
+  }
+  const V fill = KIND == 2 ? V{} : V{} - __builtin_inf();
+  // planes from safe_end on load their last vector masked (it would read past the input)
+  const int64_t room = s.planes * IPL - nv * VL, safe_end = room < 0 ? 0 : room / IPL + 1;
+  for (int64_t p = p0; p < p1; ++p) {
+    const T* xp = x + p * IPL;
+    V v[4];
+    for (int q = 0; q < 4; ++q)
+      v[q] = q >= nv ? fill : p < safe_end ? pld<V>(xp + q * VL) : load_mask<V>(xp + q * VL, fill, inmask[q]);
+    if (KIND == 0) {
+      unsigned nan = 0;
+      for (int q = 0; q < nv; ++q) nan |= unord_bits(v[q], v[q]) & inmask[q];
+      if (nan) {  // the plane row by row, propagating the NaN
+        rows_k(p * OH, (p + 1) * OH);
+        continue;
+      }
+    }
+    V acc = fill;
+    for (int t = 0; t < nt; ++t) {
+      V u = __builtin_shuffle(v[0], v[1], taps[t].idx);
+      if (nv > 2) u = taps[t].hi ? __builtin_shuffle(v[2], v[3], taps[t].idx) : u;
+      if (KIND == 2)
+        acc += (V)(taps[t].live & (VK)u);
+      else
+        acc = taps[t].live ? pool_red<false, false>(acc, u) : acc;
+    }
+    if (KIND == 2) acc /= div;
+    if (OPL == VL)
+      pst(y + p * OPL, acc);
+    else
+      store_n(y + p * OPL, acc, OPL);
+  }
+}
