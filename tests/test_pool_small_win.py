@@ -11,8 +11,9 @@ kernels with the same tests):
 - ties: the sign of a zero maximum where it is defined here (windows one row or one column long,
   windows of all-equal values: see the README's known difference);
 - plane counts that leave partial planes to a thread (threads 2 and 3);
-- tiny planes: every size up to 8x8, the exact sign of a zero maximum (taps in scan order), and
-  inputs ending at an inaccessible page (the last plane's loads are masked);
+- tiny planes: every size up to 8x8, the exact sign of a zero maximum (taps in scan order), max
+  with indices (NaN, ties, -inf windows: PyTorch's first index), global max pooling with indices
+  on 7x7, and inputs ending at an inaccessible page (the last plane's loads are masked);
 - PyTorch, where installed.
 
 Oracles: tests/reference.py (NumPy, from the spec), and PyTorch where installed."""
@@ -24,7 +25,7 @@ import pytest
 
 import fmaconv
 import reference as ref
-from helpers import RERUN_VAR, DTYPES, assert_result, guarded_array, have_torch, isa_rerun_tests, pool_values
+from helpers import RERUN_VAR, DTYPES, assert_indices, assert_result, guarded_array, have_torch, isa_rerun_tests, pool_values
 
 globals().update(isa_rerun_tests(__file__))
 
@@ -152,6 +153,36 @@ def test_tiny_planes(dtype, rng):
                        **kw)
                 n += 1
     assert n > 90
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tiny_planes_indices(dtype, rng):
+    n = 0
+    for h in range(1, 9):
+        for w in range(1, 9):
+            k = (int(rng.integers(1, min(h, 4) + 1)), int(rng.integers(1, min(w, 4) + 1)))
+            s = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+            p = tuple(int(rng.integers(0, kk // 2 + 1)) for kk in k)
+            d = (1, 1) if rng.random() < 0.7 else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+            if not _valid(h, w, k, s, p, d):
+                continue
+            kind = ("ints", "special", "neg_inf")[n % 3]
+            x = pool_values(rng, (int(rng.integers(1, 4)), int(rng.integers(1, 6)), h, w), dtype, kind)
+            x[x == 0] = np.where(rng.random(int((x == 0).sum())) < 0.5, -0.0, 0.0)
+            kw = dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(rng.random() < 0.4))
+            v, i = fmaconv.max_pool2d(x, return_indices=True, **kw)
+            ev, ei = ref.max_pool2d(x, return_indices=True, **kw)
+            assert_result(v, ev, dtype, exact=True, what=f"{kind} {x.shape} {kw}")
+            np.testing.assert_array_equal(np.signbit(v), np.signbit(ev), err_msg=f"{kind} {x.shape} {kw}: sign of a zero")
+            assert_indices(i, ei, f"{kind} {x.shape} {kw}")
+            n += 1
+    for kind in ("special", "neg_inf", "ints"):  # global max pooling (ResNet-like 7x7 maps)
+        x = pool_values(rng, (2, 9, 7, 7), dtype, kind)
+        v, i = fmaconv.adaptive_max_pool2d(x, 1, return_indices=True)
+        ev, ei = ref.adaptive_max_pool2d(x, 1, return_indices=True)
+        assert_result(v, ev, dtype, exact=True, what=f"global {kind}")
+        assert_indices(i, ei, f"global {kind}")
+    assert n > 45
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -2251,7 +2251,8 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
   if constexpr (kPermute) {  // small 2-D planes, whole planes at a time (pool_small_win.h)
-    if (!idx && window_tiny_ok<T>(s)) return window_tiny_k<T, 0>(s, x, y, begin, end, true, 0);
+    if (window_tiny_ok<T>(s))
+      return idx ? window_tiny_k<T, 1>(s, x, y, idx, begin, end, true, 0) : window_tiny_k<T, 0>(s, x, y, nullptr, begin, end, true, 0);
     if (!idx && window_small_ok<T>(s, false)) return window_small_k<T, 0>(s, x, y, begin, end, true, 0);
   }
   // (tiled_pool_k's column pass is vectorized for 1, 2 and 4 columns; its scalar loop for other
@@ -3210,7 +3211,7 @@ template <typename T>
 void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
                 int64_t begin, int64_t end, void* scratch) {
   if constexpr (kPermute) {
-    if (window_tiny_ok<T>(s)) return window_tiny_k<T, 2>(s, x, y, begin, end, count_include_pad, divisor_override);
+    if (window_tiny_ok<T>(s)) return window_tiny_k<T, 2>(s, x, y, nullptr, begin, end, count_include_pad, divisor_override);
     if (window_small_ok<T>(s, true)) return window_small_k<T, 2>(s, x, y, begin, end, count_include_pad, divisor_override);
     if (sliding_avg_ok<T>(s) && !flat_avg3_ok(s)) return sliding_k<T, true>(s, x, y, count_include_pad, divisor_override, begin, end);
     if (avg3d_narrow_ok<T>(s)) {

@@ -130,8 +130,9 @@ void window_small_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t
 // Planes of at most four vectors whose outputs fit in one (2x2 on 8x8 maps, 2x2 ceil_mode on
 // 7x7, 3x3 stride 2 on 7x7): every tap of every output is a two-source permute of the plane's
 // vectors, a whole plane per output vector, taps in scan order. So ties keep the first maximum
-// (zero signs included) and sums run in PyTorch's order. window_small_k paid per output row:
-// 3-3.6x a copy on 8x8 planes, behind ONNX Runtime's max pool there.
+// (zero signs included), indices take PyTorch's rule as they are (v > best or v is NaN) and sums
+// run in PyTorch's order. window_small_k paid per output row: 3-3.6x a copy on 8x8 planes, behind
+// ONNX Runtime's max pool there.
 template <typename T>
 inline bool window_tiny_ok(const PoolShape& s) {
   constexpr int VL = PV<T>::VL;
@@ -147,17 +148,17 @@ inline bool window_tiny_ok(const PoolShape& s) {
   return true;
 }
 
-// KIND 0: max (no indices), 2: average.
+// KIND 0: max (no indices), 1: max with indices, 2: average.
 template <typename T, int KIND>
-void window_tiny_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end, bool count_include_pad,
-                   int64_t divisor_override) {
+void window_tiny_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end,
+                   bool count_include_pad, int64_t divisor_override) {
   typedef typename PV<T>::V V;
   typedef typename PV<T>::K K;
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
   const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2], OPL = OH * OW, IPL = H * W;
   auto rows_k = [&](int64_t b, int64_t e) {
-    adaptive_narrow_k<T, KIND, false>(s, x, y, nullptr, b, e, count_include_pad, divisor_override);
+    adaptive_narrow_k<T, KIND, false>(s, x, y, idx, b, e, count_include_pad, divisor_override);
   };
   const int64_t p0 = (begin + OH - 1) / OH, p1 = end / OH;
   if (p0 >= p1) return rows_k(begin, end);
@@ -167,7 +168,7 @@ void window_tiny_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t 
   // taps in scan order; each: lane l of the output vector takes lane idx[l] of the pair (v0, v1)
   // (hi: of (v2, v3)), where live
   struct Tap {
-    VK idx, hi, live;
+    VK idx, hi, live, off;  // off: the tap's offset in the plane (indices)
   };
   Tap taps[64];
   int nt = 0;
@@ -182,10 +183,13 @@ void window_tiny_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t 
         t.idx[l] = (K)(f % (2 * VL));
         t.hi[l] = f >= 2 * VL ? (K)-1 : (K)0;
         t.live[l] = in ? (K)-1 : (K)0;
+        t.off[l] = (K)f;
         any = any || in;
       }
       if (any) taps[nt++] = t;
     }
+  VK first{};  // PyTorch's initial index: each output's first live tap
+  for (int t = nt - 1; t >= 0; --t) first = taps[t].live ? taps[t].off : first;
   V div{};
   for (int l = 0; l < VL; ++l)
     div[l] = l >= OPL           ? T(1)
@@ -205,7 +209,7 @@ void window_tiny_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t 
     V v[4];
     for (int q = 0; q < 4; ++q)
       v[q] = q >= nv ? fill : p < safe_end ? pld<V>(xp + q * VL) : load_mask<V>(xp + q * VL, fill, inmask[q]);
-    if (KIND == 0) {
+    if constexpr (KIND == 0) {
       unsigned nan = 0;
       for (int q = 0; q < nv; ++q) nan |= unord_bits(v[q], v[q]) & inmask[q];
       if (nan) {  // the plane row by row, propagating the NaN
@@ -214,15 +218,22 @@ void window_tiny_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t 
       }
     }
     V acc = fill;
+    VK key = first;
     for (int t = 0; t < nt; ++t) {
       V u = __builtin_shuffle(v[0], v[1], taps[t].idx);
       if (nv > 2) u = taps[t].hi ? __builtin_shuffle(v[2], v[3], taps[t].idx) : u;
-      if (KIND == 2)
+      if constexpr (KIND == 2) {
         acc += (V)(taps[t].live & (VK)u);
-      else
+      } else if constexpr (KIND == 1) {
+        const VK take = taps[t].live & ((u > acc) | (u != u));
+        acc = take ? u : acc;
+        key = take ? taps[t].off : key;
+      } else {
         acc = taps[t].live ? pool_red<false, false>(acc, u) : acc;
+      }
     }
     if (KIND == 2) acc /= div;
+    if (KIND == 1) store_idx<K>(idx + p * OPL, key, OPL);
     if (OPL == VL)
       pst(y + p * OPL, acc);
     else
