@@ -403,6 +403,15 @@ inline unsigned unord_bits(const V& a, const V& b) {
   return any_lane((a != a) | (b != b));
 }
 
+// Nonzero when any lane of a is zero (either sign) or NaN (one compare on AVX-512).
+template <typename V>
+inline unsigned zero_nan_bits(const V& a) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64 && sizeof(a[0]) == 4) return __builtin_ia32_cmpps512_mask(a, V{}, 8, (unsigned short)-1, 4);
+  if constexpr (sizeof(V) == 64 && sizeof(a[0]) == 8) return __builtin_ia32_cmppd512_mask(a, V{}, 8, (unsigned char)-1, 4);
+#endif
+  return any_lane((a == 0) | (a != a));
+}
 // Nonzero when any lane of a is zero (either sign).
 template <typename V>
 inline unsigned zero_bits(const V& a) {
@@ -2260,6 +2269,8 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   // (dilated columns: the fused rows below, with plain max, beat the flat kernel's masked taps)
   const bool fusable = kPermute && s.in[2] >= VL && (s.k[2] - 1) * s.d[2] < VL;
   if constexpr (kPermute) {
+    if constexpr (sizeof(T) == 4)
+      if (!idx && flat_slide_ok<T>(s)) return flat_slide_k<T>(s, x, y, begin, end);
     if (!idx && sliding_max_ok<T>(s)) return sliding_k<T, false>(s, x, y, false, 0, begin, end);
     // 3x3 and 5x5 stride 1 on rows of up to 4 vectors: whole rows in registers
     if (const int k = idx ? 0 : max_narrow_taps<T>(s)) {
