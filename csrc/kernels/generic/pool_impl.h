@@ -403,14 +403,17 @@ inline unsigned unord_bits(const V& a, const V& b) {
   return any_lane((a != a) | (b != b));
 }
 
-// Nonzero when any lane of a is zero (either sign) or NaN (one compare on AVX-512).
+// Nonzero when any lane of a (float) is NaN or -0 (two compares on AVX-512).
 template <typename V>
-inline unsigned zero_nan_bits(const V& a) {
+inline unsigned nan_negzero_bits(const V& a) {
+  static_assert(sizeof(a[0]) == 4, "float lanes");
+  typedef int32_t VI __attribute__((vector_size(VB)));
 #if defined(__AVX512F__)
-  if constexpr (sizeof(V) == 64 && sizeof(a[0]) == 4) return __builtin_ia32_cmpps512_mask(a, V{}, 8, (unsigned short)-1, 4);
-  if constexpr (sizeof(V) == 64 && sizeof(a[0]) == 8) return __builtin_ia32_cmppd512_mask(a, V{}, 8, (unsigned char)-1, 4);
+  if constexpr (sizeof(V) == 64)
+    return __builtin_ia32_cmpps512_mask(a, a, 3, (unsigned short)-1, 4) |
+           __builtin_ia32_pcmpeqd512_mask((VI)a, VI{} + INT32_MIN, (unsigned short)-1);
 #endif
-  return any_lane((a == 0) | (a != a));
+  return any_lane((a != a) | ((VI)a == INT32_MIN));
 }
 // Nonzero when any lane of a is zero (either sign).
 template <typename V>

@@ -255,7 +255,9 @@ void sliding_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
 // each lane repeats every lcm(W, VL) elements: a table per phase). That order is exact only
 // when the plane holds no NaN and not both +0 and -0 (otherwise max picks among equal values
 // and only PyTorch's scan order fixes which zero); such planes, and the partial planes at the
-// ends of a thread's range, take the in-order path:
+// ends of a thread's range, take the in-order path (planes with a NaN and zeros of at most one
+// sign keep the fused result; the windows of each NaN are then set to it, or with many NaNs the
+// fused order is redone with vmax_nan):
 //  - rows: r[i] = max of x[i + dx], dx from the last tap back to the first (maxps(acc, x)
 //    keeps x, the earlier tap, on ties, so the first maximum wins), masked as above;
 //  - columns: y[i] = max of r[i + dy * W], dy from the last row back, in a buffer whose rows
@@ -392,9 +394,10 @@ FMACONV_POOL_INLINE unsigned col_lt(const VK& c, int64_t v) {
 // Whole planes, columns first, fused: c = max over the column taps (unaligned loads of x), then
 // the row taps as permutes of c and its neighbours, straight to y. That order may pick a
 // different one of equal values than PyTorch's scan: exact unless the plane holds a NaN or both
-// +0 and -0 (max is order-free otherwise). Returns nonzero when the plane holds a NaN or a zero
-// (the caller then checks, flat_zero_mix, and redoes the plane in order if needed).
-template <typename T, int K>
+// +0 and -0 (max is order-free otherwise; NANP: vmax_nan, for planes with a NaN). Returns
+// nonzero when the plane holds a NaN or a -0 (!NANP; the caller then looks closer, flat_scan:
+// +0 alone, as after ReLU, needs no look).
+template <typename T, int K, bool NANP>
 unsigned flat_vh(const T* xp, T* yp, int64_t n, int64_t W, const typename PV<T>::VK* colv, int P) {
   typedef typename PV<T>::V V;
   typedef typename PV<T>::VK VK;
@@ -406,12 +409,12 @@ unsigned flat_vh(const T* xp, T* yp, int64_t n, int64_t W, const typename PV<T>:
     V acc;
     if (o - R * W >= 0 && o + VL + R * W <= n) {
       const V c = pld<V>(xp + o);
-      zn |= zero_nan_bits(c);
+      if constexpr (!NANP) zn |= nan_negzero_bits(c);
       acc = c;
 #pragma GCC unroll 16
       for (int dy = 1; dy <= R; ++dy) {
-        acc = fs_max<T>(acc, pld<V>(xp + o - dy * W), 0xffffu);
-        acc = fs_max<T>(acc, pld<V>(xp + o + dy * W), 0xffffu);
+        acc = fs_red<T, NANP>(acc, pld<V>(xp + o - dy * W), 0xffffu);
+        acc = fs_red<T, NANP>(acc, pld<V>(xp + o + dy * W), 0xffffu);
       }
     } else {
       auto lm = [&](int64_t off) __attribute__((always_inline)) -> unsigned {
@@ -419,12 +422,12 @@ unsigned flat_vh(const T* xp, T* yp, int64_t n, int64_t W, const typename PV<T>:
         return hi <= lo ? 0u : (unsigned)(((1ull << hi) - 1) & ~((1ull << lo) - 1));
       };
       const V c = load_mask<V>(xp + o, ninf, lm(o));
-      zn |= zero_nan_bits(c);
+      if constexpr (!NANP) zn |= nan_negzero_bits(c);
       acc = c;
 #pragma GCC unroll 16
       for (int dy = 1; dy <= R; ++dy) {
-        acc = fs_max<T>(acc, load_mask<V>(xp + o - dy * W, ninf, lm(o - dy * W)), 0xffffu);
-        acc = fs_max<T>(acc, load_mask<V>(xp + o + dy * W, ninf, lm(o + dy * W)), 0xffffu);
+        acc = fs_red<T, NANP>(acc, load_mask<V>(xp + o - dy * W, ninf, lm(o - dy * W)), 0xffffu);
+        acc = fs_red<T, NANP>(acc, load_mask<V>(xp + o + dy * W, ninf, lm(o + dy * W)), 0xffffu);
       }
     }
     return acc;
@@ -443,8 +446,8 @@ unsigned flat_vh(const T* xp, T* yp, int64_t n, int64_t W, const typename PV<T>:
         il[l] = l + VL - dx;
         ir[l] = l + dx;
       }
-      acc = fs_max<T>(acc, __builtin_shuffle(prev, cur, il), col_ge(cv, dx));
-      acc = fs_max<T>(acc, __builtin_shuffle(cur, next, ir), col_lt(cv, W - dx));
+      acc = fs_red<T, NANP>(acc, __builtin_shuffle(prev, cur, il), col_ge(cv, dx));
+      acc = fs_red<T, NANP>(acc, __builtin_shuffle(cur, next, ir), col_lt(cv, W - dx));
     }
     if (o + VL <= n)
       pst(yp + o, acc);
@@ -456,9 +459,9 @@ unsigned flat_vh(const T* xp, T* yp, int64_t n, int64_t W, const typename PV<T>:
   return zn;
 }
 
-// Does x[0, n) hold a NaN, or both +0 and -0?
+// What x[0, n) holds: 1 a NaN, 2 a +0, 4 a -0 (or'ed).
 template <typename T>
-bool flat_zero_mix(const T* x, int64_t n) {
+unsigned flat_scan(const T* x, int64_t n) {
   typedef typename PV<T>::V V;
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
@@ -471,12 +474,38 @@ bool flat_zero_mix(const T* x, int64_t n) {
     pos |= z & (b >= 0);
     neg |= z & (b < 0);
   }
-  bool p = any_lane(pos), m = any_lane(neg);
+  unsigned r = (any_lane(nan) ? 1u : 0u) | (any_lane(pos) ? 2u : 0u) | (any_lane(neg) ? 4u : 0u);
   for (; i < n; ++i) {
-    if (x[i] != x[i]) return true;
-    if (x[i] == 0) (__builtin_signbit(x[i]) ? m : p) = true;
+    if (x[i] != x[i]) r |= 1;
+    if (x[i] == 0) r |= __builtin_signbit(x[i]) ? 4 : 2;
   }
-  return any_lane(nan) || (p && m);
+  return r;
+}
+
+// After the fused order with plain max on a plane with a NaN (and zeros of at most one sign):
+// the windows holding a NaN get it (its own payload). Few NaNs: each writes its K x K outputs;
+// more than n / 32: false, the caller redoes the plane with vmax_nan instead.
+template <typename T, int K>
+bool flat_nan_fix(const T* xp, T* yp, int64_t H, int64_t W) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  constexpr int R = K / 2;
+  const int64_t n = H * W;
+  int64_t cnt = 0;
+  for (int64_t i = 0; i < n; i += VL) {
+    const V v = load_mask<V>(xp + i, V{}, i + VL <= n ? 0xffffu : (1u << (n - i)) - 1);
+    cnt += __builtin_popcount(unord_bits(v, v));
+  }
+  if (cnt > n / 32) return false;
+  for (int64_t i = 0; i < n; i += VL) {
+    const V v = load_mask<V>(xp + i, V{}, i + VL <= n ? 0xffffu : (1u << (n - i)) - 1);
+    for (unsigned m = unord_bits(v, v); m; m &= m - 1) {
+      const int64_t q = i + __builtin_ctz(m), r = q / W, c = q % W;
+      for (int64_t rr = max64(r - R, 0); rr <= min64(r + R, H - 1); ++rr)
+        for (int64_t cc = max64(c - R, 0); cc <= min64(c + R, W - 1); ++cc) yp[rr * W + cc] = xp[q];
+    }
+  }
+  return true;
 }
 
 template <typename T, int K>
@@ -527,14 +556,22 @@ void flat_slide_kk(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t 
   while (row < end) {
     const int64_t p = row / H, a = row % H, b = min64(H, a + (end - row));
     const T* xp = x + p * HW;
-    if (a == 0 && b == H && (!flat_vh<T, K>(xp, y + p * HW, HW, W, colv, P) || !flat_zero_mix(xp, HW))) {
+    unsigned sc = 0;  // flat_scan of a whole plane that needs it
+    if (a == 0 && b == H && flat_vh<T, K, false>(xp, y + p * HW, HW, W, colv, P)) {
+      sc = flat_scan(xp, HW);
+      if ((sc & 6) != 6 && (sc & 1) && !flat_nan_fix<T, K>(xp, y + p * HW, H, W))
+        flat_vh<T, K, true>(xp, y + p * HW, HW, W, colv, P);
+    }
+    if (a == 0 && b == H && (sc & 6) != 6) {
       row += H;
       continue;
     }
     const int64_t ta = max64(a - R, 0), tb = min64(b + R, H), n = (tb - ta) * W;
     T* rb0 = rbuf + buf * BS + pad0;
-    bool nanp = false;
-    if (flat_h<T, K, false>(xp + ta * W, n, rb0, mk, P)) {
+    bool nanp = sc & 1;
+    if (nanp)
+      flat_h<T, K, true>(xp + ta * W, n, rb0, mk, P);
+    else if (flat_h<T, K, false>(xp + ta * W, n, rb0, mk, P)) {
       flat_h<T, K, true>(xp + ta * W, n, rb0, mk, P);
       nanp = true;
     }
