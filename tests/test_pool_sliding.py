@@ -194,9 +194,12 @@ def test_threads(threads, rng, restore_threads):
 
 # 5x5, padding 2, float32 planes of up to 2048 elements: the flat kernel at the end of
 # pool_sliding.h (whole planes as runs of vectors; columns first unless the plane holds a NaN or
-# zeros of both signs). Widths around 16, 20, 32 and the 60 limit, planes both sides of 2048.
+# zeros of both signs) where the row kernel's padded rows would leave many lanes idle (widths
+# below 16, 16..22, 31..34, 41..45). Widths around 16, 20, 32 and the 60 limit, both sides of
+# those ranges and of 2048-element planes.
 FLAT_SIZES = ((20, 20), (13, 13), (1, 1), (1, 40), (40, 1), (2, 16), (16, 2), (3, 15), (5, 17), (7, 19),
-              (9, 21), (11, 31), (8, 32), (6, 33), (4, 60), (34, 60), (35, 60), (64, 32), (45, 45), (2, 3))
+              (9, 21), (10, 22), (4, 23), (11, 31), (8, 32), (6, 33), (5, 35), (4, 60), (34, 60), (64, 32), (65, 31),
+              (45, 45), (46, 45), (2, 3))
 
 
 def _one_sign_zeros(rng, shape, sign):
@@ -234,7 +237,7 @@ def test_flat_5x5_misaligned(rng):
             _check_max(x, dict(kernel_size=5, stride=1, padding=2), f"misaligned {kind} {x.shape}")
 
 
-@pytest.mark.parametrize("H, W", [(6, 20), (5, 13), (3, 37)])
+@pytest.mark.parametrize("H, W", [(6, 20), (5, 13), (3, 33)])
 def test_flat_5x5_zero_pair_each_position(H, W):
     """Plane i holds -0 at position i and +0 at the next one (everything else negative): the
     windows holding both keep the first in scan order, PyTorch's sign."""
@@ -255,7 +258,7 @@ def test_flat_5x5_threads(threads, rng, restore_threads):
     """Enough rows that the work is split: ranges start and end inside planes (those partial
     planes take the in-order path), same as one thread and the reference."""
     xs = [pool_values(rng, (2, 7, 40, 20), np.float32, "special"), _signed_zeros(rng, (2, 7, 40, 20), np.float32),
-          _one_sign_zeros(rng, (3, 5, 33, 19), 1), pool_values(rng, (2, 9, 23, 41), np.float32, "ints")]
+          _one_sign_zeros(rng, (3, 5, 33, 19), 1), pool_values(rng, (2, 9, 23, 33), np.float32, "ints")]
     kw = dict(kernel_size=5, stride=1, padding=2)
     for x in xs:
         res = {}

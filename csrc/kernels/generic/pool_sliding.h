@@ -272,9 +272,13 @@ constexpr int64_t kFlatMax = 2048;
 template <typename T>
 inline bool flat_slide_ok(const PoolShape& s) {
   constexpr int64_t VL = PV<T>::VL;
+  // (only where the row kernel's padded rows leave many lanes idle: rows narrower than a vector,
+  // or padded rows of at least 1.4x the width: 20 -> 32 lanes; at 26 -> 32 or 40 -> 48 the row
+  // kernel is as fast or faster)
+  const int64_t W = s.in[2], padded = (W + 4 + VL - 1) / VL * VL;
   return kPermute && sizeof(T) == 4 && sliding_ok<T>(s) && s.k[1] == 5 && s.k[2] == 5 && s.p[1] == 2 &&
-         s.p[2] == 2 && s.in[1] * s.in[2] <= kFlatMax && s.out[1] == s.in[1] && s.out[2] == s.in[2] &&
-         s.p[1] * s.in[2] <= 16 * VL;
+         s.p[2] == 2 && s.in[1] * W <= kFlatMax && s.out[1] == s.in[1] && s.out[2] == W &&
+         (W < VL || 5 * padded >= 7 * W);
 }
 
 template <typename T>
