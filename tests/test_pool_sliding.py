@@ -1,7 +1,10 @@
 """Stride-1 2-D max and average windows without dilation (SPPF 5x5, SPP 13x13, Inception's 7x7
 average), on every kernel set. On AVX-512 they go through the separable kernels of
 csrc/kernels/generic/pool_sliding.h (padded rows of up to 4 vectors): columns by doubling in
-registers, then rows in groups sharing their common window rows.
+registers, then rows in groups sharing their common window rows; float32 5x5 windows with
+padding 2 on planes of up to 2048 elements through the flat kernel at its end (whole planes as
+runs of vectors, columns first unless a plane holds a NaN or zeros of both signs; the partial
+planes at the ends of a thread's range in scan order).
 
 - widths and heights around the vector lengths and the 4-vector limit of the padded row (1..40
   and 57..66), kernels 4..13 (square and not), every padding 0..k//2, ceil_mode;
@@ -187,6 +190,84 @@ def test_threads(threads, rng, restore_threads):
     assert_result(res[threads][0], ref.max_pool2d(x, 5, 1, 2), np.float32, exact=True, what="5x5")
     assert_result(res[threads][1], ref.max_pool2d(x, 13, 1, 6), np.float32, exact=True, what="13x13")
     assert_result(res[threads][2], ref.avg_pool2d(xa, 7, 1, 3, count_include_pad=False), np.float32, what="avg 7x7")
+
+
+# 5x5, padding 2, float32 planes of up to 2048 elements: the flat kernel at the end of
+# pool_sliding.h (whole planes as runs of vectors; columns first unless the plane holds a NaN or
+# zeros of both signs) where the row kernel's padded rows would leave many lanes idle (widths
+# below 16, 16..22, 31..34, 41..45). Widths around 16, 20, 32 and the 60 limit, both sides of
+# those ranges and of 2048-element planes.
+FLAT_SIZES = ((20, 20), (13, 13), (1, 1), (1, 40), (40, 1), (2, 16), (16, 2), (3, 15), (5, 17), (7, 19),
+              (9, 21), (10, 22), (4, 23), (11, 31), (8, 32), (6, 33), (5, 35), (4, 60), (34, 60), (64, 32), (65, 31),
+              (45, 45), (46, 45), (2, 3))
+
+
+def _one_sign_zeros(rng, shape, sign):
+    """Negative values and zeros of one sign only (ReLU-like): equal maxima are then identical."""
+    a = -rng.integers(0, 3, size=shape).astype(np.float32)
+    return np.where(a == 0, np.float32(sign * 0.0), a).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["ints", "special", "many_nan", "normal", "neg_inf", "zeros", "pos_zeros", "neg_zeros"])
+def test_flat_5x5(kind, rng):
+    for H, W in FLAT_SIZES:
+        for C in (1, 3, 7):
+            shape = (2, C, H, W)
+            if kind == "zeros":
+                x = _signed_zeros(rng, shape, np.float32)
+            elif kind in ("pos_zeros", "neg_zeros"):
+                x = _one_sign_zeros(rng, shape, 1 if kind == "pos_zeros" else -1)
+            elif kind == "many_nan":  # past the per-NaN fix-up's limit (1 in 32): redone with vmax_nan
+                x = pool_values(rng, shape, np.float32, "ints")
+                x[rng.random(shape) < 0.2] = np.nan
+            else:
+                x = pool_values(rng, shape, np.float32, kind)
+            signs = kind != "zeros" or _separable(H, W, 5, 5, 2, np.float32)
+            _check_max(x, dict(kernel_size=5, stride=1, padding=2), f"{kind} {shape}", signs=signs)
+
+
+def test_flat_5x5_misaligned(rng):
+    """Planes starting off a 64-byte boundary (the input a view one element into a buffer)."""
+    for H, W in ((20, 20), (13, 13), (7, 33)):
+        n = 3 * 4 * H * W
+        for kind in ("special", "ints"):
+            buf = np.empty(n + 1, np.float32)
+            x = buf[1:].reshape(3, 4, H, W)
+            x[...] = pool_values(rng, x.shape, np.float32, kind)
+            _check_max(x, dict(kernel_size=5, stride=1, padding=2), f"misaligned {kind} {x.shape}")
+
+
+@pytest.mark.parametrize("H, W", [(6, 20), (5, 13), (3, 33)])
+def test_flat_5x5_zero_pair_each_position(H, W):
+    """Plane i holds -0 at position i and +0 at the next one (everything else negative): the
+    windows holding both keep the first in scan order, PyTorch's sign."""
+    n = H * W
+    base = -(np.arange(n, dtype=np.float32) % 3 + 1)
+    for first in (-0.0, 0.0):
+        x = np.repeat(base[None], n - 1, axis=0)
+        i = np.arange(n - 1)
+        x[i, i] = first
+        x[i, i + 1] = -first
+        x = x.reshape(1, n - 1, H, W)
+        signs = _separable(H, W, 5, 5, 2, np.float32)
+        _check_max(x, dict(kernel_size=5, stride=1, padding=2), f"zero pair {H}x{W} first {first}", signs=signs)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_flat_5x5_threads(threads, rng, restore_threads):
+    """Enough rows that the work is split: ranges start and end inside planes (those partial
+    planes take the in-order path), same as one thread and the reference."""
+    xs = [pool_values(rng, (2, 7, 40, 20), np.float32, "special"), _signed_zeros(rng, (2, 7, 40, 20), np.float32),
+          _one_sign_zeros(rng, (3, 5, 33, 19), 1), pool_values(rng, (2, 9, 23, 33), np.float32, "ints")]
+    kw = dict(kernel_size=5, stride=1, padding=2)
+    for x in xs:
+        res = {}
+        for t in (1, threads):
+            fmaconv.set_num_threads(t)
+            res[t] = fmaconv.max_pool2d(x, **kw)
+        np.testing.assert_array_equal(res[1], res[threads])
+        np.testing.assert_array_equal(np.signbit(res[1]), np.signbit(res[threads]))
+        _check_max(x, kw, f"threads {threads} {x.shape}", signs=_separable(x.shape[2], x.shape[3], 5, 5, 2, np.float32))
 
 
 @pytest.mark.skipif(os.environ.get(RERUN_VAR) == "1", reason="torch is compared in the parent run (keeps the ISA reruns short)")

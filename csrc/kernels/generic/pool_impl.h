@@ -403,6 +403,18 @@ inline unsigned unord_bits(const V& a, const V& b) {
   return any_lane((a != a) | (b != b));
 }
 
+// Nonzero when any lane of a (float) is NaN or -0 (two compares on AVX-512).
+template <typename V>
+inline unsigned nan_negzero_bits(const V& a) {
+  static_assert(sizeof(a[0]) == 4, "float lanes");
+  typedef int32_t VI __attribute__((vector_size(VB)));
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64)
+    return __builtin_ia32_cmpps512_mask(a, a, 3, (unsigned short)-1, 4) |
+           __builtin_ia32_pcmpeqd512_mask((VI)a, VI{} + INT32_MIN, (unsigned short)-1);
+#endif
+  return any_lane((a != a) | ((VI)a == INT32_MIN));
+}
 // Nonzero when any lane of a is zero (either sign).
 template <typename V>
 inline unsigned zero_bits(const V& a) {
@@ -2262,6 +2274,8 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   // (dilated columns: the fused rows below, with plain max, beat the flat kernel's masked taps)
   const bool fusable = kPermute && s.in[2] >= VL && (s.k[2] - 1) * s.d[2] < VL;
   if constexpr (kPermute) {
+    if constexpr (sizeof(T) == 4)
+      if (!idx && flat_slide_ok<T>(s)) return flat_slide_k<T>(s, x, y, begin, end);
     if (!idx && sliding_max_ok<T>(s)) return sliding_k<T, false>(s, x, y, false, 0, begin, end);
     // 3x3 and 5x5 stride 1 on rows of up to 4 vectors: whole rows in registers
     if (const int k = idx ? 0 : max_narrow_taps<T>(s)) {

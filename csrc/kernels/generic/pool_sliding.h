@@ -16,6 +16,8 @@
 // 2x256x20x20 ~15x -> ~5x; Inception's 7x7 average on 4x192x17x17 ~15x -> ~6x; SPPF 5x5 on
 // 4x256x20x20 ~4x either way (max_narrow_k's vertical-first rows cost as much as the row
 // doubling here, which needs ~log2(kw) permutes and max per vector, most of the time).)
+// 5x5 float max with padding 2 on planes of up to 2048 elements goes to the flat kernel at the
+// end of this file instead (whole planes as runs of vectors, no idle lanes).
 #pragma once
 
 // Output rows per block (their row results, plus the window's other rows, stay in L1).
@@ -242,4 +244,353 @@ void sliding_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
     }
     row += b - a;
   }
+}
+
+// ---- flat stride-1 5x5 max: the plane as one run of whole vectors ----------------------------
+// 5x5 windows with padding 2 (output plane = input plane; SPPF) on planes of up to kFlatMax
+// float elements whose rows fit sliding_ok: SPPF's 20x20 plane is 25 vectors here, where the row
+// kernel above pays for 40 (12 of every 32 lanes idle). Per whole plane (flat_vh), fused:
+// columns first (c = max of x[i + dy * W], unaligned loads), then the row taps as permutes of c
+// and its neighbour vectors, lanes whose column + dx leaves [0, W) masked off (the column of
+// each lane repeats every lcm(W, VL) elements: a table per phase). That order is exact only
+// when the plane holds no NaN and not both +0 and -0 (otherwise max picks among equal values
+// and only PyTorch's scan order fixes which zero); such planes, and the partial planes at the
+// ends of a thread's range, take the in-order path (planes with a NaN and zeros of at most one
+// sign keep the fused result; the windows of each NaN are then set to it, or with many NaNs the
+// fused order is redone with vmax_nan):
+//  - rows: r[i] = max of x[i + dx], dx from the last tap back to the first (maxps(acc, x)
+//    keeps x, the earlier tap, on ties, so the first maximum wins), masked as above;
+//  - columns: y[i] = max of r[i + dy * W], dy from the last row back, in a buffer whose rows
+//    outside the plane hold -inf. The column pass of a chunk runs after the row pass of the next
+//    (its unaligned loads then read row results already in L1: right after their stores they
+//    would wait for them, a load spanning two pending stores is not forwarded);
+//  - plain max and a NaN check on the input; a chunk holding a NaN is redone with vmax_nan.
+// (1 thread, SPPF 4x256x20x20: ~4.0x -> ~3.5x a copy of x; kernels 7 and up stay on the kernel
+// above, whose row doubling needs fewer operations than one tap each.)
+constexpr int64_t kFlatMax = 2048;
+
+template <typename T>
+inline bool flat_slide_ok(const PoolShape& s) {
+  constexpr int64_t VL = PV<T>::VL;
+  // (only where the row kernel's padded rows leave many lanes idle: rows narrower than a vector,
+  // or padded rows of at least 1.4x the width: 20 -> 32 lanes; at 26 -> 32 or 40 -> 48 the row
+  // kernel is as fast or faster)
+  const int64_t W = s.in[2], padded = (W + 4 + VL - 1) / VL * VL;
+  return kPermute && sizeof(T) == 4 && sliding_ok<T>(s) && s.k[1] == 5 && s.k[2] == 5 && s.p[1] == 2 &&
+         s.p[2] == 2 && s.in[1] * W <= kFlatMax && s.out[1] == s.in[1] && s.out[2] == W &&
+         (W < VL || 5 * padded >= 7 * W);
+}
+
+template <typename T>
+FMACONV_POOL_INLINE typename PV<T>::V fs_max(typename PV<T>::V acc, typename PV<T>::V v, unsigned m) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4) return __builtin_ia32_maxps512_mask(acc, v, acc, (unsigned short)m, 4);
+#endif
+  (void)m;
+  return v > acc ? v : acc;
+}
+
+// acc, or where m is set the maximum of v (the earlier tap) and acc: v wins ties; NANP: a NaN in
+// either propagates.
+template <typename T, bool NANP>
+FMACONV_POOL_INLINE typename PV<T>::V fs_red(typename PV<T>::V acc, typename PV<T>::V v, unsigned m) {
+  if constexpr (NANP) {
+    const typename PV<T>::V r = vmax_nan(v, acc);
+#if defined(__AVX512F__)
+    if constexpr (sizeof(T) == 4) return __builtin_ia32_blendmps_512_mask(acc, r, (unsigned short)m);
+#endif
+    typename PV<T>::V o = acc;
+    for (int l = 0; l < PV<T>::VL; ++l)
+      if (m >> l & 1) o[l] = r[l];
+    return o;
+  } else {
+    return fs_max<T>(acc, v, m);
+  }
+}
+
+// Row pass over n elements from x0 (rows start at x0) into rb; nonzero when the input holds a NaN
+// (!NANP). Each input vector is loaded once: the taps are permutes of it and its neighbours.
+template <typename T, int K, bool NANP>
+unsigned flat_h(const T* x0, int64_t n, T* rb, const uint16_t* mk, int P) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  constexpr int R = K / 2;
+  const V ninf = V{} - __builtin_inf();
+  unsigned nan = 0;
+  int f = 0;
+  V prev = ninf;
+  V cur = load_mask<V>(x0, ninf, n >= VL ? 0xffffu : (1u << n) - 1);
+  for (int64_t i = 0; i < n; i += VL) {
+    const int64_t rest = n - i - VL;  // elements after cur
+    const V next = rest >= VL ? pld<V>(x0 + i + VL) : rest > 0 ? load_mask<V>(x0 + i + VL, ninf, (1u << rest) - 1) : ninf;
+    if constexpr (!NANP) nan |= unord_bits(cur, cur);
+    const uint16_t* m = mk + f * K;  // m[j]: lanes where tap dx = j - R stays in the row
+    if (++f == P) f = 0;
+    V acc;
+    {
+      VK ix;
+      for (int l = 0; l < VL; ++l) ix[l] = l + R;
+      acc = __builtin_shuffle(cur, next, ix);
+      acc = fs_red<T, NANP>(ninf, acc, m[K - 1]);
+    }
+#pragma GCC unroll 16
+    for (int j = K - 2; j >= 0; --j) {
+      const int dx = j - R;
+      V v;
+      if (dx == 0) {
+        v = cur;
+      } else {
+        VK ix;
+        for (int l = 0; l < VL; ++l) ix[l] = dx > 0 ? l + dx : l + VL + dx;
+        v = dx > 0 ? __builtin_shuffle(cur, next, ix) : __builtin_shuffle(prev, cur, ix);
+      }
+      acc = fs_red<T, NANP>(acc, v, dx == 0 ? 0xffffu : m[j]);
+    }
+    pst(rb + i, acc);
+    prev = cur;
+    cur = next;
+  }
+  return nan;
+}
+
+// Column pass: outputs [o0, o1) of the plane; r0 + o holds the row result at plane offset o.
+template <typename T, int K, bool NANP>
+void flat_v(const T* r0, T* yp, int64_t o0, int64_t o1, int64_t W) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  constexpr int R = K / 2;
+  for (int64_t o = o0; o < o1; o += VL) {
+    const T* p = r0 + o;
+    V acc = pld<V>(p + R * W);
+#pragma GCC unroll 16
+    for (int dy = R - 1; dy >= -R; --dy) {
+      const V v = pld<V>(p + dy * W);
+      acc = fs_red<T, NANP>(acc, v, 0xffffu);
+    }
+    if (o + VL <= o1)
+      pst(yp + o, acc);
+    else
+      store_n(yp + o, acc, o1 - o);
+  }
+}
+
+// Lanes of column vector c that are >= v / < v.
+template <typename VK>
+FMACONV_POOL_INLINE unsigned col_ge(const VK& c, int64_t v) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(VK) == 64 && sizeof(c[0]) == 4) return __builtin_ia32_cmpd512_mask(c, VK{} + (int)v, 5, 0xffff);
+#endif
+  unsigned m = 0;
+  for (int l = 0; l < (int)(sizeof(VK) / sizeof(c[0])); ++l) m |= (unsigned)(c[l] >= v) << l;
+  return m;
+}
+template <typename VK>
+FMACONV_POOL_INLINE unsigned col_lt(const VK& c, int64_t v) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(VK) == 64 && sizeof(c[0]) == 4) return __builtin_ia32_cmpd512_mask(c, VK{} + (int)v, 1, 0xffff);
+#endif
+  unsigned m = 0;
+  for (int l = 0; l < (int)(sizeof(VK) / sizeof(c[0])); ++l) m |= (unsigned)(c[l] < v) << l;
+  return m;
+}
+
+// Whole planes, columns first, fused: c = max over the column taps (unaligned loads of x), then
+// the row taps as permutes of c and its neighbours, straight to y. That order may pick a
+// different one of equal values than PyTorch's scan: exact unless the plane holds a NaN or both
+// +0 and -0 (max is order-free otherwise; NANP: vmax_nan, for planes with a NaN). Returns
+// nonzero when the plane holds a NaN or a -0 (!NANP; the caller then looks closer, flat_scan:
+// +0 alone, as after ReLU, needs no look).
+template <typename T, int K, bool NANP>
+unsigned flat_vh(const T* xp, T* yp, int64_t n, int64_t W, const typename PV<T>::VK* colv, int P) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  constexpr int R = K / 2;
+  const V ninf = V{} - __builtin_inf();
+  unsigned zn = 0;
+  auto col = [&](int64_t o) __attribute__((always_inline)) -> V {
+    V acc;
+    if (o - R * W >= 0 && o + VL + R * W <= n) {
+      const V c = pld<V>(xp + o);
+      if constexpr (!NANP) zn |= nan_negzero_bits(c);
+      acc = c;
+#pragma GCC unroll 16
+      for (int dy = 1; dy <= R; ++dy) {
+        acc = fs_red<T, NANP>(acc, pld<V>(xp + o - dy * W), 0xffffu);
+        acc = fs_red<T, NANP>(acc, pld<V>(xp + o + dy * W), 0xffffu);
+      }
+    } else {
+      auto lm = [&](int64_t off) __attribute__((always_inline)) -> unsigned {
+        const int64_t lo = max64(-off, 0), hi = min64(n - off, VL);  // lanes in [0, n)
+        return hi <= lo ? 0u : (unsigned)(((1ull << hi) - 1) & ~((1ull << lo) - 1));
+      };
+      const V c = load_mask<V>(xp + o, ninf, lm(o));
+      if constexpr (!NANP) zn |= nan_negzero_bits(c);
+      acc = c;
+#pragma GCC unroll 16
+      for (int dy = 1; dy <= R; ++dy) {
+        acc = fs_red<T, NANP>(acc, load_mask<V>(xp + o - dy * W, ninf, lm(o - dy * W)), 0xffffu);
+        acc = fs_red<T, NANP>(acc, load_mask<V>(xp + o + dy * W, ninf, lm(o + dy * W)), 0xffffu);
+      }
+    }
+    return acc;
+  };
+  int f = 0;
+  V prev = ninf, cur = col(0);
+  for (int64_t o = 0; o < n; o += VL) {
+    const V next = o + VL < n ? col(o + VL) : ninf;
+    const VK cv = colv[f];  // column of each lane (compares beat loading K masks)
+    if (++f == P) f = 0;
+    V acc = cur;
+#pragma GCC unroll 16
+    for (int dx = 1; dx <= R; ++dx) {
+      VK il, ir;
+      for (int l = 0; l < VL; ++l) {
+        il[l] = l + VL - dx;
+        ir[l] = l + dx;
+      }
+      acc = fs_red<T, NANP>(acc, __builtin_shuffle(prev, cur, il), col_ge(cv, dx));
+      acc = fs_red<T, NANP>(acc, __builtin_shuffle(cur, next, ir), col_lt(cv, W - dx));
+    }
+    if (o + VL <= n)
+      pst(yp + o, acc);
+    else
+      store_n(yp + o, acc, n - o);
+    prev = cur;
+    cur = next;
+  }
+  return zn;
+}
+
+// What x[0, n) holds: 1 a NaN, 2 a +0, 4 a -0 (or'ed).
+template <typename T>
+unsigned flat_scan(const T* x, int64_t n) {
+  typedef typename PV<T>::V V;
+  typedef typename PV<T>::VK VK;
+  constexpr int VL = PV<T>::VL;
+  VK nan{}, pos{}, neg{};
+  int64_t i = 0;
+  for (; i + VL <= n; i += VL) {
+    const V v = pld<V>(x + i);
+    const VK b = (VK)v, z = (b << 1) == 0;  // +-0: all bits but the sign clear
+    nan |= v != v;
+    pos |= z & (b >= 0);
+    neg |= z & (b < 0);
+  }
+  unsigned r = (any_lane(nan) ? 1u : 0u) | (any_lane(pos) ? 2u : 0u) | (any_lane(neg) ? 4u : 0u);
+  for (; i < n; ++i) {
+    if (x[i] != x[i]) r |= 1;
+    if (x[i] == 0) r |= __builtin_signbit(x[i]) ? 4 : 2;
+  }
+  return r;
+}
+
+// After the fused order with plain max on a plane with a NaN (and zeros of at most one sign):
+// the windows holding a NaN get it (its own payload). Few NaNs: each writes its K x K outputs;
+// more than n / 32: false, the caller redoes the plane with vmax_nan instead.
+template <typename T, int K>
+bool flat_nan_fix(const T* xp, T* yp, int64_t H, int64_t W) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  constexpr int R = K / 2;
+  const int64_t n = H * W;
+  int64_t cnt = 0;
+  for (int64_t i = 0; i < n; i += VL) {
+    const V v = load_mask<V>(xp + i, V{}, i + VL <= n ? 0xffffu : (1u << (n - i)) - 1);
+    cnt += __builtin_popcount(unord_bits(v, v));
+  }
+  if (cnt > n / 32) return false;
+  for (int64_t i = 0; i < n; i += VL) {
+    const V v = load_mask<V>(xp + i, V{}, i + VL <= n ? 0xffffu : (1u << (n - i)) - 1);
+    for (unsigned m = unord_bits(v, v); m; m &= m - 1) {
+      const int64_t q = i + __builtin_ctz(m), r = q / W, c = q % W;
+      for (int64_t rr = max64(r - R, 0); rr <= min64(r + R, H - 1); ++rr)
+        for (int64_t cc = max64(c - R, 0); cc <= min64(c + R, W - 1); ++cc) yp[rr * W + cc] = xp[q];
+    }
+  }
+  return true;
+}
+
+template <typename T, int K>
+void flat_slide_kk(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  constexpr int R = K / 2;
+  const int64_t H = s.in[1], W = s.in[2], HW = H * W;
+  int64_t g = VL;
+  while (W % g) g /= 2;  // gcd(W, VL), VL a power of two
+  const int P = (int)(W / g);
+  // per phase (vector index mod P): the lanes' columns, and the tap masks of the in-order path
+  typename PV<T>::VK colv[64];
+  uint16_t mk[64 * K];
+  int64_t c0 = 0;  // column of the phase's lane 0
+  for (int f = 0; f < P; ++f, c0 = (c0 + VL) % W) {
+    int64_t c = c0;
+    for (int l = 0; l < VL; ++l, c = c + 1 == W ? 0 : c + 1) colv[f][l] = (typename PV<T>::K)c;
+    for (int j = 0; j < K; ++j) mk[f * K + j] = (uint16_t)(col_ge(colv[f], R - j) & col_lt(colv[f], W + R - j));
+  }
+  // two row buffers (the chunk in flight, the next): -inf rows before the plane (R * W rounded
+  // to whole vectors), the rows, -inf after them
+  constexpr int64_t BS = 16 * VL + kFlatMax + 16 * VL + 2 * VL;
+  alignas(64) T rbuf[2 * BS];
+  const int64_t pad0 = (R * W + VL - 1) / VL * VL;
+  const V ninf = V{} - __builtin_inf();
+  for (int64_t i = 0; i < pad0; i += VL) {
+    pst(rbuf + i, ninf);
+    pst(rbuf + BS + i, ninf);
+  }
+  struct Pend {
+    const T* r0;
+    T* yp;
+    int64_t a, b;
+    bool nanp;
+  } pend{};
+  bool has = false;
+  int buf = 0;
+  auto flush = [&]() {
+    if (!has) return;
+    if (pend.nanp)
+      flat_v<T, K, true>(pend.r0, pend.yp, pend.a * W, pend.b * W, W);
+    else
+      flat_v<T, K, false>(pend.r0, pend.yp, pend.a * W, pend.b * W, W);
+    has = false;
+  };
+  int64_t row = begin;
+  while (row < end) {
+    const int64_t p = row / H, a = row % H, b = min64(H, a + (end - row));
+    const T* xp = x + p * HW;
+    unsigned sc = 0;  // flat_scan of a whole plane that needs it
+    if (a == 0 && b == H && flat_vh<T, K, false>(xp, y + p * HW, HW, W, colv, P)) {
+      sc = flat_scan(xp, HW);
+      if ((sc & 6) != 6 && (sc & 1) && !flat_nan_fix<T, K>(xp, y + p * HW, H, W))
+        flat_vh<T, K, true>(xp, y + p * HW, HW, W, colv, P);
+    }
+    if (a == 0 && b == H && (sc & 6) != 6) {
+      row += H;
+      continue;
+    }
+    const int64_t ta = max64(a - R, 0), tb = min64(b + R, H), n = (tb - ta) * W;
+    T* rb0 = rbuf + buf * BS + pad0;
+    bool nanp = sc & 1;
+    if (nanp)
+      flat_h<T, K, true>(xp + ta * W, n, rb0, mk, P);
+    else if (flat_h<T, K, false>(xp + ta * W, n, rb0, mk, P)) {
+      flat_h<T, K, true>(xp + ta * W, n, rb0, mk, P);
+      nanp = true;
+    }
+    // rows [tb, b + R) past the plane read -inf (a shorter chunk may follow a longer one)
+    for (int64_t i = (n + VL - 1) / VL * VL; i < n + R * W + VL; i += VL) pst(rb0 + i, ninf);
+    flush();
+    pend = Pend{rb0 - ta * W, y + p * HW, a, b, nanp};
+    has = true;
+    buf ^= 1;
+    row += b - a;
+  }
+  flush();
+}
+
+template <typename T>
+void flat_slide_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end) {
+  flat_slide_kk<T, 5>(s, x, y, begin, end);
 }
