@@ -255,16 +255,9 @@ void sliding_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
 // each lane repeats every lcm(W, VL) elements: a table per phase). That order is exact only
 // when the plane holds no NaN and not both +0 and -0 (otherwise max picks among equal values
 // and only PyTorch's scan order fixes which zero); such planes, and the partial planes at the
-// ends of a thread's range, take the in-order path (planes with a NaN and zeros of at most one
-// sign keep the fused result; the windows of each NaN are then set to it, or with many NaNs the
-// fused order is redone with vmax_nan):
-//  - rows: r[i] = max of x[i + dx], dx from the last tap back to the first (maxps(acc, x)
-//    keeps x, the earlier tap, on ties, so the first maximum wins), masked as above;
-//  - columns: y[i] = max of r[i + dy * W], dy from the last row back, in a buffer whose rows
-//    outside the plane hold -inf. The column pass of a chunk runs after the row pass of the next
-//    (its unaligned loads then read row results already in L1: right after their stores they
-//    would wait for them, a load spanning two pending stores is not forwarded);
-//  - plain max and a NaN check on the input; a chunk holding a NaN is redone with vmax_nan.
+// ends of a thread's range, take the separable kernel above (planes with a NaN and zeros of at
+// most one sign keep the fused result; the windows of each NaN are then set to it, or with many
+// NaNs the fused order is redone with vmax_nan).
 // (1 thread, SPPF 4x256x20x20: ~4.0x -> ~3.5x a copy of x; kernels 7 and up stay on the kernel
 // above, whose row doubling needs fewer operations than one tap each.)
 constexpr int64_t kFlatMax = 2048;
@@ -305,73 +298,6 @@ FMACONV_POOL_INLINE typename PV<T>::V fs_red(typename PV<T>::V acc, typename PV<
     return o;
   } else {
     return fs_max<T>(acc, v, m);
-  }
-}
-
-// Row pass over n elements from x0 (rows start at x0) into rb; nonzero when the input holds a NaN
-// (!NANP). Each input vector is loaded once: the taps are permutes of it and its neighbours.
-template <typename T, int K, bool NANP>
-unsigned flat_h(const T* x0, int64_t n, T* rb, const uint16_t* mk, int P) {
-  typedef typename PV<T>::V V;
-  typedef typename PV<T>::VK VK;
-  constexpr int VL = PV<T>::VL;
-  constexpr int R = K / 2;
-  const V ninf = V{} - __builtin_inf();
-  unsigned nan = 0;
-  int f = 0;
-  V prev = ninf;
-  V cur = load_mask<V>(x0, ninf, n >= VL ? 0xffffu : (1u << n) - 1);
-  for (int64_t i = 0; i < n; i += VL) {
-    const int64_t rest = n - i - VL;  // elements after cur
-    const V next = rest >= VL ? pld<V>(x0 + i + VL) : rest > 0 ? load_mask<V>(x0 + i + VL, ninf, (1u << rest) - 1) : ninf;
-    if constexpr (!NANP) nan |= unord_bits(cur, cur);
-    const uint16_t* m = mk + f * K;  // m[j]: lanes where tap dx = j - R stays in the row
-    if (++f == P) f = 0;
-    V acc;
-    {
-      VK ix;
-      for (int l = 0; l < VL; ++l) ix[l] = l + R;
-      acc = __builtin_shuffle(cur, next, ix);
-      acc = fs_red<T, NANP>(ninf, acc, m[K - 1]);
-    }
-#pragma GCC unroll 16
-    for (int j = K - 2; j >= 0; --j) {
-      const int dx = j - R;
-      V v;
-      if (dx == 0) {
-        v = cur;
-      } else {
-        VK ix;
-        for (int l = 0; l < VL; ++l) ix[l] = dx > 0 ? l + dx : l + VL + dx;
-        v = dx > 0 ? __builtin_shuffle(cur, next, ix) : __builtin_shuffle(prev, cur, ix);
-      }
-      acc = fs_red<T, NANP>(acc, v, dx == 0 ? 0xffffu : m[j]);
-    }
-    pst(rb + i, acc);
-    prev = cur;
-    cur = next;
-  }
-  return nan;
-}
-
-// Column pass: outputs [o0, o1) of the plane; r0 + o holds the row result at plane offset o.
-template <typename T, int K, bool NANP>
-void flat_v(const T* r0, T* yp, int64_t o0, int64_t o1, int64_t W) {
-  typedef typename PV<T>::V V;
-  constexpr int VL = PV<T>::VL;
-  constexpr int R = K / 2;
-  for (int64_t o = o0; o < o1; o += VL) {
-    const T* p = r0 + o;
-    V acc = pld<V>(p + R * W);
-#pragma GCC unroll 16
-    for (int dy = R - 1; dy >= -R; --dy) {
-      const V v = pld<V>(p + dy * W);
-      acc = fs_red<T, NANP>(acc, v, 0xffffu);
-    }
-    if (o + VL <= o1)
-      pst(yp + o, acc);
-    else
-      store_n(yp + o, acc, o1 - o);
   }
 }
 
@@ -514,80 +440,37 @@ bool flat_nan_fix(const T* xp, T* yp, int64_t H, int64_t W) {
 
 template <typename T, int K>
 void flat_slide_kk(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end) {
-  typedef typename PV<T>::V V;
   constexpr int VL = PV<T>::VL;
-  constexpr int R = K / 2;
   const int64_t H = s.in[1], W = s.in[2], HW = H * W;
   int64_t g = VL;
   while (W % g) g /= 2;  // gcd(W, VL), VL a power of two
   const int P = (int)(W / g);
-  // per phase (vector index mod P): the lanes' columns, and the tap masks of the in-order path
-  typename PV<T>::VK colv[64];
-  uint16_t mk[64 * K];
+  typename PV<T>::VK colv[64];  // per phase (vector index mod P): the lanes' columns
   int64_t c0 = 0;  // column of the phase's lane 0
   for (int f = 0; f < P; ++f, c0 = (c0 + VL) % W) {
     int64_t c = c0;
     for (int l = 0; l < VL; ++l, c = c + 1 == W ? 0 : c + 1) colv[f][l] = (typename PV<T>::K)c;
-    for (int j = 0; j < K; ++j) mk[f * K + j] = (uint16_t)(col_ge(colv[f], R - j) & col_lt(colv[f], W + R - j));
   }
-  // two row buffers (the chunk in flight, the next): -inf rows before the plane (R * W rounded
-  // to whole vectors), the rows, -inf after them
-  constexpr int64_t BS = 16 * VL + kFlatMax + 16 * VL + 2 * VL;
-  alignas(64) T rbuf[2 * BS];
-  const int64_t pad0 = (R * W + VL - 1) / VL * VL;
-  const V ninf = V{} - __builtin_inf();
-  for (int64_t i = 0; i < pad0; i += VL) {
-    pst(rbuf + i, ninf);
-    pst(rbuf + BS + i, ninf);
-  }
-  struct Pend {
-    const T* r0;
-    T* yp;
-    int64_t a, b;
-    bool nanp;
-  } pend{};
-  bool has = false;
-  int buf = 0;
-  auto flush = [&]() {
-    if (!has) return;
-    if (pend.nanp)
-      flat_v<T, K, true>(pend.r0, pend.yp, pend.a * W, pend.b * W, W);
-    else
-      flat_v<T, K, false>(pend.r0, pend.yp, pend.a * W, pend.b * W, W);
-    has = false;
-  };
-  int64_t row = begin;
-  while (row < end) {
+  for (int64_t row = begin; row < end;) {
     const int64_t p = row / H, a = row % H, b = min64(H, a + (end - row));
     const T* xp = x + p * HW;
     unsigned sc = 0;  // flat_scan of a whole plane that needs it
-    if (a == 0 && b == H && flat_vh<T, K, false>(xp, y + p * HW, HW, W, colv, P)) {
-      sc = flat_scan(xp, HW);
-      if ((sc & 6) != 6 && (sc & 1) && !flat_nan_fix<T, K>(xp, y + p * HW, H, W))
-        flat_vh<T, K, true>(xp, y + p * HW, HW, W, colv, P);
+    if (a == 0 && b == H) {
+      if (flat_vh<T, K, false>(xp, y + p * HW, HW, W, colv, P)) {
+        sc = flat_scan(xp, HW);
+        if ((sc & 6) != 6 && (sc & 1) && !flat_nan_fix<T, K>(xp, y + p * HW, H, W))
+          flat_vh<T, K, true>(xp, y + p * HW, HW, W, colv, P);
+      }
+      if ((sc & 6) != 6) {
+        row += H;
+        continue;
+      }
     }
-    if (a == 0 && b == H && (sc & 6) != 6) {
-      row += H;
-      continue;
-    }
-    const int64_t ta = max64(a - R, 0), tb = min64(b + R, H), n = (tb - ta) * W;
-    T* rb0 = rbuf + buf * BS + pad0;
-    bool nanp = sc & 1;
-    if (nanp)
-      flat_h<T, K, true>(xp + ta * W, n, rb0, mk, P);
-    else if (flat_h<T, K, false>(xp + ta * W, n, rb0, mk, P)) {
-      flat_h<T, K, true>(xp + ta * W, n, rb0, mk, P);
-      nanp = true;
-    }
-    // rows [tb, b + R) past the plane read -inf (a shorter chunk may follow a longer one)
-    for (int64_t i = (n + VL - 1) / VL * VL; i < n + R * W + VL; i += VL) pst(rb0 + i, ninf);
-    flush();
-    pend = Pend{rb0 - ta * W, y + p * HW, a, b, nanp};
-    has = true;
-    buf ^= 1;
+    // both zero signs, or a part of a plane: the separable kernel above (row maxima first, in
+    // scan order)
+    sliding_k<T, false>(s, x, y, false, 0, row, row + (b - a));
     row += b - a;
   }
-  flush();
 }
 
 template <typename T>
