@@ -125,3 +125,27 @@ def test_adaptive(rng, dtype):
             got = getattr(fmaconv, f"adaptive_max_pool{dims}d")(x, O)
             exp = getattr(ref, f"adaptive_max_pool{dims}d")(x, O)
             _same_bits(got, exp, f"adaptive_max_pool{dims}d {x.shape} {O}")
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_avg_of_zeros(rng, dims, dtype):
+    """Average pooling sums from +0 (spec; PyTorch's sums start at 0), so a window of -0 averages
+    to +0 on every kernel: all -0, and -0 mixed with +0."""
+    n = 0
+    for W in (1, 5, 7, 8, 13, 17, 20, 70):
+        shape = {1: (2, 3, W * 3), 2: (1, 3, 9, W), 3: (1, 2, 4, 5, W)}[dims]
+        for x in (np.full(shape, -0.0, dtype), _signed_zeros(rng, shape, dtype)):
+            for k, s, p, cm, cip, div in ((2, 2, 0, False, True, None), (3, 2, 1, True, False, None), (3, 1, 1, False, True, None),
+                                          (5, 1, 2, False, False, None), (5, 3, 2, True, True, 7), (7, 1, 3, False, True, None),
+                                          (4, 4, 0, False, True, None), (1, 1, 0, False, True, None), (3, 3, 0, True, False, 2)):
+                if any(k > m + 2 * p for m in shape[2:]) or (dims == 3 and k > min(shape[2:])):
+                    continue
+                kw = dict(kernel_size=k, stride=s, padding=p, ceil_mode=cm, count_include_pad=cip, divisor_override=div)
+                got = getattr(fmaconv, f"avg_pool{dims}d")(x, **kw)
+                _same_bits(got, getattr(ref, f"avg_pool{dims}d")(x, **kw), f"avg_pool{dims}d {x.shape} {kw}")
+                n += 1
+            for o in (1, 2, 3, 6):
+                got = getattr(fmaconv, f"adaptive_avg_pool{dims}d")(x, o)
+                _same_bits(got, getattr(ref, f"adaptive_avg_pool{dims}d")(x, o), f"adaptive_avg_pool{dims}d {x.shape} {o}")
+    assert n > 50

@@ -118,6 +118,7 @@ void sliding_block(const PoolShape& s, const T* xp, T* yp, int64_t o0, int64_t o
   auto rp = [&](int64_t t) __attribute__((always_inline)) -> const T* { return rows[t - (o0 - ph)]; };
   auto emit = [&](int64_t o, int q, V v) __attribute__((always_inline)) {
     if constexpr (AVG) {
+      v += V{};  // a sum of -0 is +0, as PyTorch's (its sum starts from +0)
       if (rdiv != 0)
         v = v * rdiv;
       else {
