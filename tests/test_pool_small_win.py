@@ -47,22 +47,29 @@ def _valid(h, w, k, s, p, d):
     return all((kk - 1) * dd + 1 <= ii + 2 * pp for kk, dd, ii, pp in zip(k, d, (h, w), p))
 
 
+def _random_window(rng, h, w, kmax):
+    """Random max-pool arguments for an h x w plane (kernels up to kmax), or None if invalid."""
+    k = (int(rng.integers(1, min(h, kmax) + 1)), int(rng.integers(1, min(w, kmax) + 1)))
+    s = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    p = tuple(int(rng.integers(0, kk // 2 + 1)) for kk in k)
+    d = (1, 1) if rng.random() < 0.7 else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    if not _valid(h, w, k, s, p, d):
+        return None
+    return dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(rng.random() < 0.4))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_windows(dtype, rng):
     n = 0
     for w in (1, 2, 5, 7, 8, 9, 13, 15, 16, 17):
         for h in (1, 3, 7, 13, 14, 16, 40):
             for _ in range(3):
-                k = (int(rng.integers(1, min(h, 5) + 1)), int(rng.integers(1, min(w, 5) + 1)))
-                s = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
-                p = tuple(int(rng.integers(0, kk // 2 + 1)) for kk in k)
-                d = (1, 1) if rng.random() < 0.7 else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
-                if not _valid(h, w, k, s, p, d):
+                kw = _random_window(rng, h, w, 5)
+                if kw is None:
                     continue
                 kind = ("normal", "ints", "special", "neg_inf")[n % 4]
                 x = pool_values(rng, (int(rng.integers(1, 3)), int(rng.integers(1, 6)), h, w), dtype, kind)
-                kw = dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(rng.random() < 0.4))
-                _check(x, f"{kind} {x.shape} {kw}", signs=kind != "normal" and 1 in k, **kw)
+                _check(x, f"{kind} {x.shape} {kw}", signs=kind != "normal" and 1 in kw["kernel_size"], **kw)
                 n += 1
     assert n > 150
 
@@ -137,20 +144,16 @@ def test_tiny_planes(dtype, rng):
     for h in range(1, 9):
         for w in range(1, 9):
             for _ in range(2):
-                k = (int(rng.integers(1, min(h, 4) + 1)), int(rng.integers(1, min(w, 4) + 1)))
-                s = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
-                p = tuple(int(rng.integers(0, kk // 2 + 1)) for kk in k)
-                d = (1, 1) if rng.random() < 0.7 else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
-                if not _valid(h, w, k, s, p, d):
+                kw = _random_window(rng, h, w, 4)
+                if kw is None:
                     continue
                 kind = ("ints", "special", "normal", "neg_inf")[n % 4]
                 x = pool_values(rng, (int(rng.integers(1, 4)), int(rng.integers(1, 7)), h, w), dtype, kind)
                 if kind == "ints":  # zeros of both signs among the ties
                     x[x == 0] = np.where(rng.random(int((x == 0).sum())) < 0.5, -0.0, 0.0)
-                kw = dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(rng.random() < 0.4))
                 out = ref.max_pool2d(x, **kw)
-                _check(x, f"{kind} {x.shape} {kw}", signs=kind == "ints" and (_tiny_kernel(x, out.shape[2:]) or 1 in k),
-                       **kw)
+                exact = _tiny_kernel(x, out.shape[2:]) or 1 in kw["kernel_size"]
+                _check(x, f"{kind} {x.shape} {kw}", signs=kind == "ints" and exact, **kw)
                 n += 1
     assert n > 90
 
@@ -160,16 +163,12 @@ def test_tiny_planes_indices(dtype, rng):
     n = 0
     for h in range(1, 9):
         for w in range(1, 9):
-            k = (int(rng.integers(1, min(h, 4) + 1)), int(rng.integers(1, min(w, 4) + 1)))
-            s = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
-            p = tuple(int(rng.integers(0, kk // 2 + 1)) for kk in k)
-            d = (1, 1) if rng.random() < 0.7 else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
-            if not _valid(h, w, k, s, p, d):
+            kw = _random_window(rng, h, w, 4)
+            if kw is None:
                 continue
             kind = ("ints", "special", "neg_inf")[n % 3]
             x = pool_values(rng, (int(rng.integers(1, 4)), int(rng.integers(1, 6)), h, w), dtype, kind)
             x[x == 0] = np.where(rng.random(int((x == 0).sum())) < 0.5, -0.0, 0.0)
-            kw = dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(rng.random() < 0.4))
             v, i = fmaconv.max_pool2d(x, return_indices=True, **kw)
             ev, ei = ref.max_pool2d(x, return_indices=True, **kw)
             assert_result(v, ev, dtype, exact=True, what=f"{kind} {x.shape} {kw}")

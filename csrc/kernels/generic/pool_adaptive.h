@@ -42,11 +42,8 @@ inline bool adaptive_narrow_ok(const PoolShape& s) {
   return kPermute && s.in[2] <= 2 * PV<T>::VL && s.out[2] <= 2 * PV<T>::VL && s.in_plane() < PoolKey<T>::max;
 }
 
-// Plain windows: narrow rows, every output with a live tap on every axis (no dead windows),
-// column windows that fit the tap table.
-template <typename T>
-inline bool window_narrow_ok(const PoolShape& s) {
-  if (!adaptive_narrow_ok<T>(s) || s.k[2] > 2 * PV<T>::VL || pool_is_tiled(s)) return false;
+// Every output of plain windows with a live tap on every axis (no dead windows)?
+inline bool windows_live(const PoolShape& s) {
   for (int a = 0; a < 3; ++a)
     for (int64_t o = 0; o < s.out[a]; ++o) {
       int64_t f, n, st;
@@ -54,6 +51,12 @@ inline bool window_narrow_ok(const PoolShape& s) {
       if (n == 0) return false;
     }
   return true;
+}
+
+// Plain windows: narrow rows, no dead windows, column windows that fit the tap table.
+template <typename T>
+inline bool window_narrow_ok(const PoolShape& s) {
+  return adaptive_narrow_ok<T>(s) && s.k[2] <= 2 * PV<T>::VL && !pool_is_tiled(s) && windows_live(s);
 }
 
 // KIND 0: max, 1: max with indices, 2: average.

@@ -8,6 +8,20 @@
 // times the same per-lane factor), so both give the same bits.
 #pragma once
 
+// Whole planes [*p0, *p1) of output rows [begin, end); part(b, e) does the rows of the partial
+// planes at either end (a thread's range need not start or end at a plane). False: no whole plane.
+template <typename Part>
+inline bool whole_planes(int64_t begin, int64_t end, int64_t OH, const Part& part, int64_t* p0, int64_t* p1) {
+  *p0 = (begin + OH - 1) / OH, *p1 = end / OH;
+  if (*p0 >= *p1) {
+    part(begin, end);
+    return false;
+  }
+  if (begin < *p0 * OH) part(begin, *p0 * OH);
+  if (*p1 * OH < end) part(*p1 * OH, end);
+  return true;
+}
+
 template <typename T>
 inline bool adaptive_small_ok(const PoolShape& s) {
   constexpr int VL = PV<T>::VL;
@@ -24,10 +38,9 @@ void adaptive_small_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64
   constexpr int VL = PV<T>::VL, NQ = 4;
   const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2], OPL = OH * OW, IPL = H * W;
   // whole planes here; a thread's partial planes at either end row by row
-  const int64_t p0 = (begin + OH - 1) / OH, p1 = end / OH;
-  if (p0 >= p1) return adaptive_narrow_k<T, KIND>(s, x, y, nullptr, begin, end);
-  if (begin < p0 * OH) adaptive_narrow_k<T, KIND>(s, x, y, nullptr, begin, p0 * OH);
-  if (p1 * OH < end) adaptive_narrow_k<T, KIND>(s, x, y, nullptr, p1 * OH, end);
+  auto rows_k = [&](int64_t b, int64_t e) { adaptive_narrow_k<T, KIND>(s, x, y, nullptr, b, e); };
+  int64_t p0, p1;
+  if (!whole_planes(begin, end, OH, rows_k, &p0, &p1)) return;
   // column windows are nlo or nlo + 1 wide (adaptive windows take two sizes at most)
   int nlo = (int)W, nhi = 1;
   for (int64_t ow = 0; ow < OW; ++ow) {

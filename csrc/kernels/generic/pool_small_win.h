@@ -19,13 +19,7 @@ inline bool window_small_ok(const PoolShape& s, bool avg) {
       s.s[2] == 1 || (avg && pool_is_tiled(s)) ||
       s.out[1] * s.out[2] > 4 * VL || s.in[1] > (1 << 20))
     return false;
-  for (int a = 1; a < 3; ++a)  // no window without a live tap (adaptive_narrow_k's rule too)
-    for (int64_t o = 0; o < s.out[a]; ++o) {
-      int64_t f, n, st;
-      axis_taps<false>(s, a, o, &f, &n, &st);
-      if (n == 0) return false;
-    }
-  return true;
+  return windows_live(s);  // (adaptive_narrow_k's rule too)
 }
 
 // KIND 0: max (no indices), 2: average.
@@ -40,11 +34,8 @@ void window_small_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t
   auto rows_k = [&](int64_t b, int64_t e) {
     adaptive_narrow_k<T, KIND, false>(s, x, y, nullptr, b, e, count_include_pad, divisor_override);
   };
-  // whole planes here; a thread's partial planes at either end row by row
-  const int64_t p0 = (begin + OH - 1) / OH, p1 = end / OH;
-  if (p0 >= p1) return rows_k(begin, end);
-  if (begin < p0 * OH) rows_k(begin, p0 * OH);
-  if (p1 * OH < end) rows_k(p1 * OH, end);
+  int64_t p0, p1;  // whole planes here; a thread's partial planes at either end row by row
+  if (!whole_planes(begin, end, OH, rows_k, &p0, &p1)) return;
   // tap t of output column j reads column f_j + min(t, n_j - 1) * d: a clipped window repeats
   // its last live tap (harmless for max, masked off for the sum)
   int64_t cf[VL], cn[VL], cd = 1;
@@ -139,13 +130,7 @@ inline bool window_tiny_ok(const PoolShape& s) {
   if (!kPermute || s.in[0] != 1 || s.out[0] != 1 || s.k[0] != 1 || s.in_plane() > 4 * VL || s.out_plane() > VL ||
       s.in[2] > 2 * VL || s.out[2] > 2 * VL || s.k[1] * s.k[2] > 64)
     return false;
-  for (int a = 1; a < 3; ++a)  // no window without a live tap (adaptive_narrow_k's rule too)
-    for (int64_t o = 0; o < s.out[a]; ++o) {
-      int64_t f, n, st;
-      axis_taps<false>(s, a, o, &f, &n, &st);
-      if (n == 0) return false;
-    }
-  return true;
+  return windows_live(s);
 }
 
 // KIND 0: max (no indices), 1: max with indices, 2: average.
@@ -160,10 +145,8 @@ void window_tiny_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t b
   auto rows_k = [&](int64_t b, int64_t e) {
     adaptive_narrow_k<T, KIND, false>(s, x, y, idx, b, e, count_include_pad, divisor_override);
   };
-  const int64_t p0 = (begin + OH - 1) / OH, p1 = end / OH;
-  if (p0 >= p1) return rows_k(begin, end);
-  if (begin < p0 * OH) rows_k(begin, p0 * OH);
-  if (p1 * OH < end) rows_k(p1 * OH, end);
+  int64_t p0, p1;
+  if (!whole_planes(begin, end, OH, rows_k, &p0, &p1)) return;
   const int nv = (int)((IPL + VL - 1) / VL);
   // taps in scan order; each: lane l of the output vector takes lane idx[l] of the pair (v0, v1)
   // (hi: of (v2, v3)), where live
@@ -177,7 +160,8 @@ void window_tiny_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t b
       Tap t{};
       bool any = false;
       for (int l = 0; l < VL; ++l) {
-        const int64_t i = l / OW, j = l % OW, ih = i * s.s[1] - s.p[1] + a * s.d[1], iw = j * s.s[2] - s.p[2] + b * s.d[2];
+        const int64_t i = l / OW, j = l % OW;
+        const int64_t ih = i * s.s[1] - s.p[1] + a * s.d[1], iw = j * s.s[2] - s.p[2] + b * s.d[2];
         const bool in = l < OPL && ih >= 0 && ih < H && iw >= 0 && iw < W;
         const int64_t f = in ? ih * W + iw : 0;
         t.idx[l] = (K)(f % (2 * VL));
