@@ -197,3 +197,23 @@ def test_no_reads_outside_the_input(dtype, shape, kw, rng):
         x[...] = pool_values(rng, shape, dtype, "special")
         _check(x, f"guarded {shape} {kw}", **kw)
     del first, last
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_same_bits_at_every_thread_count(dtype, rng, restore_threads):
+    # thread ranges start and end inside planes: those planes must come out bit for bit as whole
+    # ones (averages, zero signs, indices)
+    for shape, kw in (((8, 255, 13, 13), dict(kernel_size=3, stride=2)), ((32, 127, 8, 8), dict(kernel_size=3, stride=2, padding=1)),
+                      ((16, 111, 7, 7), dict(kernel_size=2, ceil_mode=True)), ((8, 131, 14, 14), dict(kernel_size=5, stride=3, padding=2))):
+        x = pool_values(rng, shape, dtype, "normal")
+        z = np.where(rng.random(shape) < 0.5, -0.0, 0.0) - (rng.random(shape) < 0.3)
+        z = z.astype(dtype)
+        z[0, 0, 0, 0] = np.nan
+        runs = []
+        for threads in (1, 2, 3):
+            fmaconv.set_num_threads(threads)
+            runs.append([fmaconv.avg_pool2d(x, **kw), fmaconv.avg_pool2d(x, count_include_pad=False, **kw),
+                         fmaconv.max_pool2d(z, **kw), *fmaconv.max_pool2d(z, return_indices=True, **kw)])
+        for threads, run in zip((2, 3), runs[1:]):
+            for got, want in zip(run, runs[0]):
+                assert got.tobytes() == want.tobytes(), f"{shape} {kw}: {threads} threads differ from 1"

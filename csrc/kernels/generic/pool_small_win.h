@@ -6,9 +6,29 @@
 // row's window rows reduced in one register, its column windows by permutes from a per-call tap
 // table, its outputs permuted into the plane's packed output vectors and stored whole. The
 // row kernels pay per output row (and per plane set-up): 4-10x a copy of the input here.
-// Same order as adaptive_narrow_k (rows in order, then taps in column order), so the two agree
-// bit for bit; the average divides each sum by its window's divisor, as PyTorch.
+// Same order as adaptive_narrow_k (rows in order, then taps in column order); the average divides
+// each sum by its window's divisor, as PyTorch. A thread's range may start or end inside a plane:
+// such a plane is computed whole and only its rows in the range are stored, so every output has
+// the same bits whatever the thread count (a row kernel there gave other averages and zero signs).
 #pragma once
+
+// Stores the outputs [lo, hi) found in a plane's packed output vector q (lanes [q * VL, q * VL +
+// VL) of the plane's n outputs) to yp.
+template <typename T, typename V>
+inline void store_plane_part(T* yp, const V& v, int q, int64_t n, int64_t lo, int64_t hi) {
+  constexpr int VL = (int)(sizeof(V) / sizeof(T));
+  const int64_t a = (int64_t)q * VL, b = min64(a + VL, n);
+  if (a >= lo && b <= hi) {
+    if (b - a == VL)
+      pst(yp + a, v);
+    else
+      store_n(yp + a, v, b - a);
+    return;
+  }
+  alignas(64) T t[VL];
+  pst(t, v);
+  for (int64_t i = max64(a, lo); i < min64(b, hi); ++i) yp[i] = t[i - a];
+}
 
 // (Not stride-1 columns, whose own kernels are as fast here, nor average windows that tile the
 // plane: tiled_avg_rows_k took half the time on 8x8 and 14x14 planes.)
@@ -31,11 +51,7 @@ void window_small_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL, NQ = 4, NE = 4 * VL + NQ;
   const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2], OPL = OH * OW, IPL = H * W;
-  auto rows_k = [&](int64_t b, int64_t e) {
-    adaptive_narrow_k<T, KIND, false>(s, x, y, nullptr, b, e, count_include_pad, divisor_override);
-  };
-  int64_t p0, p1;  // whole planes here; a thread's partial planes at either end row by row
-  if (!whole_planes(begin, end, OH, rows_k, &p0, &p1)) return;
+  const int64_t p0 = begin / OH, p1 = (end + OH - 1) / OH;  // planes holding rows [begin, end)
   // tap t of output column j reads column f_j + min(t, n_j - 1) * d: a clipped window repeats
   // its last live tap (harmless for max, masked off for the sum)
   int64_t cf[VL], cn[VL], cd = 1;
@@ -75,12 +91,11 @@ void window_small_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t
     }
   const V fill = KIND == 2 ? V{} : V{} - __builtin_inf();
   const unsigned wm = (1u << W) - 1;
-  const int64_t last = (OPL - 1) / VL, tail = OPL - last * VL;
   auto op = [](const V& a, const V& b) __attribute__((always_inline)) { return pool_red<KIND == 2, false>(a, b); };
   for (int64_t p = p0; p < p1; ++p) {
     const T* xp = x + p * IPL;
     T* yp = y + p * OPL;
-    auto ld = [&](const T* r) __attribute__((always_inline)) { return load_mask<V>(r, fill, wm); };
+    const int64_t lo = max64(begin - p * OH, 0) * OW, hi = min64(end - p * OH, OH) * OW;  // outputs to store
     V acc = fill, cw = fill;
     unsigned nan = 0;
     int cq = 0, ci = -1;
@@ -89,9 +104,10 @@ void window_small_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t
         ci = erow[e];
         const T* r = xp + hs[ci] * W;
         // (average: from +0, as PyTorch's sum, so windows of -0 give +0)
-        V a = KIND == 2 ? ld(r) + V{} : ld(r), u = a;  // u (max): NaN if a row held one
+        // u (max): NaN if a row held one
+        V a = KIND == 2 ? load_mask<V>(r, fill, wm) + V{} : load_mask<V>(r, fill, wm), u = a;
         for (int64_t h = 1; h < hn[ci]; ++h) {
-          const V v = ld(r + h * hd * W);
+          const V v = load_mask<V>(r + h * hd * W, fill, wm);
           a = op(a, v);
           if (KIND == 0) u += v;
         }
@@ -103,18 +119,14 @@ void window_small_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t
         }
       }
       if (eq[e] != cq) {
-        pst(yp + cq * VL, KIND == 2 ? acc / div[cq] : acc);
+        store_plane_part(yp, KIND == 2 ? acc / div[cq] : acc, cq, OPL, lo, hi);
         cq = eq[e], acc = fill;
       }
       acc = ein[e] ? __builtin_shuffle(cw, eidx[e]) : acc;
     }
-    if (KIND == 2) acc /= div[cq];
-    if (tail == VL)
-      pst(yp + cq * VL, acc);
-    else
-      store_n(yp + cq * VL, acc, tail);
-    if (KIND == 0 && nan)  // a NaN (or inf - inf): the plane again, propagating it
-      rows_k(p * OH, (p + 1) * OH);
+    store_plane_part(yp, KIND == 2 ? acc / div[cq] : acc, cq, OPL, lo, hi);
+    if (KIND == 0 && nan)  // a NaN (or inf - inf): these rows again, propagating it (same order)
+      adaptive_narrow_k<T, 0, false>(s, x, y, nullptr, p * OH + lo / OW, p * OH + hi / OW);
   }
 }
 
@@ -142,11 +154,7 @@ void window_tiny_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t b
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
   const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2], OPL = OH * OW, IPL = H * W;
-  auto rows_k = [&](int64_t b, int64_t e) {
-    adaptive_narrow_k<T, KIND, false>(s, x, y, idx, b, e, count_include_pad, divisor_override);
-  };
-  int64_t p0, p1;
-  if (!whole_planes(begin, end, OH, rows_k, &p0, &p1)) return;
+  const int64_t p0 = begin / OH, p1 = (end + OH - 1) / OH;  // planes holding rows [begin, end)
   const int nv = (int)((IPL + VL - 1) / VL);
   // taps in scan order; each: lane l of the output vector takes lane idx[l] of the pair (v0, v1)
   // (hi: of (v2, v3)), where live
@@ -190,17 +198,13 @@ void window_tiny_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t b
   const int64_t room = s.planes * IPL - nv * VL, safe_end = room < 0 ? 0 : room / IPL + 1;
   for (int64_t p = p0; p < p1; ++p) {
     const T* xp = x + p * IPL;
+    const int64_t lo = max64(begin - p * OH, 0) * OW, hi = min64(end - p * OH, OH) * OW;  // outputs to store
     V v[4];
     for (int q = 0; q < 4; ++q)
       v[q] = q >= nv ? fill : p < safe_end ? pld<V>(xp + q * VL) : load_mask<V>(xp + q * VL, fill, inmask[q]);
-    if constexpr (KIND == 0) {
-      unsigned nan = 0;
+    unsigned nan = 0;  // max: a NaN in the plane takes the NaN-propagating maximum, in the same order
+    if constexpr (KIND == 0)
       for (int q = 0; q < nv; ++q) nan |= unord_bits(v[q], v[q]) & inmask[q];
-      if (nan) {  // the plane row by row, propagating the NaN
-        rows_k(p * OH, (p + 1) * OH);
-        continue;
-      }
-    }
     V acc = fill;
     VK key = first;
     for (int t = 0; t < nt; ++t) {
@@ -213,14 +217,15 @@ void window_tiny_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t b
         acc = take ? u : acc;
         key = take ? taps[t].off : key;
       } else {
-        acc = taps[t].live ? pool_red<false, false>(acc, u) : acc;
+        acc = taps[t].live ? (nan ? pool_red<false, true>(acc, u) : pool_red<false, false>(acc, u)) : acc;
       }
     }
     if (KIND == 2) acc /= div;
-    if (KIND == 1) store_idx<K>(idx + p * OPL, key, OPL);
-    if (OPL == VL)
-      pst(y + p * OPL, acc);
-    else
-      store_n(y + p * OPL, acc, OPL);
+    if constexpr (KIND == 1) {
+      int64_t keys[VL];
+      store_idx<K>(keys, key, OPL);
+      for (int64_t i = lo; i < hi; ++i) idx[p * OPL + i] = keys[i];
+    }
+    store_plane_part(y + p * OPL, acc, 0, OPL, lo, hi);
   }
 }
