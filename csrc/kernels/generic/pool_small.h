@@ -22,6 +22,24 @@ inline bool whole_planes(int64_t begin, int64_t end, int64_t OH, const Part& par
   return true;
 }
 
+// Window rows r, r + step, ... (n of them, each at most one vector: lanes wm, the others fill)
+// reduced in order: the sum from +0 (KIND 2, as PyTorch's sum, so windows of -0 give +0), else
+// the plain maximum, with *nan set when a row held a NaN (or inf - inf).
+template <typename T, int KIND>
+FMACONV_POOL_INLINE typename PV<T>::V small_rows(const T* r, int64_t n, int64_t step, const typename PV<T>::V& fill,
+                                                 unsigned wm, unsigned* nan) {
+  typedef typename PV<T>::V V;
+  V a = load_mask<V>(r, fill, wm), u = a;  // u (max): NaN if a row held one
+  if (KIND == 2) a += V{};
+  for (int64_t h = 1; h < n; ++h) {
+    const V v = load_mask<V>(r + h * step, fill, wm);
+    a = pool_red<KIND == 2, false>(a, v);
+    if (KIND == 0) u += v;
+  }
+  if (KIND == 0) *nan |= unord_bits(u, u);
+  return a;
+}
+
 template <typename T>
 inline bool adaptive_small_ok(const PoolShape& s) {
   constexpr int VL = PV<T>::VL;
@@ -90,15 +108,7 @@ void adaptive_small_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64
     for (int e = 0; e < ne; ++e) {
       if (erow[e] != ci) {
         ci = erow[e];
-        const T* r = xp + (int64_t)hs[ci] * W;
-        // (average: from +0, as PyTorch's sum, so windows of -0 give +0)
-        V a = KIND == 2 ? load_mask<V>(r, fill, wm) + V{} : load_mask<V>(r, fill, wm), u = a;  // u (max): NaN if a row held one
-        for (int h = 1; h < hn[ci]; ++h) {
-          const V v = load_mask<V>(r + h * W, fill, wm);
-          a = op(a, v);
-          if (KIND == 0) u += v;
-        }
-        if (KIND == 0) nan |= unord_bits(u, u);
+        const V a = small_rows<T, KIND>(xp + (int64_t)hs[ci] * W, hn[ci], W, fill, wm, &nan);
         slo = a;
         for (int c = 1; c < nlo; ++c) slo = op(slo, __builtin_shuffle(a, sh[c]));
         shi = two ? op(slo, __builtin_shuffle(a, sh[nlo])) : slo;
