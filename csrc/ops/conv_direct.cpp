@@ -4,6 +4,8 @@
 // q. A tile kernel then holds MR output channels x NR positions in registers over the whole
 // reduction, reading the weights as broadcasts and the input as unaligned vectors. Columns
 // ow in [OW, Wq) of the grid are computed and dropped (the cost of this layout).
+// Channels-in-vector tiles broadcast each input instead of loading vectors: for stride 2 along
+// W they step over columns in place (g.cw = 2) and the columns are not dealt into phases.
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -27,12 +29,16 @@ struct DirectGeometry {
   bool copy;                 // false: read x in place (no padding, unit H/W stride)
   int64_t Dp, Hp, Wp;        // padded input sizes
   int64_t Hq, Wq;            // one stride phase's sizes
+  int64_t sw, cw;            // W phases in the buffer; the tile's step between output columns
   int64_t PS, DS, CS;        // strides of a phase, a depth slice and a channel in the buffer
   int64_t Lq;                // grid positions per output depth that hold outputs
 };
 
-DirectGeometry direct_geometry(const ConvShape& s) {
+// cw = 2: W not split into phases (stride 2 taken by the tile kernel).
+DirectGeometry direct_geometry(const ConvShape& s, int64_t cw = 1) {
   DirectGeometry g{};
+  g.cw = cw;
+  g.sw = cw > 1 ? 1 : s.s[2];
   int64_t need[3], padded[3];
   for (int a = 0; a < 3; ++a) need[a] = (s.out[a] - 1) * s.s[a] + (s.k[a] - 1) * s.d[a] + 1;  // span of the windows
   // ('same' padding can pad the far end only: p is the leading padding.)
@@ -43,9 +49,9 @@ DirectGeometry direct_geometry(const ConvShape& s) {
   g.Hp = padded[1];
   g.Wp = padded[2];
   g.Hq = ceil_div(g.Hp, s.s[1]);
-  g.Wq = ceil_div(g.Wp, s.s[2]);
+  g.Wq = ceil_div(g.Wp, g.sw);
   g.PS = g.Hq * g.Wq;
-  g.DS = s.s[1] * s.s[2] * g.PS;
+  g.DS = s.s[1] * g.sw * g.PS;
   g.CS = g.Dp * g.DS;
   g.Lq = (s.out[1] - 1) * g.Wq + s.out[2];
   return g;
@@ -63,7 +69,7 @@ void fill_padded(const ConvShape& s, const DirectGeometry& g, const T* xc, T* ds
   if (dp1 < 0) dp1 = g.Dp;
   if (r1 < 0) r1 = g.Hq;
   const GemmKernels<T>& ks = kernel_set<T>(kernels()).gemm;
-  const int64_t sh = s.s[1], sw = s.s[2], H = s.in[1], W = s.in[2], pw = s.p[2];
+  const int64_t sh = s.s[1], sw = g.sw, H = s.in[1], W = s.in[2], pw = s.p[2];
   // Only short strided fills: unit-stride rows stream well (prefetching there cost 20% of
   // a 64 x 56 x 56 padding), and a whole long channel ahead evicted rows before their turn.
   ahead = ahead && (sh > 1 || sw > 1) && (dp1 - dp0) * (r1 - r0) * sh * W * (int64_t)sizeof(T) <= (32 << 10);
@@ -151,10 +157,14 @@ int pick_tile(const GemmKernels<T>& ks, const ConvShape& s, const DirectGeometry
 template <typename T>
 void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, PackedWeights<T>* packed) {
   const GemmKernels<T>& ks = kernel_set<T>(kernels()).gemm;
-  const DirectGeometry g = direct_geometry(s);
-  const ConvTile<T> tile = ks.tiles[pick_tile(ks, s, g)];
+  ConvTile<T> tile = ks.tiles[pick_tile(ks, s, direct_geometry(s))];
   const bool cv = tile.channels_in_vector;
+  // Stride 2 along W: dealing columns into phases cost ~6% of a 128 x 56 x 56 convolution.
+  const bool step2 = cv && s.s[2] == 2 && tile.fn_s2;
+  if (step2) tile.fn = tile.fn_s2;
+  const DirectGeometry g = direct_geometry(s, step2 ? 2 : 1);
   const int64_t MR = tile.mr, NR = tile.nr;
+  const int64_t slack = NR * g.cw;  // elements a tile may read past its last position's run
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), taps = s.taps(), Kdim = Cg * taps;
   const int64_t OD = s.out[0], OH = s.out[1], OW = s.out[2], P = s.out_plane(), in_plane = s.in_plane();
   const int64_t mblocks = ceil_div(Kg, MR);
@@ -174,9 +184,9 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
       for (int64_t ci = 0; ci < Cg; ++ci)
         for (int64_t jw = 0; jw < s.k[2]; ++jw, ++k) {
           const int64_t hh = jh * s.d[1], ww = jw * s.d[2];
-          boff[(size_t)k] = ci * g.CS + jd * s.d[0] * g.DS + ((hh % s.s[1]) * s.s[2] + ww % s.s[2]) * g.PS +
-                            (hh / s.s[1]) * g.Wq + ww / s.s[2];
-          edge_off[(size_t)k] = k * NR;
+          boff[(size_t)k] = ci * g.CS + jd * s.d[0] * g.DS + ((hh % s.s[1]) * g.sw + ww % g.sw) * g.PS +
+                            (hh / s.s[1]) * g.Wq + ww / g.sw;
+          edge_off[(size_t)k] = k * slack;
         }
   // Kernel rows [lo, hi) of axis a that read some input for output indices [o0, o1]: the others
   // read only padding, and a tile with all-finite weights skips them (their products are zeros).
@@ -214,20 +224,23 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
       const T* bb = bias ? bias_pad.data() + (gi * mblocks + mb) * MR : nullptr;
       T* yb = yg + mb * MR * P;
       for (int64_t tl = r0; tl < min64(r0 + run_tiles, tl1); ++tl) {
-        int64_t q0, nrv;
+        int64_t q0, nrv, oh, ow0;  // q0: the tile's first position in the buffer
         if (cv) {
-          const int64_t oh = tl / per_row, ow0 = (tl % per_row) * NR;
-          q0 = oh * g.Wq + ow0;
+          oh = tl / per_row;
+          ow0 = (tl % per_row) * NR;
+          q0 = oh * g.Wq + ow0 * g.cw;
           nrv = min64(NR, OW - ow0);
         } else {
           q0 = tl * NR;
           nrv = min64(NR, g.Lq - q0);
+          oh = q0 / g.Wq;
+          ow0 = q0 % g.Wq;
         }
         int64_t k0 = 0, k1 = Kdim;
         if (skip) {
           if (jd_hi - jd_lo == 1) {
             int64_t jh_lo, jh_hi;
-            live_rows(1, q0 / g.Wq, (q0 + nrv - 1) / g.Wq, &jh_lo, &jh_hi);
+            live_rows(1, oh, cv ? oh : (q0 + nrv - 1) / g.Wq, &jh_lo, &jh_hi);
             k0 = (jd_lo * s.k[1] + jh_lo) * CK;
             k1 = (jd_lo * s.k[1] + jh_hi) * CK;
           } else {
@@ -237,24 +250,25 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
         }
         const T* b = od_src + q0;
         const int64_t* offs = boff.data();
-        if (src_end - b < boff[(size_t)Kdim - 1] + NR) {
+        if (src_end - b < boff[(size_t)Kdim - 1] + slack) {
           // Only the very last tile of x read in place can run past its end: copy what it reads.
-          edge.resize((size_t)(Kdim * NR));
+          edge.resize((size_t)(Kdim * slack));
           for (int64_t k = 0; k < Kdim; ++k)
-            for (int64_t j = 0; j < NR; ++j) edge.data()[k * NR + j] = j < nrv ? b[boff[(size_t)k] + j] : T(0);
+            for (int64_t j = 0; j < slack; ++j)
+              edge.data()[k * slack + j] = j <= (nrv - 1) * g.cw ? b[boff[(size_t)k] + j] : T(0);
           b = edge.data();
           offs = edge_off.data();
         }
         const T* ak = a + k0 * MR;
         offs += k0;
-        T* yt = yb + (q0 / g.Wq) * OW + q0 % g.Wq;
+        T* yt = yb + oh * OW + ow0;
         // The tile's output lines, fetched for writing while its reduction runs: dozens of
         // store misses at its end (one row segment per channel) otherwise stall the stores.
         for (int64_t c = 0; c < mrv; ++c) {
           __builtin_prefetch(yt + c * P, 1);
           __builtin_prefetch(yt + c * P + nrv - 1, 1);
         }
-        if (!cv && mrv == MR && q0 % g.Wq + NR <= OW) {  // the whole tile lies in one output row
+        if (!cv && mrv == MR && ow0 + NR <= OW) {  // the whole tile lies in one output row
           tile.fn(k1 - k0, ak, b, offs, bb, yt, P);
           continue;
         }
@@ -282,11 +296,11 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
   auto own_blocks = [&](int64_t b0, int64_t b1) {
     return thread_packed_blocks(s, w, MR, b0, b1, KOrder::row_major, call_id);
   };
-  // This thread's zero-initialised buffer for one padded image group (plus NR of slack).
+  // This thread's zero-initialised buffer for one padded image group (plus the slack).
   auto own_group_buffer = [&]() -> T* {
     thread_local AlignedBuffer<T> buf;
     thread_local size_t zeroed = 0;  // slack and unpadded rows are read by dropped lanes only
-    const size_t need = (size_t)(group_len + NR);
+    const size_t need = (size_t)(group_len + slack);
     if (need > zeroed) {
       buf.resize(need);
       std::memset(buf.data(), 0, need * sizeof(T));
@@ -322,7 +336,7 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
       pad_group(n, gi, buf, 0, g.Dp, 0, g.Hq);
       for (int64_t od = 0; od < OD; ++od)
         run(ap + gi * mblocks * blk_len, fl + gi * mblocks, n, gi, od, 0, ntiles, 0, mblocks, buf,
-            buf + group_len + NR);
+            buf + group_len + slack);
     }, macs);
     return;
   }
@@ -362,7 +376,7 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
       pad_group(n, gi, buf, od0 * s.s[0], min64(g.Dp, (od1 - 1) * s.s[0] + halo_slices + 1), r0, r1);
       for (int64_t od = od0; od < od1; ++od)
         run(ap + gi * mblocks * blk_len, fl + gi * mblocks, n, gi, od, tl0, tl1, 0, mblocks, buf,
-            buf + group_len + NR);
+            buf + group_len + slack);
     }, macs);
     return;
   }
@@ -401,7 +415,7 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
             pad_id = n * G + gi;
           }
           src = buf;
-          src_end = buf + group_len + NR;
+          src_end = buf + group_len + slack;
         }
         for (int64_t od = 0; od < OD; ++od) run(ap, fl, n, gi, od, tl0, tl1, mb0, mb1, src, src_end);
       }
@@ -415,15 +429,15 @@ void conv_direct(const ConvShape& s, const T* x, const T* w, const T* bias, T* y
   // of pages cost more than the copy itself (over 1 ms for a 1.7 MB input here).
   thread_local AlignedBuffer<T> xbuf;
   if (g.copy) {
-    xbuf.resize((size_t)(s.N * G * group_len + NR));
+    xbuf.resize((size_t)(s.N * G * group_len + slack));
     T* xb = xbuf.data();  // (inside the tasks, xbuf would name each worker's own buffer)
-    for (int64_t i = 0; i < NR; ++i) xb[s.N * G * group_len + i] = T(0);
+    for (int64_t i = 0; i < slack; ++i) xb[s.N * G * group_len + i] = T(0);
     parallel_range(s.N * G * Cg, (double)g.CS, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) fill_padded(s, g, x + i * in_plane, xb + i * g.CS, 0, -1, 0, -1, i + 1 < e);
     });
   }
   const T* src = g.copy ? xbuf.data() : x;
-  const T* src_end = src + s.N * G * group_len + (g.copy ? NR : 0);
+  const T* src_end = src + s.N * G * group_len + (g.copy ? slack : 0);
   const bool own = private_pack && small_weights;
   if (!own) shared_pack();
   // Runs are ~384 positions (each channel block writes long runs of output rows), shorter when

@@ -16,11 +16,14 @@ template <typename T>
 using ConvTileFn = void (*)(int64_t kc, const T* a, const T* b, const int64_t* boff, const T* bias, T* tile,
                             int64_t ldt);
 
+// fn_s2 (channels in vector only): the same with positions two elements apart, b[boff[k] + 2j],
+// so a stride-2 convolution reads its padded input without dealing columns into phases.
 template <typename T>
 struct ConvTile {
   int mr, nr;
   bool channels_in_vector;
   ConvTileFn<T> fn;
+  ConvTileFn<T> fn_s2;
 };
 
 constexpr int kMaxConvTiles = 14;

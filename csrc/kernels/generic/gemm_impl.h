@@ -85,7 +85,7 @@ void conv_tile(int64_t kc, const T* __restrict a, const T* __restrict b, const i
     for (int v = 0; v < NV; ++v) *(VU*)(tile + i * ldt + v * VL) = acc[i][v];
 }
 
-template <typename T, int NP, int NVC>
+template <typename T, int NP, int NVC, int CS = 1>
 void conv_tile_cv(int64_t kc, const T* __restrict a, const T* __restrict b, const int64_t* __restrict boff,
                   const T* __restrict bias, T* __restrict tile, int64_t /*ldt == MR*/) {
   constexpr int VL = VB / (int)sizeof(T);
@@ -107,7 +107,7 @@ void conv_tile_cv(int64_t kc, const T* __restrict a, const T* __restrict b, cons
     for (int v = 0; v < NVC; ++v) wv[v] = *(const VA*)(a + (k * NVC + v) * VL);
 #pragma GCC unroll 32
     for (int j = 0; j < NP; ++j) {
-      const V xv = bk[j] - V{};
+      const V xv = bk[j * CS] - V{};
 #pragma GCC unroll 16
       for (int v = 0; v < NVC; ++v) acc[j][v] += xv * wv[v];
     }
@@ -354,11 +354,11 @@ double fma_probe(int64_t iters) {
 
 template <typename T, int MR, int NV>
 constexpr ConvTile<T> tile_of() {
-  return ConvTile<T>{MR, NV * (VB / (int)sizeof(T)), false, &conv_tile<T, MR, NV>};
+  return ConvTile<T>{MR, NV * (VB / (int)sizeof(T)), false, &conv_tile<T, MR, NV>, nullptr};
 }
 template <typename T, int NP, int NVC>
 constexpr ConvTile<T> cv_tile_of() {
-  return ConvTile<T>{NVC * (VB / (int)sizeof(T)), NP, true, &conv_tile_cv<T, NP, NVC>};
+  return ConvTile<T>{NVC * (VB / (int)sizeof(T)), NP, true, &conv_tile_cv<T, NP, NVC>, &conv_tile_cv<T, NP, NVC, 2>};
 }
 
 // Direct-conv tiles per register file (32 vector registers hold up to 28 accumulators, 16
