@@ -1420,8 +1420,53 @@ FMACONV_POOL_INLINE void fused_row_n(const RowPlan<T>& c, const T* const* rows, 
   }
 }
 
+// VL windows of kw <= 8 consecutive elements from g (tap j of lane m: g[m * kw + j]), each
+// reduced in tap order by red(earlier, later), with two-source permutes: the windows span kw
+// vectors, and a tap's lanes come from vector pair p where sel[j][p] is set. (kPermute only.)
+constexpr int kWinTapsMax = 8;
+template <typename T>
+struct WinTaps {
+  typename PV<T>::VK idx[kWinTapsMax][kWinTapsMax / 2], sel[kWinTapsMax][kWinTapsMax / 2];
+};
+template <typename T>
+const WinTaps<T>& win_taps(int64_t kw) {
+  constexpr int VL = PV<T>::VL;
+  struct All {
+    WinTaps<T> w[kWinTapsMax + 1];
+  };
+  static const All all = [] {
+    All a{};
+    for (int w = 1; w <= kWinTapsMax; ++w)
+      for (int j = 0; j < w; ++j)
+        for (int p = 0; p < kWinTapsMax / 2; ++p)
+          for (int m = 0; m < VL; ++m) {
+            const int e = m * w + j;
+            a.w[w].idx[j][p][m] = (typename PV<T>::K)(e % (2 * VL));
+            a.w[w].sel[j][p][m] = e / (2 * VL) == p ? (typename PV<T>::K)-1 : 0;
+          }
+    return a;
+  }();
+  return all.w[kw];
+}
+template <typename T, typename Red>
+FMACONV_POOL_INLINE typename PV<T>::V win_reduce(const T* g, int64_t kw, const WinTaps<T>& wt, const Red& red) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  V v[kWinTapsMax + 1];
+  for (int64_t i = 0; i < kw; ++i) v[i] = pld<V>(g + i * VL);
+  v[kw] = v[kw - 1];  // (the second source of an odd kw's last pair: never selected)
+  V a = V{};
+  for (int64_t j = 0; j < kw; ++j) {
+    V tap = __builtin_shuffle(v[0], v[1], wt.idx[j][0]);
+    for (int64_t p = 1; 2 * p < kw; ++p) tap = wt.sel[j][p] ? __builtin_shuffle(v[2 * p], v[2 * p + 1], wt.idx[j][p]) : tap;
+    a = j ? red(a, tap) : tap;
+  }
+  return a;
+}
+
 // zo[m] = the sum (AVG) or NaN-propagating max of xs[m * kw + j] over j < kw, m < n: windows
-// that tile a run of input. kw = 1, 2 and 4 use full vectors (even/odd shuffles), others scalars.
+// that tile a run of input. kw = 1, 2 and 4 use full vectors (even/odd shuffles), kw <= 8
+// permutes (AVX-512), others scalars.
 template <typename T, bool AVG>
 inline void reduce_tiled_cols(const T* __restrict xs, int64_t n, int64_t kw, T* __restrict zo) {
   typedef typename PV<T>::V V;
@@ -1447,6 +1492,9 @@ inline void reduce_tiled_cols(const T* __restrict xs, int64_t n, int64_t kw, T* 
       const V cd = red(__builtin_shuffle(c, d, me), __builtin_shuffle(c, d, mo));
       pst(zo + m, red(__builtin_shuffle(ab, cd, me), __builtin_shuffle(ab, cd, mo)));
     }
+  } else if (kPermute && kw <= kWinTapsMax) {
+    const WinTaps<T>& wt = win_taps<T>(kw);
+    for (; m + VL <= n; m += VL) pst(zo + m, win_reduce<T>(xs + m * kw, kw, wt, red));
   }
   for (; m < n; ++m) {
     T a = xs[m * kw];
@@ -1454,6 +1502,90 @@ inline void reduce_tiled_cols(const T* __restrict xs, int64_t n, int64_t kw, T* 
     zo[m] = a;
   }
 }
+
+// Average over windows that tile the input, for window widths the column pass has no vector
+// form for (kw not 1, 2 or 4): one output row's kd x kh input rows (kd slices dstride apart,
+// kh rows W apart) are summed first, full vectors of the OW * kw columns in use, into t; then
+// each window sums its kw sums. Columns first took kw scalar adds per input element
+// (avg_pool2d(3) on 24x24: 8.8x a copy of the input; avg_pool3d(3): 7.2x, as slow as PyTorch).
+// With two-source permutes (kw <= 8), VL windows at a time: tap j of lane m is t[m * kw + j],
+// taken from the pair of vectors holding it.
+constexpr int64_t kRowsFirstMax = 1024;  // t's length (wider rows keep the column pass)
+
+inline bool avg_rows_first_ok(const PoolShape& s) {
+  return s.k[2] != 1 && s.k[2] != 2 && s.k[2] != 4 && s.out[2] * s.k[2] <= kRowsFirstMax;
+}
+
+template <typename T>
+struct RowsFirst {
+  static constexpr int VL = PV<T>::VL;
+  alignas(64) T t[kRowsFirstMax + kWinTapsMax * VL];  // whole groups of VL windows read past the rows
+  int64_t kd, dstride, kh, W, OW, kw;
+  T div, inv;
+  bool pow2, vec;
+  RowsFirst(const PoolShape& s, int64_t dstride_, T div_)
+      : kd(s.k[0]), dstride(dstride_), kh(s.k[1]), W(s.in[2]), OW(s.out[2]), kw(s.k[2]), div(div_) {
+    for (auto& v : t) v = T(0);
+    pow2 = ((int64_t)div & ((int64_t)div - 1)) == 0;  // then the reciprocal rounds the same quotient
+    inv = T(1) / div;
+    vec = kPermute && kw <= kWinTapsMax;
+  }
+
+  // Output rows [r0, r1), stored flat from y (row r's input rows start at base(r)): batches of
+  // rows summed into t one after another, then their windows as one flat run (VL at a time
+  // across row ends: rows of a few windows fill whole vectors).
+  template <typename Base>
+  void rows(int64_t r0, int64_t r1, const Base& base, T* __restrict y) {
+    typedef typename PV<T>::V V;
+    const int64_t n = OW * kw, B = max64(1, kRowsFirstMax / n);
+    for (int64_t b0 = r0; b0 < r1; b0 += B) {
+      const int64_t b1 = min64(r1, b0 + B);
+      for (int64_t r = b0; r < b1; ++r) {
+        const T* xb = base(r);
+        T* tr = t + (r - b0) * n;
+        auto col = [&](int64_t c, auto load) __attribute__((always_inline)) {
+          V a = V{};
+          for (int64_t jd = 0; jd < kd; ++jd)
+            for (int64_t jh = 0; jh < kh; ++jh) {
+              const V v = load(xb + jd * dstride + jh * W + c);
+              a = jd || jh ? a + v : v;
+            }
+          return a;
+        };
+        if (n >= VL) {
+          for_chunks<VL>(n, [&](int64_t c) { pst(tr + c, col(c, [](const T* p) { return pld<V>(p); })); });
+        } else {
+          const unsigned m = (1u << n) - 1;
+          store_n(tr, col(0, [&](const T* p) { return load_mask<V>(p, V{}, m); }), n);
+        }
+      }
+      const int64_t cnt = (b1 - b0) * OW;  // windows of the batch
+      T* yb = y + b0 * OW;
+      int64_t o = 0;
+      if constexpr (kPermute) {
+        if (vec) {
+          const WinTaps<T>& wt = win_taps<T>(kw);
+          for (; o < cnt; o += VL) {
+            V a = win_reduce<T>(t + o * kw, kw, wt, [](V x, V y) { return x + y; });
+            a += V{};  // a sum of -0 is +0, as PyTorch's
+            a = pow2 ? a * inv : a / div;
+            if (o + VL <= cnt)
+              pst(yb + o, a);
+            else
+              store_n(yb + o, a, cnt - o);
+          }
+        }
+      }
+      for (; o < cnt; ++o) {
+        const T* w = t + o * kw;
+        T a = w[0];
+        for (int64_t j = 1; j < kw; ++j) a += w[j];
+        a += T(0);
+        yb[o] = pow2 ? a * inv : a / div;
+      }
+    }
+  }
+};
 
 // Windows that tile the input (pool_is_tiled): every input row belongs to one output row, so a
 // segment of output rows is pooled in two flat passes with no edges: the columns of its input
@@ -1497,6 +1629,17 @@ void tiled_pool_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, in
     return a;
   };
   RowIter it(begin, s.out[0], OH);
+  if constexpr (AVG) {
+    if (avg_rows_first_ok(s)) {
+      RowsFirst<T> rf(s, H * W, div);
+      const int64_t OD = s.out[0];
+      rf.rows(begin, end, [&](int64_t r) {
+        const int64_t p = r / (OD * OH), od = r / OH % OD, oh = r % OH;
+        return x + p * s.in_plane() + (od * kd * H + oh * kh) * W;
+      }, y);
+      return;
+    }
+  }
   for (int64_t row = begin; row < end;) {
     const int64_t a = it.oh, b = min64(min64(OH, a + B), a + (end - row));
     for (int64_t jd = 0; jd < kd; ++jd)
@@ -2267,9 +2410,10 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       return idx ? window_tiny_k<T, 1>(s, x, y, idx, begin, end, true, 0) : window_tiny_k<T, 0>(s, x, y, nullptr, begin, end, true, 0);
     if (!idx && window_small_ok<T>(s, false)) return window_small_k<T, 0>(s, x, y, begin, end, true, 0);
   }
-  // (tiled_pool_k's column pass is vectorized for 1, 2 and 4 columns; its scalar loop for other
-  // widths branches on the data and loses to the window kernels)
-  if (!idx && pool_is_tiled(s) && (s.k[2] <= 2 || s.k[2] == 4))
+  // (tiled_pool_k's column pass is vectorized for 1, 2 and 4 columns, and with permutes for
+  // more; its scalar loop for other widths branches on the data and loses to the window
+  // kernels, as do the permutes from 7 columns on: 8x64x42x42 k7 246 -> 264 us, k8 285 -> 310)
+  if (!idx && pool_is_tiled(s) && (s.k[2] <= 2 || s.k[2] == 4 || (kPermute && s.k[2] <= 6)))
     return tiled_pool_k<T, false>(s, x, y, T(1), begin, end, scratch);
   // (dilated columns: the fused rows below, with plain max, beat the flat kernel's masked taps)
   const bool fusable = kPermute && s.in[2] >= VL && (s.k[2] - 1) * s.d[2] < VL;
@@ -2596,6 +2740,11 @@ void tiled_avg_rows_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin
         store_n(yr, vred(zr, KH), OW);
     }
   };
+  if (avg_rows_first_ok(s)) {
+    RowsFirst<T> rf(s, 0, div);
+    rf.rows(begin, end, [&](int64_t r) { return x + r * kh * W; }, y);
+    return;
+  }
   for (int64_t r0 = begin; r0 < end;) {
     const int64_t r1 = min64(end, r0 + B);
     hred(x + r0 * kh * W, (r1 - r0) * kh * OW, z);
