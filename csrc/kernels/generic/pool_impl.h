@@ -1448,20 +1448,35 @@ const WinTaps<T>& win_taps(int64_t kw) {
   }();
   return all.w[kw];
 }
-template <typename T, typename Red>
-FMACONV_POOL_INLINE typename PV<T>::V win_reduce(const T* g, int64_t kw, const WinTaps<T>& wt, const Red& red) {
+template <typename T, int KW, typename Red>
+FMACONV_POOL_INLINE typename PV<T>::V win_reduce(const T* g, const WinTaps<T>& wt, const Red& red) {
   typedef typename PV<T>::V V;
   constexpr int VL = PV<T>::VL;
-  V v[kWinTapsMax + 1];
-  for (int64_t i = 0; i < kw; ++i) v[i] = pld<V>(g + i * VL);
-  v[kw] = v[kw - 1];  // (the second source of an odd kw's last pair: never selected)
+  V v[KW + 1];
+#pragma GCC unroll 8
+  for (int i = 0; i < KW; ++i) v[i] = pld<V>(g + i * VL);
+  v[KW] = v[KW - 1];  // (the second source of an odd kw's last pair: never selected)
   V a = V{};
-  for (int64_t j = 0; j < kw; ++j) {
+#pragma GCC unroll 8
+  for (int j = 0; j < KW; ++j) {
     V tap = __builtin_shuffle(v[0], v[1], wt.idx[j][0]);
-    for (int64_t p = 1; 2 * p < kw; ++p) tap = wt.sel[j][p] ? __builtin_shuffle(v[2 * p], v[2 * p + 1], wt.idx[j][p]) : tap;
+#pragma GCC unroll 4
+    for (int p = 1; 2 * p < KW; ++p) tap = wt.sel[j][p] ? __builtin_shuffle(v[2 * p], v[2 * p + 1], wt.idx[j][p]) : tap;
     a = j ? red(a, tap) : tap;
   }
   return a;
+}
+// f(IC<kw>{}) for kw in [3, kWinTapsMax].
+template <typename F>
+FMACONV_POOL_INLINE void with_kw(int64_t kw, const F& f) {
+  switch (kw) {
+    case 3: return f(IC<3>{});
+    case 4: return f(IC<4>{});
+    case 5: return f(IC<5>{});
+    case 6: return f(IC<6>{});
+    case 7: return f(IC<7>{});
+    default: return f(IC<8>{});
+  }
 }
 
 // zo[m] = the sum (AVG) or NaN-propagating max of xs[m * kw + j] over j < kw, m < n: windows
@@ -1494,7 +1509,9 @@ inline void reduce_tiled_cols(const T* __restrict xs, int64_t n, int64_t kw, T* 
     }
   } else if (kPermute && kw <= kWinTapsMax) {
     const WinTaps<T>& wt = win_taps<T>(kw);
-    for (; m + VL <= n; m += VL) pst(zo + m, win_reduce<T>(xs + m * kw, kw, wt, red));
+    with_kw(kw, [&](auto KW) {
+      for (; m + VL <= n; m += VL) pst(zo + m, win_reduce<T, decltype(KW)::value>(xs + m * kw, wt, red));
+    });
   }
   for (; m < n; ++m) {
     T a = xs[m * kw];
@@ -1565,15 +1582,17 @@ struct RowsFirst {
       if constexpr (kPermute) {
         if (vec) {
           const WinTaps<T>& wt = win_taps<T>(kw);
-          for (; o < cnt; o += VL) {
-            V a = win_reduce<T>(t + o * kw, kw, wt, [](V x, V y) { return x + y; });
-            a += V{};  // a sum of -0 is +0, as PyTorch's
-            a = pow2 ? a * inv : a / div;
-            if (o + VL <= cnt)
-              pst(yb + o, a);
-            else
-              store_n(yb + o, a, cnt - o);
-          }
+          with_kw(kw, [&](auto KW) {
+            for (; o < cnt; o += VL) {
+              V a = win_reduce<T, decltype(KW)::value>(t + o * kw, wt, [](V x, V y) { return x + y; });
+              a += V{};  // a sum of -0 is +0, as PyTorch's
+              a = pow2 ? a * inv : a / div;
+              if (o + VL <= cnt)
+                pst(yb + o, a);
+              else
+                store_n(yb + o, a, cnt - o);
+            }
+          });
         }
       }
       for (; o < cnt; ++o) {
@@ -2410,10 +2429,9 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
       return idx ? window_tiny_k<T, 1>(s, x, y, idx, begin, end, true, 0) : window_tiny_k<T, 0>(s, x, y, nullptr, begin, end, true, 0);
     if (!idx && window_small_ok<T>(s, false)) return window_small_k<T, 0>(s, x, y, begin, end, true, 0);
   }
-  // (tiled_pool_k's column pass is vectorized for 1, 2 and 4 columns, and with permutes for
-  // more; its scalar loop for other widths branches on the data and loses to the window
-  // kernels, as do the permutes from 7 columns on: 8x64x42x42 k7 246 -> 264 us, k8 285 -> 310)
-  if (!idx && pool_is_tiled(s) && (s.k[2] <= 2 || s.k[2] == 4 || (kPermute && s.k[2] <= 6)))
+  // (tiled_pool_k's column pass is vectorized for 1, 2 and 4 columns, and with permutes up to
+  // 8; its scalar loop for wider windows branches on the data and loses to the window kernels)
+  if (!idx && pool_is_tiled(s) && (s.k[2] <= 2 || s.k[2] == 4 || (kPermute && s.k[2] <= kWinTapsMax)))
     return tiled_pool_k<T, false>(s, x, y, T(1), begin, end, scratch);
   // (dilated columns: the fused rows below, with plain max, beat the flat kernel's masked taps)
   const bool fusable = kPermute && s.in[2] >= VL && (s.k[2] - 1) * s.d[2] < VL;

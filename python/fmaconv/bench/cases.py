@@ -243,6 +243,9 @@ SUITE: tuple[Case, ...] = (
     # small planes: AlexNet's last max pool (3x3 stride 2 on 13x13), 2x2 on CIFAR-sized 8x8 maps
     pool("maxpool3x3s2_alexnet_256x13", MAX_POOL, 4, 256, (13, 13), 3, 2, 0),
     pool("maxpool2x2_cifar_128x8",  MAX_POOL, 32, 128, (8, 8), 2),
+    # windows that tile the input three or more columns wide: 3x3 average, 14 -> 2 adaptive
+    pool("avgpool3x3s3_64x24_n8",   AVG_POOL, 8, 64, (24, 24), 3),
+    adaptive_avg_pool("adaptive_avgpool_512x14to2", 8, 512, (14, 14), 2),
 )
 
 
