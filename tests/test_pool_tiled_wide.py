@@ -8,7 +8,9 @@ avg_pool2d(3) on 24x24, avg_pool3d(3), adaptive_avg_pool2d(2) on 14x14, max_pool
 - window widths 3..8 by heights 1..5 (and depth 1..3), output widths around the vector lengths
   (a few windows up to 1024 columns and beyond), planes of every kind of value, the same bits at
   1, 2 and 3 threads (rows split anywhere), averages of -0 (+0), NaN and infinities, inputs
-  ending at an inaccessible page, divisor_override.
+  ending at an inaccessible page, divisor_override;
+- global average pooling of planes shorter than a vector (1x1, 2x2, 3x3 maps): VL planes per
+  vector, as windows tiling one run.
 
 Oracles: tests/reference.py (NumPy, from the spec), and PyTorch where installed."""
 
@@ -139,6 +141,23 @@ def test_input_at_page_end(dtype):
             a[...] = pool_values(rng, shape, dtype, "normal")
             assert_result(fmaconv.avg_pool2d(a, k), ref.avg_pool2d(a, k), dtype, what=f"avg {shape}")
             assert_result(fmaconv.max_pool2d(a, k), ref.max_pool2d(a, k), dtype, exact=True, what=f"max {shape}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_global_avg_of_tiny_planes(dtype):
+    rng = np.random.default_rng(13)
+    for h, w in [(1, 1), (1, 2), (2, 2), (1, 3), (3, 3), (2, 4), (1, 7), (3, 5), (1, 15), (4, 4), (1, 17)]:
+        for planes in (1, 7, 8, 15, 16, 17, 33, 100):
+            kind = KINDS[(planes + h * w) % len(KINDS)]
+            x = pool_values(rng, (1, planes, h, w), dtype, kind)
+            assert_result(fmaconv.adaptive_avg_pool2d(x, 1), ref.adaptive_avg_pool2d(x, 1), dtype,
+                          what=f"{planes} planes of {h}x{w} {kind}")
+        z = np.full((3, 11, h, w), -0.0, dtype)
+        assert not np.signbit(fmaconv.adaptive_avg_pool2d(z, 1)).any(), f"{h}x{w}: the mean of -0 is +0"
+    x = pool_values(rng, (4, 37, 5), dtype, "normal")  # 1-D and 3-D too
+    assert_result(fmaconv.adaptive_avg_pool1d(x, 1), ref.adaptive_avg_pool1d(x, 1), dtype, what="1-D")
+    x = pool_values(rng, (2, 19, 1, 2, 3), dtype, "special")
+    assert_result(fmaconv.adaptive_avg_pool3d(x, 1), ref.adaptive_avg_pool3d(x, 1), dtype, what="3-D")
 
 
 @pytest.mark.skipif(not have_torch(), reason="PyTorch not installed")

@@ -3560,6 +3560,9 @@ inline typename PV<T>::V fold_lanes(typename PV<T>::V* acc, const Red& red) {
 // summed into one vector (the tail as an overlapping load with the already counted lanes masked
 // off), then the VL vectors are folded together pairwise (even + odd lanes) so lane q ends up
 // holding plane q's sum: no per-plane horizontal reduction.
+// Planes shorter than a vector (global pooling of 1x1 or 2x2 maps) are windows tiling one run:
+// reduce_tiled_cols sums VL planes per vector (one scalar sum per plane took 32x a copy of a
+// 8x2048x1x1 input).
 template <typename T>
 void mean_planes_k(const T* x, int64_t n, int64_t planes, T* y) {
   typedef typename PV<T>::V V;
@@ -3567,6 +3570,12 @@ void mean_planes_k(const T* x, int64_t n, int64_t planes, T* y) {
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
   int64_t p = 0;
+  if (n < VL && n > 0) {
+    reduce_tiled_cols<T, true>(x, planes, n, y);
+    for (; p + VL <= planes; p += VL) pst(y + p, (pld<V>(y + p) + V{}) / (T)n);  // (+0: a sum of -0 is +0)
+    for (; p < planes; ++p) y[p] = (y[p] + T(0)) / (T)n;
+    return;
+  }
   if (n >= VL && VL > 1) {
     const int64_t rem = n % VL;
     VK mask;
