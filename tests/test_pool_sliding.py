@@ -4,7 +4,8 @@ csrc/kernels/generic/pool_sliding.h (padded rows of up to 4 vectors): columns by
 registers, then rows in groups sharing their common window rows; float32 5x5 windows with
 padding 2 on planes of up to 2048 elements through the flat kernel at its end (whole planes as
 runs of vectors, columns first unless a plane holds a NaN or zeros of both signs; the partial
-planes at the ends of a thread's range in scan order).
+planes at the ends of a thread's range in scan order), and 3x3 windows with padding 1 on rows
+narrower than a vector through the same kernel.
 
 - widths and heights around the vector lengths and the 4-vector limit of the padded row (1..40
   and 57..66), kernels 4..13 (square and not), every padding 0..k//2, ceil_mode;
@@ -44,6 +45,14 @@ def _separable(H, W, kh, kw, pw, dtype):
     Mirrors sliding_max_ok in pool_sliding.h."""
     vl = 64 // np.dtype(dtype).itemsize
     return _isa() == "avx512" and kw - 1 < vl and kh <= 32 and W + 2 * pw <= 4 * vl and kh * kw > 9
+
+
+def _exact_signs(H, W, k):
+    """Zero signs exact for a k x k, padding k // 2 float32 max (the separable kernels, or the flat
+    kernel, which hands planes holding both zero signs to them). Mirrors flat_slide_ok."""
+    if k == 3:
+        return _isa() == "avx512" and W < 16 and H * W <= 2048
+    return _separable(H, W, k, k, k // 2, np.float32)
 
 
 def _signed_zeros(rng, shape, dtype):
@@ -208,8 +217,9 @@ def _one_sign_zeros(rng, shape, sign):
     return np.where(a == 0, np.float32(sign * 0.0), a).astype(np.float32)
 
 
+@pytest.mark.parametrize("k", [3, 5])
 @pytest.mark.parametrize("kind", ["ints", "special", "many_nan", "normal", "neg_inf", "zeros", "pos_zeros", "neg_zeros"])
-def test_flat_5x5(kind, rng):
+def test_flat_5x5(kind, k, rng):
     for H, W in FLAT_SIZES:
         for C in (1, 3, 7):
             shape = (2, C, H, W)
@@ -222,8 +232,8 @@ def test_flat_5x5(kind, rng):
                 x[rng.random(shape) < 0.2] = np.nan
             else:
                 x = pool_values(rng, shape, np.float32, kind)
-            signs = kind != "zeros" or _separable(H, W, 5, 5, 2, np.float32)
-            _check_max(x, dict(kernel_size=5, stride=1, padding=2), f"{kind} {shape}", signs=signs)
+            signs = kind != "zeros" or _exact_signs(H, W, k)
+            _check_max(x, dict(kernel_size=k, stride=1, padding=k // 2), f"{k}x{k} {kind} {shape}", signs=signs)
 
 
 def test_flat_5x5_misaligned(rng):
@@ -237,8 +247,9 @@ def test_flat_5x5_misaligned(rng):
             _check_max(x, dict(kernel_size=5, stride=1, padding=2), f"misaligned {kind} {x.shape}")
 
 
-@pytest.mark.parametrize("H, W", [(6, 20), (5, 13), (3, 33)])
-def test_flat_5x5_zero_pair_each_position(H, W):
+@pytest.mark.parametrize("k", [3, 5])
+@pytest.mark.parametrize("H, W", [(6, 20), (5, 13), (3, 33), (9, 14)])
+def test_flat_5x5_zero_pair_each_position(H, W, k):
     """Plane i holds -0 at position i and +0 at the next one (everything else negative): the
     windows holding both keep the first in scan order, PyTorch's sign."""
     n = H * W
@@ -249,17 +260,19 @@ def test_flat_5x5_zero_pair_each_position(H, W):
         x[i, i] = first
         x[i, i + 1] = -first
         x = x.reshape(1, n - 1, H, W)
-        signs = _separable(H, W, 5, 5, 2, np.float32)
-        _check_max(x, dict(kernel_size=5, stride=1, padding=2), f"zero pair {H}x{W} first {first}", signs=signs)
+        _check_max(x, dict(kernel_size=k, stride=1, padding=k // 2), f"{k}x{k} zero pair {H}x{W} first {first}",
+                   signs=_exact_signs(H, W, k))
 
 
+@pytest.mark.parametrize("k", [3, 5])
 @pytest.mark.parametrize("threads", [2, 3])
-def test_flat_5x5_threads(threads, rng, restore_threads):
+def test_flat_5x5_threads(threads, k, rng, restore_threads):
     """Enough rows that the work is split: ranges start and end inside planes (those partial
     planes take the in-order path), same as one thread and the reference."""
     xs = [pool_values(rng, (2, 7, 40, 20), np.float32, "special"), _signed_zeros(rng, (2, 7, 40, 20), np.float32),
           _one_sign_zeros(rng, (3, 5, 33, 19), 1), pool_values(rng, (2, 9, 23, 33), np.float32, "ints")]
-    kw = dict(kernel_size=5, stride=1, padding=2)
+    xs += [pool_values(rng, (3, 7, 30, 14), np.float32, "special"), _signed_zeros(rng, (2, 9, 17, 13), np.float32)]
+    kw = dict(kernel_size=k, stride=1, padding=k // 2)
     for x in xs:
         res = {}
         for t in (1, threads):
@@ -267,7 +280,7 @@ def test_flat_5x5_threads(threads, rng, restore_threads):
             res[t] = fmaconv.max_pool2d(x, **kw)
         np.testing.assert_array_equal(res[1], res[threads])
         np.testing.assert_array_equal(np.signbit(res[1]), np.signbit(res[threads]))
-        _check_max(x, kw, f"threads {threads} {x.shape}", signs=_separable(x.shape[2], x.shape[3], 5, 5, 2, np.float32))
+        _check_max(x, kw, f"threads {threads} {x.shape}", signs=_exact_signs(x.shape[2], x.shape[3], k))
 
 
 @pytest.mark.skipif(os.environ.get(RERUN_VAR) == "1", reason="torch is compared in the parent run (keeps the ISA reruns short)")

@@ -269,10 +269,13 @@ inline bool flat_slide_ok(const PoolShape& s) {
   // (only where the row kernel's padded rows leave many lanes idle: rows narrower than a vector,
   // or padded rows of at least 1.4x the width: 20 -> 32 lanes; at 26 -> 32 or 40 -> 48 the row
   // kernel is as fast or faster)
+  // 3x3 (padding 1) on rows narrower than a vector too: the table-driven narrow-row kernel took
+  // 7.4x a copy for 8x832x14x14 (Inception's 3x3 stride-1 branch on 14x14 maps).
   const int64_t W = s.in[2], padded = (W + 4 + VL - 1) / VL * VL;
-  return kPermute && sizeof(T) == 4 && sliding_ok<T>(s) && s.k[1] == 5 && s.k[2] == 5 && s.p[1] == 2 &&
-         s.p[2] == 2 && s.in[1] * W <= kFlatMax && s.out[1] == s.in[1] && s.out[2] == W &&
-         (W < VL || 5 * padded >= 7 * W);
+  const bool k5 = s.k[1] == 5 && s.k[2] == 5 && s.p[1] == 2 && s.p[2] == 2 && (W < VL || 5 * padded >= 7 * W);
+  const bool k3 = s.k[1] == 3 && s.k[2] == 3 && s.p[1] == 1 && s.p[2] == 1 && W < VL;
+  return kPermute && sizeof(T) == 4 && sliding_ok<T>(s) && (k5 || k3) && s.in[1] * W <= kFlatMax &&
+         s.out[1] == s.in[1] && s.out[2] == W;
 }
 
 template <typename T>
@@ -476,5 +479,6 @@ void flat_slide_kk(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t 
 
 template <typename T>
 void flat_slide_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end) {
+  if (s.k[1] == 3) return flat_slide_kk<T, 3>(s, x, y, begin, end);
   flat_slide_kk<T, 5>(s, x, y, begin, end);
 }
