@@ -1507,11 +1507,13 @@ inline void reduce_tiled_cols(const T* __restrict xs, int64_t n, int64_t kw, T* 
       const V cd = red(__builtin_shuffle(c, d, me), __builtin_shuffle(c, d, mo));
       pst(zo + m, red(__builtin_shuffle(ab, cd, me), __builtin_shuffle(ab, cd, mo)));
     }
-  } else if (kPermute && kw <= kWinTapsMax) {
-    const WinTaps<T>& wt = win_taps<T>(kw);
-    with_kw(kw, [&](auto KW) {
-      for (; m + VL <= n; m += VL) pst(zo + m, win_reduce<T, decltype(KW)::value>(xs + m * kw, wt, red));
-    });
+  } else if (kw <= kWinTapsMax) {
+    if constexpr (kPermute) {  // (elsewhere the scalar loop below: no permutes compiled lane by lane)
+      const WinTaps<T>& wt = win_taps<T>(kw);
+      with_kw(kw, [&](auto KW) {
+        for (; m + VL <= n; m += VL) pst(zo + m, win_reduce<T, decltype(KW)::value>(xs + m * kw, wt, red));
+      });
+    }
   }
   for (; m < n; ++m) {
     T a = xs[m * kw];

@@ -305,23 +305,15 @@ FMACONV_POOL_INLINE typename PV<T>::V fs_red(typename PV<T>::V acc, typename PV<
   }
 }
 
-// Lanes of column vector c that are >= v / < v.
-template <typename VK>
-FMACONV_POOL_INLINE unsigned col_ge(const VK& c, int64_t v) {
+// Lanes of column vector c that are >= v (GE) / < v.
+template <bool GE, typename VK>
+FMACONV_POOL_INLINE unsigned col_mask(const VK& c, int64_t v) {
 #if defined(__AVX512F__)
-  if constexpr (sizeof(VK) == 64 && sizeof(c[0]) == 4) return __builtin_ia32_cmpd512_mask(c, VK{} + (int)v, 5, 0xffff);
+  if constexpr (sizeof(VK) == 64 && sizeof(c[0]) == 4)
+    return __builtin_ia32_cmpd512_mask(c, VK{} + (int)v, GE ? 5 : 1, 0xffff);  // (5: not less than, 1: less than)
 #endif
   unsigned m = 0;
-  for (int l = 0; l < (int)(sizeof(VK) / sizeof(c[0])); ++l) m |= (unsigned)(c[l] >= v) << l;
-  return m;
-}
-template <typename VK>
-FMACONV_POOL_INLINE unsigned col_lt(const VK& c, int64_t v) {
-#if defined(__AVX512F__)
-  if constexpr (sizeof(VK) == 64 && sizeof(c[0]) == 4) return __builtin_ia32_cmpd512_mask(c, VK{} + (int)v, 1, 0xffff);
-#endif
-  unsigned m = 0;
-  for (int l = 0; l < (int)(sizeof(VK) / sizeof(c[0])); ++l) m |= (unsigned)(c[l] < v) << l;
+  for (int l = 0; l < (int)(sizeof(VK) / sizeof(c[0])); ++l) m |= (unsigned)(GE ? c[l] >= v : c[l] < v) << l;
   return m;
 }
 
@@ -380,8 +372,8 @@ unsigned flat_vh(const T* xp, T* yp, int64_t n, int64_t W, const typename PV<T>:
         il[l] = l + VL - dx;
         ir[l] = l + dx;
       }
-      acc = fs_red<T, NANP>(acc, __builtin_shuffle(prev, cur, il), col_ge(cv, dx));
-      acc = fs_red<T, NANP>(acc, __builtin_shuffle(cur, next, ir), col_lt(cv, W - dx));
+      acc = fs_red<T, NANP>(acc, __builtin_shuffle(prev, cur, il), col_mask<true>(cv, dx));
+      acc = fs_red<T, NANP>(acc, __builtin_shuffle(cur, next, ir), col_mask<false>(cv, W - dx));
     }
     if (o + VL <= n)
       pst(yp + o, acc);
