@@ -2419,6 +2419,7 @@ inline int64_t ad_end(int64_t o, int64_t i, int64_t O) { return ((o + 1) * i + O
 
 #include "kernels/generic/pool_adaptive.h"
 #include "kernels/generic/pool_sliding.h"
+#include "kernels/generic/pool_flat_planes.h"
 
 template <typename T>
 void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
@@ -2438,8 +2439,11 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   // (dilated columns: the fused rows below, with plain max, beat the flat kernel's masked taps)
   const bool fusable = kPermute && s.in[2] >= VL && (s.k[2] - 1) * s.d[2] < VL;
   if constexpr (kPermute) {
-    if constexpr (sizeof(T) == 4)
+    if constexpr (sizeof(T) == 4) {
+      if (!idx && flat_planes_ok<T>(s, false))
+        return s.k[1] == 3 ? flat_planes_max<T, 3>(s, x, y, begin, end) : flat_planes_max<T, 5>(s, x, y, begin, end);
       if (!idx && flat_slide_ok<T>(s)) return flat_slide_k<T>(s, x, y, begin, end);
+    }
     if (!idx && sliding_max_ok<T>(s)) return sliding_k<T, false>(s, x, y, false, 0, begin, end);
     // 3x3 and 5x5 stride 1 on rows of up to 4 vectors: whole rows in registers
     if (const int k = idx ? 0 : max_narrow_taps<T>(s)) {
@@ -3395,6 +3399,7 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
                 int64_t begin, int64_t end, void* scratch) {
   if constexpr (kPermute) {
     if (window_tiny_ok<T>(s)) return window_tiny_k<T, 2>(s, x, y, nullptr, begin, end, count_include_pad, divisor_override);
+    if (flat_planes_ok<T>(s, true)) return flat_planes_avg<T>(s, x, y, count_include_pad, divisor_override, begin, end);
     if (window_small_ok<T>(s, true)) return window_small_k<T, 2>(s, x, y, begin, end, count_include_pad, divisor_override);
     if (sliding_avg_ok<T>(s) && !flat_avg3_ok(s)) return sliding_k<T, true>(s, x, y, count_include_pad, divisor_override, begin, end);
     if (avg3d_narrow_ok<T>(s)) {

@@ -1,0 +1,219 @@
+// Part of the generic kernels: included by pool_impl.h after pool_sliding.h (uses load_mask,
+// store_n, col_mask, fs_red, nan_negzero_bits, flat_scan, flat_slide_kk).
+// KxK windows, stride 1, padding K / 2, on small planes (Inception's 3x3 stride-1 branch pools on
+// 8x8 and 17x17 maps, 3x3 max on 7x7): the per-plane and per-row kernels pay their set-up and
+// their edge vectors once per plane, 4-8x a copy of the input on such planes. Here a thread's
+// whole range of output rows is one flat run across rows and planes. Each lane's offset in its
+// plane and its column ride along as vectors (stepping VL mod H*W and mod W). The column taps are
+// masked loads: lanes whose row + dy leaves the plane read nothing (the first and last planes
+// never read outside the array). The row taps are permutes of the column result and its
+// neighbour vectors, with lanes whose column + dx leaves [0, W) masked off.
+// Max takes columns first; a block holding a NaN or a -0 is redone by flat_slide_kk, which
+// decides per plane (see there). Averages: columns first too (PyTorch sums in scan order: the
+// last bit may differ, as elsewhere), each sum times its reciprocal divisor.
+#pragma once
+
+// Elements per block of whole rows (a max block with a NaN or -0 is redone: it stays in L1).
+constexpr int64_t kFlatPlanesBlock = 2048;
+
+template <typename T>
+inline bool flat_planes_ok(const PoolShape& s, bool avg) {
+  constexpr int64_t VL = PV<T>::VL;
+  const int64_t H = s.in[1], W = s.in[2], K = s.k[1];
+  if (!kPermute || s.in[0] != 1 || s.k[0] != 1 || s.out[0] != 1 || s.s[1] != 1 || s.s[2] != 1 || s.d[1] != 1 ||
+      s.d[2] != 1 || s.k[2] != K || s.p[1] != K / 2 || s.p[2] != K / 2 || s.out[1] != H || s.out[2] != W)
+    return false;
+  // (larger planes: the row kernels' interior vectors need no masks and win)
+  if (avg) return K == 3 && H * W <= 32 * VL;
+  // max: float only (the -0 check), planes flat_slide_kk takes whole (its fallback)
+  return sizeof(T) == 4 && (K == 3 || K == 5) && H * W <= 8 * VL && W + 2 * (K / 2) <= 4 * VL && flat_slide_ok<T>(s);
+}
+
+// acc + v in the lanes of m, acc in the others.
+template <typename T>
+FMACONV_POOL_INLINE typename PV<T>::V fp_madd(typename PV<T>::V acc, typename PV<T>::V v, unsigned m) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4) return __builtin_ia32_addps512_mask(acc, v, acc, (unsigned short)m, 4);
+  if constexpr (sizeof(T) == 8) return __builtin_ia32_addpd512_mask(acc, v, acc, (unsigned char)m, 4);
+#endif
+  typename PV<T>::V o = acc;
+  for (int l = 0; l < PV<T>::VL; ++l)
+    if (m >> l & 1) o[l] += v[l];
+  return o;
+}
+// acc + v * one in the lanes of m (one == 1: the exact sum, on the FMA pipes, which plain adds
+// leave idle), acc in the others.
+template <typename T>
+FMACONV_POOL_INLINE typename PV<T>::V fp_mfma(typename PV<T>::V acc, typename PV<T>::V v, typename PV<T>::V one,
+                                              unsigned m) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4) return __builtin_ia32_vfmaddps512_mask3(v, one, acc, (unsigned short)m, 4);
+  if constexpr (sizeof(T) == 8) return __builtin_ia32_vfmaddpd512_mask3(v, one, acc, (unsigned char)m, 4);
+#endif
+  (void)one;
+  return fp_madd<T>(acc, v, m);
+}
+
+// Stores the lanes of m.
+template <typename T>
+FMACONV_POOL_INLINE void fp_store(T* p, typename PV<T>::V v, unsigned m) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4) return __builtin_ia32_storeups512_mask(p, v, (unsigned short)m);
+  if constexpr (sizeof(T) == 8) return __builtin_ia32_storeupd512_mask(p, v, (unsigned char)m);
+#endif
+  for (int l = 0; l < PV<T>::VL; ++l)
+    if (m >> l & 1) p[l] = v[l];
+}
+
+// The lane masks of the vectors at offsets f * VL (f < the period lcm(H * W, VL) / VL): per
+// vector 4R masks, the lanes whose row - dy (dy = 1..R), row + dy, column - dx, column + dx stay
+// in the plane. Built once per thread and plane geometry.
+template <typename T>
+const uint16_t* flat_planes_masks(int64_t H, int64_t W, int R, int64_t* period,
+                                  const typename PV<T>::V** recip = nullptr) {
+  constexpr int64_t VL = PV<T>::VL;
+  struct Cache {
+    int64_t H = 0, W = 0;
+    int R = 0;
+    std::vector<uint16_t> m;
+    std::vector<typename PV<T>::V> r;  // (R 1) each lane's 1 / its live taps
+  };
+  static thread_local Cache c;
+  const int64_t HW = H * W;
+  int64_t g = HW, b = VL;
+  while (b) {
+    const int64_t t = g % b;
+    g = b, b = t;
+  }
+  *period = HW / g;
+  if (c.H != H || c.W != W || c.R != R) {
+    c.H = H, c.W = W, c.R = R;
+    c.m.assign((size_t)(*period * 4 * R), 0);
+    for (int64_t f = 0; f < *period; ++f)
+      for (int64_t l = 0; l < VL; ++l) {
+        const int64_t pos = (f * VL + l) % HW, row = pos / W, col = pos % W;
+        uint16_t* e = c.m.data() + f * 4 * R;
+        for (int d = 1; d <= R; ++d) {
+          e[d - 1] |= (uint16_t)((row >= d) << l);
+          e[R + d - 1] |= (uint16_t)((row + d < H) << l);
+          e[2 * R + d - 1] |= (uint16_t)((col >= d) << l);
+          e[3 * R + d - 1] |= (uint16_t)((col + d < W) << l);
+        }
+      }
+    c.r.clear();
+  }
+  if (recip) {
+    if (c.r.empty()) {
+      c.r.resize((size_t)*period);
+      for (int64_t f = 0; f < *period; ++f)
+        for (int64_t l = 0; l < VL; ++l) {
+          const int64_t pos = (f * VL + l) % HW, row = pos / W, col = pos % W;
+          const int64_t n = (min64(row + 2, H) - max64(row - 1, 0)) * (min64(col + 2, W) - max64(col - 1, 0));
+          c.r[f][l] = T(1) / (T)n;
+        }
+    }
+    *recip = c.r.data();
+  }
+  return c.m.data();
+}
+
+// Outputs [o0, o1) of the flat run (x, y: the whole arrays; rows of W; tab, P: the plane's
+// masks and their period). DIV 0: max with plain maxps (NaN and -0 reported in the return
+// value); 1: sums times rdiv; 2: sums over their live taps (H, W >= 2: 4, 6 or 9 of them).
+template <typename T, int K, int DIV>
+__attribute__((noinline)) unsigned flat_planes_run(const T* x, T* y, int64_t o0, int64_t o1, int64_t W, const uint16_t* tab, int64_t P,
+                         T rdiv, const typename PV<T>::V* rtab = nullptr) {
+  typedef typename PV<T>::V V;
+  constexpr int VL = PV<T>::VL;
+  constexpr int R = K / 2, NM = 4 * R;
+  constexpr bool AVG = DIV != 0;
+  constexpr unsigned full = (1u << VL) - 1;
+  const V fill = AVG ? V{} : V{} - __builtin_inf();
+  V one = V{} + T(1);
+  __asm__("" : "+v"(one));  // (opaque: a * one + b stays an FMA)
+  unsigned zn = 0;
+  // column taps of the vector at o, lanes tm (masked loads: nothing read outside the plane)
+  auto column = [&](int64_t o, const uint16_t* m, unsigned tm) __attribute__((always_inline)) -> V {
+    const V c = tm == full ? pld<V>(x + o) : load_mask<V>(x + o, fill, tm);
+    if constexpr (!AVG) zn |= nan_negzero_bits(c);
+    V acc = c;
+#pragma GCC unroll 4
+    for (int dy = 1; dy <= R; ++dy) {
+      const V u = load_mask<V>(x + o - dy * W, fill, m[dy - 1] & tm);
+      const V d = load_mask<V>(x + o + dy * W, fill, m[R + dy - 1] & tm);
+      if constexpr (AVG) {
+        acc = (u * one + acc) + d;
+      } else {
+        acc = fs_red<T, false>(acc, u, full);
+        acc = fs_red<T, false>(acc, d, full);
+      }
+    }
+    return acc;
+  };
+  const V r1 = V{} + rdiv;
+  int64_t o = o0 / VL * VL, f = (o / VL) % P;
+  unsigned tm = full & ~((1u << (o0 - o)) - 1);
+  if (o + VL > o1) tm &= (1u << (o1 - o)) - 1;
+  V prev = fill, cur = column(o, tab + f * NM, tm);
+  for (;;) {
+    const int64_t on = o + VL, fn = f + 1 == P ? 0 : f + 1;
+    const unsigned tn = on + VL <= o1 ? full : on < o1 ? (1u << (o1 - on)) - 1 : 0;
+    const V next = tn == full ? column(on, tab + fn * NM, full) : tn ? column(on, tab + fn * NM, tn) : fill;
+    const uint16_t* m = tab + f * NM;
+    V acc = cur;
+#pragma GCC unroll 4
+    for (int dx = 1; dx <= R; ++dx) {
+      typename PV<T>::VK il, ir;
+      for (int l = 0; l < VL; ++l) il[l] = l + VL - dx, ir[l] = l + dx;
+      const V left = __builtin_shuffle(prev, cur, il), right = __builtin_shuffle(cur, next, ir);
+      if constexpr (AVG) {
+        acc = fp_mfma<T>(acc, left, one, m[2 * R + dx - 1]);
+        acc = fp_madd<T>(acc, right, m[3 * R + dx - 1]);
+      } else {
+        acc = fs_red<T, false>(acc, left, m[2 * R + dx - 1]);
+        acc = fs_red<T, false>(acc, right, m[3 * R + dx - 1]);
+      }
+    }
+    if constexpr (DIV == 1) acc = acc * r1 + V{};  // (+0: a sum of -0 is +0, as PyTorch's)
+    if constexpr (DIV == 2) acc = acc * rtab[f] + V{};
+    if (tm == full)
+      pst(y + o, acc);
+    else
+      fp_store<T>(y + o, acc, tm);
+    if (!tn) break;
+    prev = cur, cur = next, o = on, f = fn, tm = tn;
+  }
+  return zn;
+}
+
+template <typename T, int K>
+void flat_planes_max(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end) {
+  const int64_t H = s.in[1], W = s.in[2], R = K / 2;
+  int64_t P;
+  const uint16_t* tab = flat_planes_masks<T>(H, W, K / 2, &P);
+  const int64_t rows = max64(1, kFlatPlanesBlock / W);
+  for (int64_t r0 = begin; r0 < end; r0 += rows) {
+    const int64_t r1 = min64(end, r0 + rows);
+    unsigned zn = flat_planes_run<T, K, 0>(x, y, r0 * W, r1 * W, W, tab, P, T(0));
+    // the rows above and below the block that its windows read (the block's own were checked)
+    const int64_t a = r0 % H, b = (r1 - 1) % H + 1;  // the block's first row, last row + 1 in their planes
+    const int64_t na = min64(a, R) * W, nb = min64(H - b, R) * W;
+    if (!zn && na) zn = flat_scan(x + r0 * W - na, na) & 5;
+    if (!zn && nb) zn = flat_scan(x + r1 * W, nb) & 5;
+    if (zn) flat_slide_kk<T, K>(s, x, y, r0, r1);
+  }
+}
+
+template <typename T>
+void flat_planes_avg(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
+                     int64_t begin, int64_t end) {
+  const int64_t W = s.in[2];
+  int64_t P;
+  const typename PV<T>::V* rtab = nullptr;
+  const bool uni = divisor_override || count_include_pad;
+  const uint16_t* tab = flat_planes_masks<T>(s.in[1], W, 1, &P, uni ? nullptr : &rtab);
+  if (uni)
+    flat_planes_run<T, 3, 1>(x, y, begin * W, end * W, W, tab, P, T(1) / T(divisor_override ? divisor_override : 9));
+  else
+    flat_planes_run<T, 3, 2>(x, y, begin * W, end * W, W, tab, P, T(0), rtab);
+}
