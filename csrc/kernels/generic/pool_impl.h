@@ -2420,6 +2420,7 @@ inline int64_t ad_end(int64_t o, int64_t i, int64_t O) { return ((o + 1) * i + O
 #include "kernels/generic/pool_adaptive.h"
 #include "kernels/generic/pool_sliding.h"
 #include "kernels/generic/pool_flat_planes.h"
+#include "kernels/generic/pool_rows_small.h"
 
 template <typename T>
 void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
@@ -2430,6 +2431,7 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   if constexpr (kPermute) {  // small 2-D planes, whole planes at a time (pool_small_win.h)
     if (window_tiny_ok<T>(s))
       return idx ? window_tiny_k<T, 1>(s, x, y, idx, begin, end, true, 0) : window_tiny_k<T, 0>(s, x, y, nullptr, begin, end, true, 0);
+    if (!idx && rows_small_ok<T>(s)) return rows_small_max<T>(s, x, y, begin, end);
     if (!idx && window_small_ok<T>(s, false)) return window_small_k<T, 0>(s, x, y, begin, end, true, 0);
   }
   // (tiled_pool_k's column pass is vectorized for 1, 2 and 4 columns, and with permutes up to

@@ -1,0 +1,136 @@
+"""Max pooling (values only) of 2- and 3-column windows at column stride >= 2 on rows of at most
+two vectors, up to 3 window rows (AlexNet's 3x3 stride 2 on 13x13 and 27x27, GoogLeNet's
+ceil_mode pools, Inception's on 17x17, LeNet's and VGG's 2x2, (1, 3) windows at stride (1, 2)):
+each output row a fixed sequence of masked row loads, two-source permutes and one masked store,
+AVX-512 only (the file reruns itself under each kernel set).
+
+- row widths around one and two vectors (float32: 16 and 32 lanes, float64: 8 and 16), window
+  heights 1..3, row and column strides, padding, ceil_mode (windows past the last column or row),
+  planes of every kind of value: exact values;
+- ties keep the first maximum: windows of one row (every zero sign follows the scan order) and
+  planes of zeros only;
+- a NaN anywhere (the row is redone in PyTorch's order), the same bits at 1, 2 and 3 threads
+  (ranges of rows cut inside planes), inputs ending at an inaccessible page.
+
+Oracles: tests/reference.py (NumPy, from the spec), and PyTorch where installed."""
+
+import numpy as np
+import pytest
+
+import fmaconv
+import reference as ref
+from helpers import DTYPES, assert_result, guarded_array, have_torch, isa_rerun_tests, pool_values
+
+globals().update(isa_rerun_tests(__file__))
+
+KINDS = ("normal", "ints", "special", "neg_inf", "neg_inf_rows")
+
+
+def _widths(dtype):
+    vl = 64 // np.dtype(dtype).itemsize
+    return sorted({3, 5, vl - 1, vl, vl + 1, 2 * vl - 1, 2 * vl})
+
+
+def _signs_equal(got, exp, what):
+    z = exp == 0
+    np.testing.assert_array_equal(np.signbit(got[z]), np.signbit(np.asarray(exp)[z]), err_msg=what)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kw", [2, 3])
+def test_windows(dtype, kw):
+    rng = np.random.default_rng(kw)
+    i = 0
+    for w in _widths(dtype):
+        for h in (1, 2, 3, 4, 7, 13):
+            for kh in (1, 2, 3):
+                for sh, sw in [(1, 2), (2, 2), (kh, 3), (3, kw)]:
+                    for ph, pw, ceil in [(0, 0, False), (0, 0, True), (kh // 2, kw // 2, False),
+                                         (kh // 2, kw // 2, True)]:
+                        if h + 2 * ph < kh or w + 2 * pw < kw or sw < 2:
+                            continue
+                        kind = KINDS[i % len(KINDS)]
+                        i += 1
+                        x = pool_values(rng, (2, 3, h, w), dtype, kind)
+                        kwargs = dict(kernel_size=(kh, kw), stride=(sh, sw), padding=(ph, pw), ceil_mode=ceil)
+                        assert_result(fmaconv.max_pool2d(x, **kwargs), ref.max_pool2d(x, **kwargs), dtype, exact=True,
+                                      what=f"{h}x{w} {kwargs} {kind}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_first_maximum_wins(dtype):
+    rng = np.random.default_rng(4)
+    for w in _widths(dtype):
+        # one window row: the first zero in the row wins, whatever the signs around it
+        z = np.where(rng.random((3, 5, 6, w)) < 0.5, -0.0, 0.0).astype(dtype)
+        for kw, sw in [(3, 2), (2, 2), (3, 3)]:
+            got, exp = fmaconv.max_pool2d(z, (1, kw), (1, sw)), ref.max_pool2d(z, (1, kw), (1, sw))
+            assert_result(got, exp, dtype, exact=True, what=f"(1, {kw}) zeros {w}")
+            _signs_equal(got, exp, f"(1, {kw}) zeros width {w}: sign")
+            # zeros only: every element ties, the window's first one wins
+            got, exp = fmaconv.max_pool2d(z, (3, kw), (2, sw), ceil_mode=True), \
+                ref.max_pool2d(z, (3, kw), (2, sw), ceil_mode=True)
+            _signs_equal(got, exp, f"(3, {kw}) zeros only {w}: sign")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nan_anywhere(dtype):
+    rng = np.random.default_rng(6)
+    for w in (13, 17, 27):
+        x0 = pool_values(rng, (1, 2, 9, w), dtype, "ints")
+        for pos in rng.choice(x0.size, 12, replace=False):
+            x = x0.copy()
+            x.flat[pos] = np.nan
+            for k, s in [(3, 2), (2, 2), ((1, 3), (1, 2))]:
+                assert_result(fmaconv.max_pool2d(x, k, s), ref.max_pool2d(x, k, s), dtype, exact=True,
+                              what=f"NaN at {pos} width {w} k {k}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_same_bits_across_threads(dtype):
+    rng = np.random.default_rng(5)
+    before = fmaconv.get_num_threads()
+    try:
+        for shape, k, s, ceil in [((3, 37, 13, 13), 3, 2, False), ((2, 29, 14, 14), 3, 2, True),
+                                  ((5, 13, 28, 28), 2, 2, False)]:
+            x = pool_values(rng, shape, dtype, "ints")
+            outs = []
+            for t in (1, 2, 3):
+                fmaconv.set_num_threads(t)
+                outs.append(fmaconv.max_pool2d(x, k, s, ceil_mode=ceil))
+            for t, o in zip((2, 3), outs[1:]):
+                np.testing.assert_array_equal(o.view(np.uint8), outs[0].view(np.uint8), err_msg=f"{shape}: {t} threads")
+    finally:
+        fmaconv.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_input_at_page_edges(dtype):
+    for shape, k, s in [((1, 1, 3, 13), 3, 2), ((1, 3, 13, 13), 3, 2), ((1, 2, 4, 17), 2, 2), ((1, 1, 5, 31), (1, 3), (1, 2))]:
+        g = guarded_array(shape, dtype)
+        if g is None:
+            pytest.skip("mprotect unavailable")
+        buf, first, last = g
+        rng = np.random.default_rng(1)
+        for a in (first, last):
+            a[...] = pool_values(rng, shape, dtype, "normal")
+            for ceil in (False, True):
+                assert_result(fmaconv.max_pool2d(a, k, s, ceil_mode=ceil), ref.max_pool2d(a, k, s, ceil_mode=ceil), dtype,
+                              exact=True, what=f"{shape} k {k}")
+
+
+@pytest.mark.skipif(not have_torch(), reason="PyTorch not installed")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_against_torch(dtype):
+    import torch
+
+    rng = np.random.default_rng(9)
+    for shape, kw in [((4, 16, 13, 13), dict(kernel_size=3, stride=2)),
+                      ((2, 8, 14, 14), dict(kernel_size=3, stride=2, ceil_mode=True)),
+                      ((2, 8, 17, 17), dict(kernel_size=3, stride=2)),
+                      ((2, 8, 27, 27), dict(kernel_size=3, stride=2, ceil_mode=True)),
+                      ((8, 6, 28, 28), dict(kernel_size=2)),
+                      ((2, 8, 16, 16), dict(kernel_size=(1, 3), stride=(1, 2), padding=(0, 1)))]:
+        x = pool_values(rng, shape, dtype, "special")
+        np.testing.assert_array_equal(fmaconv.max_pool2d(x, **kw),
+                                      torch.nn.functional.max_pool2d(torch.from_numpy(x), **kw).numpy())
