@@ -246,6 +246,10 @@ SUITE: tuple[Case, ...] = (
     # windows that tile the input three or more columns wide: 3x3 average, 14 -> 2 adaptive
     pool("avgpool3x3s3_64x24_n8",   AVG_POOL, 8, 64, (24, 24), 3),
     adaptive_avg_pool("adaptive_avgpool_512x14to2", 8, 512, (14, 14), 2),
+    # small planes: Inception-v3's 3x3 stride-1 branch pool on 8x8 maps and its 3x3 stride-2
+    # reduction on 17x17
+    pool("avgpool3x3s1_inception_1280x8", AVG_POOL, 8, 1280, (8, 8), 3, 1, 1),
+    pool("maxpool3x3s2_inception_768x17", MAX_POOL, 8, 768, (17, 17), 3, 2, 0),
 )
 
 
