@@ -179,3 +179,34 @@ def guarded_array(shape, dtype):
     first = mem[page:page + nbytes].view(dtype).reshape(shape)  # starts right after a guard page
     last = mem[page + inner - nbytes:page + inner].view(dtype).reshape(shape)  # ends right before one
     return buf, first, last
+
+
+def assert_same_bits_across_threads(call, what, threads=(1, 2, 3)):
+    """call() at each thread count (rows split anywhere) returns the same bits as at the first."""
+    import fmaconv
+
+    before = fmaconv.get_num_threads()
+    try:
+        outs = []
+        for t in threads:
+            fmaconv.set_num_threads(t)
+            outs.append(call())
+    finally:
+        fmaconv.set_num_threads(before)
+    for t, o in zip(threads[1:], outs[1:]):
+        np.testing.assert_array_equal(o.view(np.uint8), outs[0].view(np.uint8), err_msg=f"{what}: {t} threads")
+
+
+def guarded_pool_inputs(shape, dtype, rng, kind="normal"):
+    """Two arrays of pool_values, one starting right after an inaccessible page and one ending
+    right before one (pytest skips where mprotect is unavailable); keep the first item, the
+    mapping, alive while they are used."""
+    import pytest
+
+    g = guarded_array(shape, dtype)
+    if g is None:
+        pytest.skip("mprotect unavailable")
+    buf, first, last = g
+    for a in (first, last):
+        a[...] = pool_values(rng, shape, dtype, kind)
+    return buf, (first, last)

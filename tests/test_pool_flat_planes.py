@@ -19,7 +19,8 @@ import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, assert_result, guarded_array, have_torch, isa_rerun_tests, pool_values
+from helpers import (DTYPES, assert_result, assert_same_bits_across_threads, guarded_pool_inputs, have_torch,
+                     isa_rerun_tests, pool_values)
 
 globals().update(isa_rerun_tests(__file__))
 
@@ -131,33 +132,18 @@ def test_misaligned_planes(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_same_bits_across_threads(dtype):
     rng = np.random.default_rng(5)
-    before = fmaconv.get_num_threads()
-    try:
-        for shape, fn, kw in [((3, 37, 8, 8), fmaconv.avg_pool2d, dict(count_include_pad=False)),
-                              ((5, 13, 17, 17), fmaconv.avg_pool2d, {}),
-                              ((4, 31, 7, 7), fmaconv.max_pool2d, {})]:
-            x = pool_values(rng, shape, dtype, "normal")
-            outs = []
-            for t in (1, 2, 3):
-                fmaconv.set_num_threads(t)
-                outs.append(fn(x, 3, 1, 1, **kw))
-            for t, o in zip((2, 3), outs[1:]):
-                np.testing.assert_array_equal(o.view(np.uint8), outs[0].view(np.uint8),
-                                              err_msg=f"{fn.__name__} {shape}: {t} threads")
-    finally:
-        fmaconv.set_num_threads(before)
+    for shape, fn, kw in [((3, 37, 8, 8), fmaconv.avg_pool2d, dict(count_include_pad=False)),
+                          ((5, 13, 17, 17), fmaconv.avg_pool2d, {}),
+                          ((4, 31, 7, 7), fmaconv.max_pool2d, {})]:
+        x = pool_values(rng, shape, dtype, "normal")
+        assert_same_bits_across_threads(lambda: fn(x, 3, 1, 1, **kw), f"{fn.__name__} {shape}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_input_at_page_edges(dtype):
     for shape in [(1, 1, 3, 3), (1, 3, 7, 7), (2, 3, 8, 8), (1, 2, 5, 13)]:
-        g = guarded_array(shape, dtype)
-        if g is None:
-            pytest.skip("mprotect unavailable")
-        buf, first, last = g
-        rng = np.random.default_rng(1)
-        for a in (first, last):
-            a[...] = pool_values(rng, shape, dtype, "normal")
+        buf, arrays = guarded_pool_inputs(shape, dtype, np.random.default_rng(1))
+        for a in arrays:
             for cip in (True, False):
                 assert_result(fmaconv.avg_pool2d(a, 3, 1, 1, count_include_pad=cip),
                               ref.avg_pool2d(a, 3, 1, 1, count_include_pad=cip), dtype, what=f"avg {shape}")

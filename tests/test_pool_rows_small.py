@@ -19,7 +19,8 @@ import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, assert_result, guarded_array, have_torch, isa_rerun_tests, pool_values
+from helpers import (DTYPES, assert_result, assert_same_bits_across_threads, guarded_pool_inputs, have_torch,
+                     isa_rerun_tests, pool_values)
 
 globals().update(isa_rerun_tests(__file__))
 
@@ -89,31 +90,17 @@ def test_nan_anywhere(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_same_bits_across_threads(dtype):
     rng = np.random.default_rng(5)
-    before = fmaconv.get_num_threads()
-    try:
-        for shape, k, s, ceil in [((3, 37, 13, 13), 3, 2, False), ((2, 29, 14, 14), 3, 2, True),
-                                  ((5, 13, 28, 28), 2, 2, False)]:
-            x = pool_values(rng, shape, dtype, "ints")
-            outs = []
-            for t in (1, 2, 3):
-                fmaconv.set_num_threads(t)
-                outs.append(fmaconv.max_pool2d(x, k, s, ceil_mode=ceil))
-            for t, o in zip((2, 3), outs[1:]):
-                np.testing.assert_array_equal(o.view(np.uint8), outs[0].view(np.uint8), err_msg=f"{shape}: {t} threads")
-    finally:
-        fmaconv.set_num_threads(before)
+    for shape, k, s, ceil in [((3, 37, 13, 13), 3, 2, False), ((2, 29, 14, 14), 3, 2, True),
+                              ((5, 13, 28, 28), 2, 2, False)]:
+        x = pool_values(rng, shape, dtype, "ints")
+        assert_same_bits_across_threads(lambda: fmaconv.max_pool2d(x, k, s, ceil_mode=ceil), f"{shape}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_input_at_page_edges(dtype):
     for shape, k, s in [((1, 1, 3, 13), 3, 2), ((1, 3, 13, 13), 3, 2), ((1, 2, 4, 17), 2, 2), ((1, 1, 5, 31), (1, 3), (1, 2))]:
-        g = guarded_array(shape, dtype)
-        if g is None:
-            pytest.skip("mprotect unavailable")
-        buf, first, last = g
-        rng = np.random.default_rng(1)
-        for a in (first, last):
-            a[...] = pool_values(rng, shape, dtype, "normal")
+        buf, arrays = guarded_pool_inputs(shape, dtype, np.random.default_rng(1))
+        for a in arrays:
             for ceil in (False, True):
                 assert_result(fmaconv.max_pool2d(a, k, s, ceil_mode=ceil), ref.max_pool2d(a, k, s, ceil_mode=ceil), dtype,
                               exact=True, what=f"{shape} k {k}")

@@ -19,7 +19,8 @@ import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, assert_result, guarded_array, have_torch, isa_rerun_tests, pool_values
+from helpers import (DTYPES, assert_result, assert_same_bits_across_threads, guarded_pool_inputs, have_torch,
+                     isa_rerun_tests, pool_values)
 
 globals().update(isa_rerun_tests(__file__))
 
@@ -113,32 +114,17 @@ def test_same_bits_across_threads(dtype):
              ((5, 13, 14, 14), dict(output_size=2), fmaconv.adaptive_avg_pool2d),
              ((2, 11, 6, 9, 15), dict(kernel_size=3), fmaconv.avg_pool3d),
              ((3, 29, 10, 35), dict(kernel_size=5), fmaconv.max_pool2d)]
-    before = fmaconv.get_num_threads()
-    try:
-        for shape, kw, fn in cases:
-            x = pool_values(rng, shape, dtype, "normal")
-            outs = []
-            for t in (1, 2, 3):
-                fmaconv.set_num_threads(t)
-                outs.append(fn(x, **kw))
-            for t, o in zip((2, 3), outs[1:]):
-                np.testing.assert_array_equal(o.view(np.uint8), outs[0].view(np.uint8),
-                                              err_msg=f"{fn.__name__} {shape}: {t} threads")
-    finally:
-        fmaconv.set_num_threads(before)
+    for shape, kw, fn in cases:
+        x = pool_values(rng, shape, dtype, "normal")
+        assert_same_bits_across_threads(lambda: fn(x, **kw), f"{fn.__name__} {shape}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_input_at_page_end(dtype):
     """The last rows' loads stay within the input: masked below a vector, whole chunks above."""
     for shape, k in [((1, 1, 3, 9), 3), ((1, 2, 2, 5), (2, 5)), ((1, 1, 3, 3 * 21), 3), ((1, 3, 4, 7 * 5), (2, 7))]:
-        g = guarded_array(shape, dtype)
-        if g is None:
-            pytest.skip("mprotect unavailable")
-        buf, first, last = g
-        rng = np.random.default_rng(1)
-        for a in (first, last):
-            a[...] = pool_values(rng, shape, dtype, "normal")
+        buf, arrays = guarded_pool_inputs(shape, dtype, np.random.default_rng(1))
+        for a in arrays:
             assert_result(fmaconv.avg_pool2d(a, k), ref.avg_pool2d(a, k), dtype, what=f"avg {shape}")
             assert_result(fmaconv.max_pool2d(a, k), ref.max_pool2d(a, k), dtype, exact=True, what=f"max {shape}")
 
