@@ -1,8 +1,9 @@
 """Max pooling (values only) of 2- and 3-column windows at column stride >= 2 on rows of at most
 two vectors, up to 3 window rows (AlexNet's 3x3 stride 2 on 13x13 and 27x27, GoogLeNet's
-ceil_mode pools, Inception's on 17x17, LeNet's and VGG's 2x2, (1, 3) windows at stride (1, 2)):
-each output row a fixed sequence of masked row loads, two-source permutes and one masked store,
-AVX-512 only (the file reruns itself under each kernel set).
+ceil_mode pools, Inception's on 17x17, LeNet's and VGG's 2x2, (1, 3) windows at stride (1, 2)),
+and average pooling of 3x3 and 5x5 windows at column stride >= 3 there (InceptionAux's 5x5
+stride 3 on 17x17): each output row a fixed sequence of masked row loads, two-source permutes and
+one masked store, AVX-512 only (the file reruns itself under each kernel set).
 
 - row widths around one and two vectors (float32: 16 and 32 lanes, float64: 8 and 16), window
   heights 1..3, row and column strides, padding, ceil_mode (windows past the last column or row),
@@ -10,7 +11,9 @@ AVX-512 only (the file reruns itself under each kernel set).
 - ties keep the first maximum: windows of one row (every zero sign follows the scan order) and
   planes of zeros only;
 - a NaN anywhere (the row is redone in PyTorch's order), the same bits at 1, 2 and 3 threads
-  (ranges of rows cut inside planes), inputs ending at an inaccessible page.
+  (ranges of rows cut inside planes), inputs ending at an inaccessible page;
+- averages: count_include_pad on and off, divisor_override, padding and ceil_mode (windows
+  clipped at both ends), NaN and infinities, -0 windows (+0).
 
 Oracles: tests/reference.py (NumPy, from the spec), and PyTorch where installed."""
 
@@ -59,6 +62,29 @@ def test_windows(dtype, kw):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [3, 5])
+def test_avg_windows(dtype, k):
+    rng = np.random.default_rng(10 + k)
+    i = 0
+    for w in _widths(dtype):
+        for h in (k, k + 1, 8, 17):
+            for sh, sw in [(1, 3), (3, 3), (2, 4), (k, k + 1)]:
+                for p, ceil in [(0, False), (0, True), (k // 2, False), (k // 2, True)]:
+                    if w + 2 * p < k:
+                        continue
+                    kind = KINDS[i % len(KINDS)]
+                    i += 1
+                    x = pool_values(rng, (2, 3, h, w), dtype, kind)
+                    for cip, div in [(True, None), (False, None), (False, 7)]:
+                        kwargs = dict(kernel_size=k, stride=(sh, sw), padding=p, ceil_mode=ceil, count_include_pad=cip,
+                                      divisor_override=div)
+                        assert_result(fmaconv.avg_pool2d(x, **kwargs), ref.avg_pool2d(x, **kwargs), dtype,
+                                      what=f"{h}x{w} {kwargs} {kind}")
+    z = np.full((2, 3, 17, 17), -0.0, dtype)
+    assert not np.signbit(fmaconv.avg_pool2d(z, k, 3, k // 2)).any(), "an average of -0 is +0"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_first_maximum_wins(dtype):
     rng = np.random.default_rng(4)
     for w in _widths(dtype):
@@ -94,6 +120,8 @@ def test_same_bits_across_threads(dtype):
                               ((5, 13, 28, 28), 2, 2, False)]:
         x = pool_values(rng, shape, dtype, "ints")
         assert_same_bits_across_threads(lambda: fmaconv.max_pool2d(x, k, s, ceil_mode=ceil), f"{shape}")
+    x = pool_values(rng, (3, 41, 17, 17), dtype, "normal")
+    assert_same_bits_across_threads(lambda: fmaconv.avg_pool2d(x, 5, 3, 2, count_include_pad=False), "avg 5x5")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -104,6 +132,11 @@ def test_input_at_page_edges(dtype):
             for ceil in (False, True):
                 assert_result(fmaconv.max_pool2d(a, k, s, ceil_mode=ceil), ref.max_pool2d(a, k, s, ceil_mode=ceil), dtype,
                               exact=True, what=f"{shape} k {k}")
+    for shape in [(1, 1, 5, 13), (1, 3, 17, 17), (1, 2, 5, 31)]:
+        buf, arrays = guarded_pool_inputs(shape, dtype, np.random.default_rng(2))
+        for a in arrays:
+            assert_result(fmaconv.avg_pool2d(a, 5, 3, ceil_mode=True), ref.avg_pool2d(a, 5, 3, ceil_mode=True), dtype,
+                          what=f"avg {shape}")
 
 
 @pytest.mark.skipif(not have_torch(), reason="PyTorch not installed")
@@ -121,3 +154,10 @@ def test_against_torch(dtype):
         x = pool_values(rng, shape, dtype, "special")
         np.testing.assert_array_equal(fmaconv.max_pool2d(x, **kw),
                                       torch.nn.functional.max_pool2d(torch.from_numpy(x), **kw).numpy())
+    for shape, kw in [((4, 16, 17, 17), dict(kernel_size=5, stride=3)),
+                      ((2, 8, 13, 13), dict(kernel_size=5, stride=3, padding=2, count_include_pad=False)),
+                      ((2, 8, 14, 14), dict(kernel_size=3, stride=3, padding=1, ceil_mode=True))]:
+        x = pool_values(rng, shape, dtype, "special")
+        np.testing.assert_allclose(fmaconv.avg_pool2d(x, **kw),
+                                   torch.nn.functional.avg_pool2d(torch.from_numpy(x), **kw).numpy(), equal_nan=True,
+                                   rtol=1e-6 if dtype == np.float32 else 1e-13, atol=0)

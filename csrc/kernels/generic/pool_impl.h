@@ -3402,6 +3402,8 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
   if constexpr (kPermute) {
     if (window_tiny_ok<T>(s)) return window_tiny_k<T, 2>(s, x, y, nullptr, begin, end, count_include_pad, divisor_override);
     if (flat_planes_ok<T>(s, true)) return flat_planes_avg<T>(s, x, y, count_include_pad, divisor_override, begin, end);
+    if (rows_small_avg_ok<T>(s))
+      return rows_small_avg<T>(s, x, y, count_include_pad, divisor_override, begin, end);
     if (window_small_ok<T>(s, true)) return window_small_k<T, 2>(s, x, y, begin, end, count_include_pad, divisor_override);
     if (sliding_avg_ok<T>(s) && !flat_avg3_ok(s)) return sliding_k<T, true>(s, x, y, count_include_pad, divisor_override, begin, end);
     if (avg3d_narrow_ok<T>(s)) {
