@@ -1,13 +1,15 @@
-// Part of the generic kernels: included by pool_impl.h after pool_sliding.h (uses load_mask,
-// store_n, col_mask, fs_red, nan_negzero_bits, flat_scan, flat_slide_kk).
+// Part of the generic kernels: included by pool_impl.h after pool_sliding.h (uses pld, load_mask,
+// fs_red, nan_negzero_bits, flat_scan, flat_slide_kk).
 // KxK windows, stride 1, padding K / 2, on small planes (Inception's 3x3 stride-1 branch pools on
 // 8x8 and 17x17 maps, 3x3 max on 7x7): the per-plane and per-row kernels pay their set-up and
 // their edge vectors once per plane, 4-8x a copy of the input on such planes. Here a thread's
-// whole range of output rows is one flat run across rows and planes. Each lane's offset in its
-// plane and its column ride along as vectors (stepping VL mod H*W and mod W). The column taps are
-// masked loads: lanes whose row + dy leaves the plane read nothing (the first and last planes
-// never read outside the array). The row taps are permutes of the column result and its
-// neighbour vectors, with lanes whose column + dx leaves [0, W) masked off.
+// whole range of output rows is one flat run across rows and planes. The lanes' positions in
+// their planes repeat every lcm(H * W, VL) elements: a table per phase of that period holds
+// each vector's lane masks (row - dy, row + dy, column - dx, column + dx inside the plane; a
+// loop-carried position vector bounded the loop at ~18 cycles per vector, the table at ~11).
+// The column taps are masked loads (lanes whose row + dy leaves the plane read nothing, so the
+// first and last planes never read outside the array); the row taps are permutes of the column
+// result and its neighbour vectors, masked by column.
 // Max takes columns first; a block holding a NaN or a -0 is redone by flat_slide_kk, which
 // decides per plane (see there). Averages: columns first too (PyTorch sums in scan order: the
 // last bit may differ, as elsewhere), each sum times its reciprocal divisor.
@@ -119,10 +121,12 @@ const uint16_t* flat_planes_masks(int64_t H, int64_t W, int R, int64_t* period,
 
 // Outputs [o0, o1) of the flat run (x, y: the whole arrays; rows of W; tab, P: the plane's
 // masks and their period). DIV 0: max with plain maxps (NaN and -0 reported in the return
-// value); 1: sums times rdiv; 2: sums over their live taps (H, W >= 2: 4, 6 or 9 of them).
+// value); 1: sums times rdiv; 2: sums times rtab[phase] (1 / each lane's live taps).
+// (Out of line: one call per block or range.)
 template <typename T, int K, int DIV>
-__attribute__((noinline)) unsigned flat_planes_run(const T* x, T* y, int64_t o0, int64_t o1, int64_t W, const uint16_t* tab, int64_t P,
-                         T rdiv, const typename PV<T>::V* rtab = nullptr) {
+__attribute__((noinline)) unsigned flat_planes_run(const T* x, T* y, int64_t o0, int64_t o1, int64_t W,
+                                                   const uint16_t* tab, int64_t P, T rdiv,
+                                                   const typename PV<T>::V* rtab = nullptr) {
   typedef typename PV<T>::V V;
   constexpr int VL = PV<T>::VL;
   constexpr int R = K / 2, NM = 4 * R;
