@@ -1,5 +1,5 @@
 // Part of the generic kernels: included by pool_impl.h after pool_sliding.h (uses pld, load_mask,
-// fs_red, nan_negzero_bits, flat_scan, flat_slide_kk).
+// store_mask, fs_red, nan_negzero_bits, flat_scan, flat_slide_kk).
 // KxK windows, stride 1, padding K / 2, on small planes (Inception's 3x3 stride-1 branch pools on
 // 8x8 and 17x17 maps, 3x3 max on 7x7): the per-plane and per-row kernels pay their set-up and
 // their edge vectors once per plane, 4-8x a copy of the input on such planes. Here a thread's
@@ -27,8 +27,8 @@ inline bool flat_planes_ok(const PoolShape& s, bool avg) {
     return false;
   // (larger planes: the row kernels' interior vectors need no masks and win)
   if (avg) return K == 3 && H * W <= 32 * VL;
-  // max: float only (the -0 check), planes flat_slide_kk takes whole (its fallback)
-  return sizeof(T) == 4 && (K == 3 || K == 5) && H * W <= 8 * VL && W + 2 * (K / 2) <= 4 * VL && flat_slide_ok<T>(s);
+  // max: the planes flat_slide_kk takes (its fallback; float, 3x3 or 5x5)
+  return H * W <= 8 * VL && flat_slide_ok<T>(s);
 }
 
 // acc + v in the lanes of m, acc in the others.
@@ -54,17 +54,6 @@ FMACONV_POOL_INLINE typename PV<T>::V fp_mfma(typename PV<T>::V acc, typename PV
 #endif
   (void)one;
   return fp_madd<T>(acc, v, m);
-}
-
-// Stores the lanes of m.
-template <typename T>
-FMACONV_POOL_INLINE void fp_store(T* p, typename PV<T>::V v, unsigned m) {
-#if defined(__AVX512F__)
-  if constexpr (sizeof(T) == 4) return __builtin_ia32_storeups512_mask(p, v, (unsigned short)m);
-  if constexpr (sizeof(T) == 8) return __builtin_ia32_storeupd512_mask(p, v, (unsigned char)m);
-#endif
-  for (int l = 0; l < PV<T>::VL; ++l)
-    if (m >> l & 1) p[l] = v[l];
 }
 
 // The lane masks of the vectors at offsets f * VL (f < the period lcm(H * W, VL) / VL): per
@@ -162,6 +151,7 @@ __attribute__((noinline)) unsigned flat_planes_run(const T* x, T* y, int64_t o0,
   for (;;) {
     const int64_t on = o + VL, fn = f + 1 == P ? 0 : f + 1;
     const unsigned tn = on + VL <= o1 ? full : on < o1 ? (1u << (o1 - on)) - 1 : 0;
+    // (full as a constant: the interior vectors' centre loads unmasked)
     const V next = tn == full ? column(on, tab + fn * NM, full) : tn ? column(on, tab + fn * NM, tn) : fill;
     const uint16_t* m = tab + f * NM;
     V acc = cur;
@@ -183,7 +173,7 @@ __attribute__((noinline)) unsigned flat_planes_run(const T* x, T* y, int64_t o0,
     if (tm == full)
       pst(y + o, acc);
     else
-      fp_store<T>(y + o, acc, tm);
+      store_mask<T>(y + o, acc, tm);
     if (!tn) break;
     prev = cur, cur = next, o = on, f = fn, tm = tn;
   }

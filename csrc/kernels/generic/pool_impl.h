@@ -353,19 +353,21 @@ constexpr bool kPermute = true;
 constexpr bool kPermute = false;
 #endif
 
+// Stores the lanes of v selected by the mask m.
+template <typename T, typename V>
+inline void store_mask(T* p, const V& v, unsigned m) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64 && sizeof(T) == 4) return __builtin_ia32_storeups512_mask(p, v, (unsigned short)m);
+  if constexpr (sizeof(V) == 64 && sizeof(T) == 8) return __builtin_ia32_storeupd512_mask(p, v, (unsigned char)m);
+#endif
+  for (int l = 0; l < (int)(sizeof(V) / sizeof(T)); ++l)
+    if (m >> l & 1) p[l] = v[l];
+}
+
 // Stores the first n (< VL) lanes of v.
 template <typename T, typename V>
 inline void store_n(T* p, const V& v, int64_t n) {
-#if defined(__AVX512F__)
-  if constexpr (sizeof(V) == 64 && sizeof(T) == 4) {
-    __builtin_ia32_storeups512_mask(p, v, (unsigned short)((1u << n) - 1));
-    return;
-  } else if constexpr (sizeof(V) == 64 && sizeof(T) == 8) {
-    __builtin_ia32_storeupd512_mask(p, v, (unsigned char)((1u << n) - 1));
-    return;
-  }
-#endif
-  for (int64_t l = 0; l < n; ++l) p[l] = v[l];
+  store_mask(p, v, (1u << n) - 1);
 }
 
 // Output chunk ow of a row OW long: a whole vector, or the row's last OW - ow lanes.

@@ -1,5 +1,5 @@
 // Part of the generic kernels: included by pool_impl.h after pool_flat_planes.h (uses load_mask,
-// fp_store, fp_madd, unord_bits, axis_taps, axis_div, windows_live, adaptive_narrow_k).
+// store_mask, fp_madd, unord_bits, axis_taps, axis_div, windows_live, adaptive_narrow_k).
 // Max pooling (values only) of 2- and 3-column windows at column stride >= 2 on rows of at most
 // two vectors, up to 3 window rows, one output row per vector (AlexNet's 3x3 stride-2 max on
 // 13x13 and 27x27, GoogLeNet's ceil_mode pools on 14x14 and 28x28, Inception's on 17x17, LeNet's
@@ -58,9 +58,9 @@ void rows_small_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t e
   constexpr int VL = PV<T>::VL;
   constexpr unsigned full = (1u << VL) - 1;
   const int64_t H = s.in[1], W = s.in[2], OH = s.out[1], OW = s.out[2], IPL = H * W;
-  const V ninf = AVG ? V{} : V{} - __builtin_inf();  // (the fill: 0 for sums)
+  const V fill = AVG ? V{} : V{} - __builtin_inf();
   alignas(64) T fill_row[2 * VL];  // a missing window row (top padding, ceil_mode overhang)
-  for (int l = 0; l < 2 * VL; ++l) fill_row[l] = ninf[0];
+  for (int l = 0; l < 2 * VL; ++l) fill_row[l] = fill[0];
   const unsigned wm0 = TWO ? full : (1u << W) - 1, wm1 = TWO ? (1u << (W - VL)) - 1 : 0;
   // tap t of output lane j reads lane j * sw - pw + t of the row (two-source index over its
   // two vectors); tm[t]: the output lanes whose tap t is inside the row
@@ -89,12 +89,12 @@ void rows_small_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t e
   const T* xp = x + p * IPL;
   for (int64_t r = begin; r < end; ++r) {
     const T* r0 = xp + rf[oh] * W;
-    V a0 = load_mask<V>(r0, ninf, wm0), a1 = TWO ? load_mask<V>(r0 + VL, ninf, wm1) : ninf;
+    V a0 = load_mask<V>(r0, fill, wm0), a1 = TWO ? load_mask<V>(r0 + VL, fill, wm1) : fill;
     unsigned nan = AVG ? 0u : TWO ? unord_bits(a0, a1) : unord_bits(a0, a0);
 #pragma GCC unroll 5
     for (int dy = 1; dy < KH; ++dy) {
       const T* rr = dy < rn[oh] ? r0 + dy * W : fill_row;
-      const V b0 = load_mask<V>(rr, ninf, wm0), b1 = TWO ? load_mask<V>(rr + VL, ninf, wm1) : ninf;
+      const V b0 = load_mask<V>(rr, fill, wm0), b1 = TWO ? load_mask<V>(rr + VL, fill, wm1) : fill;
       if constexpr (AVG) {
         a0 += b0;
         if constexpr (TWO) a1 += b1;
@@ -104,7 +104,7 @@ void rows_small_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t e
         if constexpr (TWO) a1 = rs_max<T>(a1, b1, full);
       }
     }
-    V acc = ninf;
+    V acc = fill;
 #pragma GCC unroll 5
     for (int t = 0; t < KW; ++t) {
       const V v = TWO ? __builtin_shuffle(a0, a1, idx[t]) : __builtin_shuffle(a0, idx[t]);
@@ -114,7 +114,7 @@ void rows_small_k(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t e
     if (!AVG && __builtin_expect(nan != 0, 0))
       adaptive_narrow_k<T, 0, false>(s, x, y, nullptr, r, r + 1);
     else
-      fp_store<T>(y + r * OW, acc, om);
+      store_mask(y + r * OW, acc, om);
     if (++oh == OH) oh = 0, xp += IPL;
   }
 }
