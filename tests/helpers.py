@@ -108,12 +108,21 @@ def n_examples(n):
     return max(1, int(n * float(os.environ.get("FMACONV_TEST_SCALE", "1"))))
 
 
-def other_isas():
-    """Kernel sets available here other than this process's."""
+def _config():
     import fmaconv
 
     with contextlib.redirect_stdout(io.StringIO()):
-        cfg = fmaconv.show_config()
+        return fmaconv.show_config()
+
+
+def current_isa():
+    """This process's kernel set."""
+    return _config()["isa"]
+
+
+def other_isas():
+    """Kernel sets available here other than this process's."""
+    cfg = _config()
     return [isa for isa in cfg["isa_available"] if isa != cfg["isa"]]
 
 

@@ -19,8 +19,8 @@ import pytest
 
 import fmaconv
 import reference as ref
-from helpers import (DTYPES, assert_result, assert_same_bits_across_threads, guarded_pool_inputs, have_torch,
-                     isa_rerun_tests, pool_values)
+from helpers import (DTYPES, assert_result, assert_same_bits_across_threads, current_isa, guarded_pool_inputs,
+                     have_torch, isa_rerun_tests, pool_values)
 
 globals().update(isa_rerun_tests(__file__))
 
@@ -30,18 +30,10 @@ SIZES = [(1, 1), (1, 5), (5, 1), (2, 2), (2, 9), (3, 3), (4, 4), (5, 7), (7, 7),
          (22, 23)]
 
 
-def _isa():
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        return fmaconv.show_config()["isa"]
-
-
 def _exact_signs(h, w, dtype):
     """Zero signs of a max are exact on this kernel (float32, AVX-512, planes of up to 8 vectors
     narrower than one; mirrors flat_planes_ok). The other kernels' known difference: README."""
-    return _isa() == "avx512" and dtype == np.float32 and h * w <= 128 and w < 16
+    return current_isa() == "avx512" and dtype == np.float32 and h * w <= 128 and w < 16
 
 
 def _signs_equal(got, exp, what):

@@ -19,8 +19,6 @@ narrower than a vector through the same kernel.
 
 Oracles: tests/reference.py (NumPy, written from the spec), and PyTorch where installed."""
 
-import contextlib
-import io
 import os
 
 import numpy as np
@@ -28,30 +26,25 @@ import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, RERUN_VAR, assert_result, isa_rerun_tests, pool_values
+from helpers import DTYPES, RERUN_VAR, assert_result, current_isa, isa_rerun_tests, pool_values
 
 globals().update(isa_rerun_tests(__file__))
 
 SIZES = (1, 2, 3, 5, 7, 8, 9, 13, 15, 16, 17, 20, 23, 31, 32, 33, 39, 40, 57, 61, 63, 64, 66)
 
 
-def _isa():
-    with contextlib.redirect_stdout(io.StringIO()):
-        return fmaconv.show_config()["isa"]
-
-
 def _separable(H, W, kh, kw, pw, dtype):
     """Does this max window run in the separable kernels (so zero signs are exact in scan order)?
     Mirrors sliding_max_ok in pool_sliding.h."""
     vl = 64 // np.dtype(dtype).itemsize
-    return _isa() == "avx512" and kw - 1 < vl and kh <= 32 and W + 2 * pw <= 4 * vl and kh * kw > 9
+    return current_isa() == "avx512" and kw - 1 < vl and kh <= 32 and W + 2 * pw <= 4 * vl and kh * kw > 9
 
 
 def _exact_signs(H, W, k):
     """Zero signs exact for a k x k, padding k // 2 float32 max (the separable kernels, or the flat
     kernel, which hands planes holding both zero signs to them). Mirrors flat_slide_ok."""
     if k == 3:
-        return _isa() == "avx512" and W < 16 and H * W <= 2048
+        return current_isa() == "avx512" and W < 16 and H * W <= 2048
     return _separable(H, W, k, k, k // 2, np.float32)
 
 

@@ -2432,11 +2432,19 @@ inline int64_t ad_end(int64_t o, int64_t i, int64_t O) { return ((o + 1) * i + O
 #include "kernels/generic/pool_rows_small.h"
 
 template <typename T>
-void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch) {
+void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begin, int64_t end, void* scratch,
+                bool no_fit = false) {
   typedef typename PV<T>::V V;
   typedef typename PV<T>::K K;
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
+  if constexpr (kPermute && sizeof(T) == 4) {
+    // planes of whole vectors (8x8, 16x16); blocks with a NaN or -0 take the kernels below
+    if (!idx && !no_fit && flat_fit_max_ok<T>(s))
+      return flat_fit_max<T>(s, x, y, begin, end, [&](int64_t r0, int64_t r1) {
+        max_pool_k<T>(s, x, y, nullptr, r0, r1, scratch, true);
+      });
+  }
   if constexpr (kPermute) {  // small 2-D planes, whole planes at a time (pool_small_win.h)
     if (window_tiny_ok<T>(s))
       return idx ? window_tiny_k<T, 1>(s, x, y, idx, begin, end, true, 0) : window_tiny_k<T, 0>(s, x, y, nullptr, begin, end, true, 0);
@@ -3409,8 +3417,11 @@ template <typename T>
 void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
                 int64_t begin, int64_t end, void* scratch) {
   if constexpr (kPermute) {
+    // (planes of whole vectors first: 4x4 planes took 26 cycles per vector in the tiny-plane kernel)
+    const bool flat = flat_planes_ok<T>(s, true);
+    if (flat && flat_fit_ok<T>(s)) return flat_planes_avg<T>(s, x, y, count_include_pad, divisor_override, begin, end);
     if (window_tiny_ok<T>(s)) return window_tiny_k<T, 2>(s, x, y, nullptr, begin, end, count_include_pad, divisor_override);
-    if (flat_planes_ok<T>(s, true)) return flat_planes_avg<T>(s, x, y, count_include_pad, divisor_override, begin, end);
+    if (flat) return flat_planes_avg<T>(s, x, y, count_include_pad, divisor_override, begin, end);
     if (rows_small_avg_ok<T>(s))
       return rows_small_avg<T>(s, x, y, count_include_pad, divisor_override, begin, end);
     if (window_small_ok<T>(s, true)) return window_small_k<T, 2>(s, x, y, begin, end, count_include_pad, divisor_override);
@@ -3624,6 +3635,8 @@ void mean_planes_k(const T* x, int64_t n, int64_t planes, T* y) {
 
 template <typename T>
 constexpr PoolKernels<T> make_pool_kernels() {
-  return PoolKernels<T>{&max_pool_k<T>, &avg_pool_k<T>, &adaptive_max_pool_k<T>, &adaptive_avg_pool_k<T>,
+  return PoolKernels<T>{[](const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t b, int64_t e, void* sc) {
+                          max_pool_k<T>(s, x, y, idx, b, e, sc);
+                        }, &avg_pool_k<T>, &adaptive_max_pool_k<T>, &adaptive_avg_pool_k<T>,
                         &mean_planes_k<T>, &max_planes_k<T>};
 }
