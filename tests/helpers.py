@@ -219,3 +219,19 @@ def guarded_pool_inputs(shape, dtype, rng, kind="normal"):
     for a in (first, last):
         a[...] = pool_values(rng, shape, dtype, kind)
     return buf, (first, last)
+
+
+def assert_stride1_pools_match_torch(x, max_kernels=(3,)):
+    """3x3 stride-1 averages (padding 1, count_include_pad on and off) and KxK stride-1 maxima
+    (padding K // 2) of x against PyTorch's (call only where have_torch())."""
+    import fmaconv
+    import torch
+
+    t = torch.from_numpy(x)
+    tol = dict(rtol=1e-6 if x.dtype == np.float32 else 1e-13, atol=0, equal_nan=True)
+    for cip in (True, False):
+        np.testing.assert_allclose(fmaconv.avg_pool2d(x, 3, 1, 1, count_include_pad=cip),
+                                   torch.nn.functional.avg_pool2d(t, 3, 1, 1, count_include_pad=cip).numpy(), **tol)
+    for k in max_kernels:
+        np.testing.assert_array_equal(fmaconv.max_pool2d(x, k, 1, k // 2),
+                                      torch.nn.functional.max_pool2d(t, k, 1, k // 2).numpy())
