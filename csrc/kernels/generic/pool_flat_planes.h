@@ -198,18 +198,18 @@ void flat_planes_max(const PoolShape& s, const T* x, T* y, int64_t begin, int64_
   }
 }
 
-// 3x3 sums on planes whose rows tile the vector (W divides VL, H * W a multiple of VL: 8x8 and
-// 16x16 maps in float): every vector holds whole rows of one plane, so the rows above and below
-// are the neighbour vectors shifted by W lanes (zero vectors past the plane's ends) and the
-// column taps shift by one lane within each row, zeros at its ends. No lane masks, no unaligned
+// 3x3 windows on planes whose rows tile the vector (W divides VL, H * W a multiple of VL: 4x4,
+// 8x8 and 16x16 maps in float): every vector holds whole rows of one plane, so the rows above and
+// below are the neighbour vectors shifted by W lanes (fill vectors past the plane's ends) and the
+// column taps shift by one lane within each row, fill at its ends. No lane masks, no unaligned
 // loads (split loads measured slower than the shuffles). WC: W as a constant when it is VL
 // (the neighbour vectors themselves) or VL / 2 (one vector's rows below are the next one's rows
 // above: one vertical shuffle per vector), else 0. Outputs [o0, o1) of the flat run (whole rows;
 // partial vectors at its ends stored masked); DIV and the return value as flat_planes_run (max:
 // -inf outside the plane, columns first).
 template <typename T, int DIV, int WC>
-__attribute__((noinline)) unsigned flat_fit_run(const T* x, T* y, int64_t o0, int64_t o1, int64_t HW, int64_t Wr, T rdiv,
-                                            const typename PV<T>::V* rtab) {
+__attribute__((noinline)) unsigned flat_fit_run(const T* x, T* y, int64_t o0, int64_t o1, int64_t HW, int64_t Wr,
+                                                T rdiv, const typename PV<T>::V* rtab) {
   typedef typename PV<T>::V V;
   typedef typename PV<T>::VK VK;
   typedef typename PV<T>::K K;
@@ -285,9 +285,9 @@ unsigned flat_fit(const T* x, T* y, int64_t o0, int64_t o1, int64_t HW, int64_t 
 template <typename T>
 inline bool flat_fit_max_ok(const PoolShape& s) {
   const int64_t H = s.in[1], W = s.in[2];
-  return kPermute && sizeof(T) == 4 && s.in[0] == 1 && s.k[0] == 1 && s.out[0] == 1 && s.k[1] == 3 && s.k[2] == 3 && s.s[1] == 1 &&
-         s.s[2] == 1 && s.d[1] == 1 && s.d[2] == 1 && s.p[1] == 1 && s.p[2] == 1 && s.out[1] == H && s.out[2] == W &&
-         flat_fit_ok<T>(s);
+  return kPermute && sizeof(T) == 4 && s.in[0] == 1 && s.k[0] == 1 && s.out[0] == 1 && s.k[1] == 3 &&
+         s.k[2] == 3 && s.s[1] == 1 && s.s[2] == 1 && s.d[1] == 1 && s.d[2] == 1 && s.p[1] == 1 && s.p[2] == 1 &&
+         s.out[1] == H && s.out[2] == W && flat_fit_ok<T>(s);
 }
 
 // Blocks of whole rows, as flat_planes_max; redo(r0, r1) recomputes a block that read a NaN or -0
@@ -323,7 +323,7 @@ void flat_planes_avg(const PoolShape& s, const T* x, T* y, bool count_include_pa
     return;
   }
   if (uni)
-    flat_planes_run<T, 3, 1>(x, y, begin * W, end * W, W, tab, P, T(1) / T(divisor_override ? divisor_override : 9));
+    flat_planes_run<T, 3, 1>(x, y, begin * W, end * W, W, tab, P, rd);
   else
     flat_planes_run<T, 3, 2>(x, y, begin * W, end * W, W, tab, P, T(0), rtab);
 }
