@@ -235,3 +235,16 @@ def assert_stride1_pools_match_torch(x, max_kernels=(3,)):
     for k in max_kernels:
         np.testing.assert_array_equal(fmaconv.max_pool2d(x, k, 1, k // 2),
                                       torch.nn.functional.max_pool2d(t, k, 1, k // 2).numpy())
+
+
+def assert_stride1_pools_match_reference(x, max_kernels=(3,), what=""):
+    """The same pools as assert_stride1_pools_match_torch, against tests/reference.py."""
+    import fmaconv
+    import reference as ref
+
+    for cip in (True, False):
+        assert_result(fmaconv.avg_pool2d(x, 3, 1, 1, count_include_pad=cip),
+                      ref.avg_pool2d(x, 3, 1, 1, count_include_pad=cip), x.dtype, what=f"{what} avg cip={cip}")
+    for k in max_kernels:
+        assert_result(fmaconv.max_pool2d(x, k, 1, k // 2), ref.max_pool2d(x, k, 1, k // 2), x.dtype, exact=True,
+                      what=f"{what} max{k}")

@@ -21,8 +21,9 @@ import pytest
 
 import fmaconv
 import reference as ref
-from helpers import (DTYPES, assert_result, assert_same_bits_across_threads, assert_stride1_pools_match_torch,
-                     current_isa, guarded_pool_inputs, have_torch, isa_rerun_tests, pool_values)
+from helpers import (DTYPES, assert_result, assert_same_bits_across_threads, assert_stride1_pools_match_reference,
+                     assert_stride1_pools_match_torch, current_isa, guarded_pool_inputs, have_torch, isa_rerun_tests,
+                     pool_values)
 
 globals().update(isa_rerun_tests(__file__))
 
@@ -130,17 +131,11 @@ def test_misaligned_and_page_edges(dtype):
         buf = np.empty(3 * 5 * h * w + 1, dtype)
         x = buf[1:].reshape(3, 5, h, w)
         x[...] = pool_values(rng, x.shape, dtype, "special")
-        for cip in (True, False):
-            assert_result(fmaconv.avg_pool2d(x, 3, 1, 1, count_include_pad=cip),
-                          ref.avg_pool2d(x, 3, 1, 1, count_include_pad=cip), dtype, what=f"avg {h}x{w}")
-        assert_result(fmaconv.max_pool2d(x, 3, 1, 1), ref.max_pool2d(x, 3, 1, 1), dtype, exact=True,
-                      what=f"max {h}x{w}")
+        assert_stride1_pools_match_reference(x, (3,), f"{h}x{w} misaligned")
     for shape in [(1, 1, 4, 4), (2, 3, 8, 8), (1, 2, 16, 16), (1, 3, 8, 2)]:
         _, arrays = guarded_pool_inputs(shape, dtype, rng)
         for a in arrays:
-            assert_result(fmaconv.avg_pool2d(a, 3, 1, 1), ref.avg_pool2d(a, 3, 1, 1), dtype, what=f"avg {shape}")
-            assert_result(fmaconv.max_pool2d(a, 3, 1, 1), ref.max_pool2d(a, 3, 1, 1), dtype, exact=True,
-                          what=f"max {shape}")
+            assert_stride1_pools_match_reference(a, (3,), f"{shape} at a page edge")
 
 
 @pytest.mark.skipif(not have_torch(), reason="PyTorch not installed")

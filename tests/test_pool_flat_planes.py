@@ -19,8 +19,9 @@ import pytest
 
 import fmaconv
 import reference as ref
-from helpers import (DTYPES, assert_result, assert_same_bits_across_threads, assert_stride1_pools_match_torch,
-                     current_isa, guarded_pool_inputs, have_torch, isa_rerun_tests, pool_values)
+from helpers import (DTYPES, assert_result, assert_same_bits_across_threads, assert_stride1_pools_match_reference,
+                     assert_stride1_pools_match_torch, current_isa, guarded_pool_inputs, have_torch, isa_rerun_tests,
+                     pool_values)
 
 globals().update(isa_rerun_tests(__file__))
 
@@ -113,12 +114,7 @@ def test_misaligned_planes(dtype):
         buf = np.empty(3 * 5 * h * w + 1, dtype)
         x = buf[1:].reshape(3, 5, h, w)
         x[...] = pool_values(rng, x.shape, dtype, "special")
-        for cip in (True, False):
-            assert_result(fmaconv.avg_pool2d(x, 3, 1, 1, count_include_pad=cip),
-                          ref.avg_pool2d(x, 3, 1, 1, count_include_pad=cip), dtype, what=f"avg {h}x{w}")
-        for k in (3, 5):
-            assert_result(fmaconv.max_pool2d(x, k, 1, k // 2), ref.max_pool2d(x, k, 1, k // 2), dtype, exact=True,
-                          what=f"max{k} {h}x{w}")
+        assert_stride1_pools_match_reference(x, (3, 5), f"{h}x{w}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -136,12 +132,7 @@ def test_input_at_page_edges(dtype):
     for shape in [(1, 1, 3, 3), (1, 3, 7, 7), (2, 3, 8, 8), (1, 2, 5, 13)]:
         buf, arrays = guarded_pool_inputs(shape, dtype, np.random.default_rng(1))
         for a in arrays:
-            for cip in (True, False):
-                assert_result(fmaconv.avg_pool2d(a, 3, 1, 1, count_include_pad=cip),
-                              ref.avg_pool2d(a, 3, 1, 1, count_include_pad=cip), dtype, what=f"avg {shape}")
-            for k in (3, 5):
-                assert_result(fmaconv.max_pool2d(a, k, 1, k // 2), ref.max_pool2d(a, k, 1, k // 2), dtype,
-                              exact=True, what=f"max{k} {shape}")
+            assert_stride1_pools_match_reference(a, (3, 5), f"{shape} at a page edge")
 
 
 @pytest.mark.skipif(not have_torch(), reason="PyTorch not installed")
