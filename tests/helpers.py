@@ -190,6 +190,18 @@ def guarded_array(shape, dtype):
     return buf, first, last
 
 
+def misaligned_pool_values(rng, shape, dtype, kind="normal"):
+    """pool_values in an array starting one element past a 64-byte boundary (vectors start off
+    it); the array keeps its buffer alive."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape))
+    buf = np.empty(n + 64 // dtype.itemsize + 1, dtype)
+    skip = (-buf.ctypes.data % 64) // dtype.itemsize + 1
+    x = buf[skip:skip + n].reshape(shape)
+    x[...] = pool_values(rng, shape, dtype, kind)
+    return x
+
+
 def assert_same_bits_across_threads(call, what, threads=(1, 2, 3)):
     """call() at each thread count (rows split anywhere) returns the same bits as at the first."""
     import fmaconv

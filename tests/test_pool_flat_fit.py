@@ -23,7 +23,7 @@ import fmaconv
 import reference as ref
 from helpers import (DTYPES, assert_result, assert_same_bits_across_threads, assert_stride1_pools_match_reference,
                      assert_stride1_pools_match_torch, current_isa, guarded_pool_inputs, have_torch, isa_rerun_tests,
-                     pool_values)
+                     misaligned_pool_values, pool_values)
 
 globals().update(isa_rerun_tests(__file__))
 
@@ -128,9 +128,7 @@ def test_thread_ranges_cut_inside_vectors(dtype):
 def test_misaligned_and_page_edges(dtype):
     rng = np.random.default_rng(14)
     for h, w in [(8, 8), (4, 4), (16, 16), (2, 8)]:
-        buf = np.empty(3 * 5 * h * w + 1, dtype)
-        x = buf[1:].reshape(3, 5, h, w)
-        x[...] = pool_values(rng, x.shape, dtype, "special")
+        x = misaligned_pool_values(rng, (3, 5, h, w), dtype, "special")
         assert_stride1_pools_match_reference(x, (3,), f"{h}x{w} misaligned")
     for shape in [(1, 1, 4, 4), (2, 3, 8, 8), (1, 2, 16, 16), (1, 3, 8, 2)]:
         _, arrays = guarded_pool_inputs(shape, dtype, rng)

@@ -21,7 +21,7 @@ import fmaconv
 import reference as ref
 from helpers import (DTYPES, assert_result, assert_same_bits_across_threads, assert_stride1_pools_match_reference,
                      assert_stride1_pools_match_torch, current_isa, guarded_pool_inputs, have_torch, isa_rerun_tests,
-                     pool_values)
+                     misaligned_pool_values, pool_values)
 
 globals().update(isa_rerun_tests(__file__))
 
@@ -111,9 +111,7 @@ def test_misaligned_planes(dtype):
     """Inputs starting one element past a 64-byte boundary (the vectors start off it)."""
     rng = np.random.default_rng(4)
     for h, w in [(7, 7), (8, 8), (5, 13), (17, 17)]:
-        buf = np.empty(3 * 5 * h * w + 1, dtype)
-        x = buf[1:].reshape(3, 5, h, w)
-        x[...] = pool_values(rng, x.shape, dtype, "special")
+        x = misaligned_pool_values(rng, (3, 5, h, w), dtype, "special")
         assert_stride1_pools_match_reference(x, (3, 5), f"{h}x{w}")
 
 

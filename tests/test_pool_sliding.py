@@ -26,7 +26,7 @@ import pytest
 
 import fmaconv
 import reference as ref
-from helpers import DTYPES, RERUN_VAR, assert_result, current_isa, isa_rerun_tests, pool_values
+from helpers import DTYPES, RERUN_VAR, assert_result, current_isa, isa_rerun_tests, misaligned_pool_values, pool_values
 
 globals().update(isa_rerun_tests(__file__))
 
@@ -232,11 +232,8 @@ def test_flat_5x5(kind, k, rng):
 def test_flat_5x5_misaligned(rng):
     """Planes starting off a 64-byte boundary (the input a view one element into a buffer)."""
     for H, W in ((20, 20), (13, 13), (7, 33)):
-        n = 3 * 4 * H * W
         for kind in ("special", "ints"):
-            buf = np.empty(n + 1, np.float32)
-            x = buf[1:].reshape(3, 4, H, W)
-            x[...] = pool_values(rng, x.shape, np.float32, kind)
+            x = misaligned_pool_values(rng, (3, 4, H, W), np.float32, kind)
             _check_max(x, dict(kernel_size=5, stride=1, padding=2), f"misaligned {kind} {x.shape}")
 
 

@@ -18,13 +18,19 @@
 // Elements per block of whole rows (a max block with a NaN or -0 is redone: it stays in L1).
 constexpr int64_t kFlatPlanesBlock = 2048;
 
+// 2-D KxK windows, stride 1, padding K / 2 (output plane = input plane)
+inline bool flat_planes_geom(const PoolShape& s) {
+  const int64_t K = s.k[1];
+  return kPermute && s.in[0] == 1 && s.k[0] == 1 && s.out[0] == 1 && s.s[1] == 1 && s.s[2] == 1 && s.d[1] == 1 &&
+         s.d[2] == 1 && s.k[2] == K && s.p[1] == K / 2 && s.p[2] == K / 2 && s.out[1] == s.in[1] &&
+         s.out[2] == s.in[2];
+}
+
 template <typename T>
 inline bool flat_planes_ok(const PoolShape& s, bool avg) {
   constexpr int64_t VL = PV<T>::VL;
   const int64_t H = s.in[1], W = s.in[2], K = s.k[1];
-  if (!kPermute || s.in[0] != 1 || s.k[0] != 1 || s.out[0] != 1 || s.s[1] != 1 || s.s[2] != 1 || s.d[1] != 1 ||
-      s.d[2] != 1 || s.k[2] != K || s.p[1] != K / 2 || s.p[2] != K / 2 || s.out[1] != H || s.out[2] != W)
-    return false;
+  if (!flat_planes_geom(s)) return false;
   // (larger planes: the row kernels' interior vectors need no masks and win)
   if (avg) return K == 3 && H * W <= 32 * VL;
   // max: the planes flat_slide_kk takes (its fallback; float, 3x3 or 5x5)
@@ -180,22 +186,34 @@ __attribute__((noinline)) unsigned flat_planes_run(const T* x, T* y, int64_t o0,
   return zn;
 }
 
-template <typename T, int K>
-void flat_planes_max(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end) {
-  const int64_t H = s.in[1], W = s.in[2], R = K / 2;
-  int64_t P;
-  const uint16_t* tab = flat_planes_masks<T>(H, W, K / 2, &P);
+// Max over blocks of whole rows [begin, end): run(o0, o1) computes a block's outputs [o0, o1)
+// and reports whether its rows hold a NaN or -0; then the R rows above and below the block that
+// its windows read are scanned too, and redo(r0, r1) recomputes a block that read either.
+template <typename T, typename Run, typename Redo>
+void flat_max_blocks(const PoolShape& s, const T* x, int64_t begin, int64_t end, int64_t R, const Run& run,
+                     const Redo& redo) {
+  const int64_t H = s.in[1], W = s.in[2];
   const int64_t rows = max64(1, kFlatPlanesBlock / W);
   for (int64_t r0 = begin; r0 < end; r0 += rows) {
     const int64_t r1 = min64(end, r0 + rows);
-    unsigned zn = flat_planes_run<T, K, 0>(x, y, r0 * W, r1 * W, W, tab, P, T(0));
-    // the rows above and below the block that its windows read (the block's own were checked)
+    unsigned zn = run(r0 * W, r1 * W);
     const int64_t a = r0 % H, b = (r1 - 1) % H + 1;  // the block's first row, last row + 1 in their planes
     const int64_t na = min64(a, R) * W, nb = min64(H - b, R) * W;
     if (!zn && na) zn = flat_scan(x + r0 * W - na, na) & 5;
     if (!zn && nb) zn = flat_scan(x + r1 * W, nb) & 5;
-    if (zn) flat_slide_kk<T, K>(s, x, y, r0, r1);
+    if (zn) redo(r0, r1);
   }
+}
+
+template <typename T, int K>
+void flat_planes_max(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end) {
+  const int64_t W = s.in[2];
+  int64_t P;
+  const uint16_t* tab = flat_planes_masks<T>(s.in[1], W, K / 2, &P);
+  flat_max_blocks<T>(
+      s, x, begin, end, K / 2,
+      [&](int64_t o0, int64_t o1) { return flat_planes_run<T, K, 0>(x, y, o0, o1, W, tab, P, T(0)); },
+      [&](int64_t r0, int64_t r1) { flat_slide_kk<T, K>(s, x, y, r0, r1); });
 }
 
 // 3x3 windows on planes whose rows tile the vector (W divides VL, H * W a multiple of VL: 4x4,
@@ -252,14 +270,15 @@ __attribute__((noinline)) unsigned flat_fit_run(const T* x, T* y, int64_t o0, in
   }
   for (int64_t o = o0 / VL * VL, pb = o / HW * HW; o < o1; pb += HW) {  // per plane (from pb)
     const int64_t pe = pb + HW;
-    V cur = pld<V>(x + o), prev = o > pb ? pld<V>(x + o - VL) : fill;
-    V up = WC == VL ? prev : __builtin_shuffle(prev, cur, iu);
+    V cur = pld<V>(x + o);
+    const V above = o > pb ? pld<V>(x + o - VL) : fill;
+    V up = WC == VL ? above : __builtin_shuffle(above, cur, iu);
     for (; o < o1 && o < pe; o += VL) {
       const V next = o + VL < pe ? pld<V>(x + o + VL) : fill;
       const V down = WC == VL ? next : __builtin_shuffle(cur, next, id);
       FMACONV_FIT_OUT(o, up, cur, down, (o - pb) / VL)
       up = WC == VL ? cur : 2 * WC == VL ? down : __builtin_shuffle(cur, next, iu);
-      prev = cur, cur = next;
+      cur = next;
     }
   }
 #undef FMACONV_FIT_OUT
@@ -281,29 +300,33 @@ unsigned flat_fit(const T* x, T* y, int64_t o0, int64_t o1, int64_t HW, int64_t 
   return flat_fit_run<T, DIV, 0>(x, y, o0, o1, HW, W, rdiv, rtab);
 }
 
-// 3x3 max (float: nan_negzero_bits) on such planes: flat_planes_ok's geometry, any plane size
+// 3x3 max (float: nan_negzero_bits) on such planes, any plane size
 template <typename T>
 inline bool flat_fit_max_ok(const PoolShape& s) {
-  const int64_t H = s.in[1], W = s.in[2];
-  return kPermute && sizeof(T) == 4 && s.in[0] == 1 && s.k[0] == 1 && s.out[0] == 1 && s.k[1] == 3 &&
-         s.k[2] == 3 && s.s[1] == 1 && s.s[2] == 1 && s.d[1] == 1 && s.d[2] == 1 && s.p[1] == 1 && s.p[2] == 1 &&
-         s.out[1] == H && s.out[2] == W && flat_fit_ok<T>(s);
+  return sizeof(T) == 4 && flat_planes_geom(s) && flat_fit_ok<T>(s);
 }
 
-// Blocks of whole rows, as flat_planes_max; redo(r0, r1) recomputes a block that read a NaN or -0
-// (in its rows or the rows just outside that its windows read).
+// redo(r0, r1): a block that read a NaN or -0 (flat_max_blocks)
 template <typename T, typename Redo>
 void flat_fit_max(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t end, const Redo& redo) {
-  const int64_t H = s.in[1], W = s.in[2];
-  const int64_t rows = max64(1, kFlatPlanesBlock / W);
-  for (int64_t r0 = begin; r0 < end; r0 += rows) {
-    const int64_t r1 = min64(end, r0 + rows);
-    unsigned zn = flat_fit<T, 0>(x, y, r0 * W, r1 * W, H * W, W, T(0));
-    const int64_t a = r0 % H, b = (r1 - 1) % H + 1;
-    if (!zn && a) zn = flat_scan(x + r0 * W - W, W) & 5;
-    if (!zn && b < H) zn = flat_scan(x + r1 * W, W) & 5;
-    if (zn) redo(r0, r1);
+  const int64_t HW = s.in[1] * s.in[2], W = s.in[2];
+  flat_max_blocks<T>(
+      s, x, begin, end, 1, [&](int64_t o0, int64_t o1) { return flat_fit<T, 0>(x, y, o0, o1, HW, W, T(0)); }, redo);
+}
+
+// 3x3 averages on such planes (flat_planes_ok's average geometry)
+template <typename T>
+void flat_fit_avg(const PoolShape& s, const T* x, T* y, bool count_include_pad, int64_t divisor_override,
+                  int64_t begin, int64_t end) {
+  const int64_t W = s.in[2], HW = s.in[1] * W;
+  if (divisor_override || count_include_pad) {
+    flat_fit<T, 1>(x, y, begin * W, end * W, HW, W, T(1) / T(divisor_override ? divisor_override : 9));
+    return;
   }
+  int64_t P;
+  const typename PV<T>::V* rtab;
+  flat_planes_masks<T>(s.in[1], W, 1, &P, &rtab);
+  flat_fit<T, 2>(x, y, begin * W, end * W, HW, W, T(0), rtab);
 }
 
 template <typename T>
@@ -314,16 +337,8 @@ void flat_planes_avg(const PoolShape& s, const T* x, T* y, bool count_include_pa
   const typename PV<T>::V* rtab = nullptr;
   const bool uni = divisor_override || count_include_pad;
   const uint16_t* tab = flat_planes_masks<T>(s.in[1], W, 1, &P, uni ? nullptr : &rtab);
-  const T rd = T(1) / T(divisor_override ? divisor_override : 9);
-  if (flat_fit_ok<T>(s)) {
-    if (uni)
-      flat_fit<T, 1>(x, y, begin * W, end * W, s.in[1] * W, W, rd, nullptr);
-    else
-      flat_fit<T, 2>(x, y, begin * W, end * W, s.in[1] * W, W, T(0), rtab);
-    return;
-  }
   if (uni)
-    flat_planes_run<T, 3, 1>(x, y, begin * W, end * W, W, tab, P, rd);
+    flat_planes_run<T, 3, 1>(x, y, begin * W, end * W, W, tab, P, T(1) / T(divisor_override ? divisor_override : 9));
   else
     flat_planes_run<T, 3, 2>(x, y, begin * W, end * W, W, tab, P, T(0), rtab);
 }

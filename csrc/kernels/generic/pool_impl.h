@@ -3419,7 +3419,7 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
   if constexpr (kPermute) {
     // (planes of whole vectors first: 4x4 planes took 26 cycles per vector in the tiny-plane kernel)
     const bool flat = flat_planes_ok<T>(s, true);
-    if (flat && flat_fit_ok<T>(s)) return flat_planes_avg<T>(s, x, y, count_include_pad, divisor_override, begin, end);
+    if (flat && flat_fit_ok<T>(s)) return flat_fit_avg<T>(s, x, y, count_include_pad, divisor_override, begin, end);
     if (window_tiny_ok<T>(s)) return window_tiny_k<T, 2>(s, x, y, nullptr, begin, end, count_include_pad, divisor_override);
     if (flat) return flat_planes_avg<T>(s, x, y, count_include_pad, divisor_override, begin, end);
     if (rows_small_avg_ok<T>(s))
