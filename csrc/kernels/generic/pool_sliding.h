@@ -252,15 +252,16 @@ void sliding_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, int
 // float elements whose rows fit sliding_ok: SPPF's 20x20 plane is 25 vectors here, where the row
 // kernel above pays for 40 (12 of every 32 lanes idle). Per whole plane (flat_vh), fused:
 // columns first (c = max of x[i + dy * W], unaligned loads), then the row taps as permutes of c
-// and its neighbour vectors, lanes whose column + dx leaves [0, W) masked off (the column of
-// each lane repeats every lcm(W, VL) elements: a table per phase). That order is exact only
+// and its neighbour vectors, clamped to the row (the column of each lane repeats every
+// lcm(W, VL) elements: a table of permute indices per phase). That order is exact only
 // when the plane holds no NaN and not both +0 and -0 (otherwise max picks among equal values
 // and only PyTorch's scan order fixes which zero); such planes, and the partial planes at the
 // ends of a thread's range, take the separable kernel above (planes with a NaN and zeros of at
 // most one sign keep the fused result; the windows of each NaN are then set to it, or with many
 // NaNs the fused order is redone with vmax_nan).
-// (1 thread, SPPF 4x256x20x20: ~4.0x -> ~3.5x a copy of x; kernels 7 and up stay on the kernel
-// above, whose row doubling needs fewer operations than one tap each.)
+// (1 thread, SPPF 4x256x20x20: ~4.0x -> ~3.5x a copy of x; clamped permutes instead of column
+// masks compared per vector, shared pairs and edge masks from a table: -> ~3.0x. Kernels 7 and
+// up stay on the kernel above, whose row doubling needs fewer operations than one tap each.)
 constexpr int64_t kFlatMax = 2048;
 
 template <typename T>
@@ -305,84 +306,89 @@ FMACONV_POOL_INLINE typename PV<T>::V fs_red(typename PV<T>::V acc, typename PV<
   }
 }
 
-// Lanes of column vector c that are >= v (GE) / < v.
-template <bool GE, typename VK>
-FMACONV_POOL_INLINE unsigned col_mask(const VK& c, int64_t v) {
-#if defined(__AVX512F__)
-  if constexpr (sizeof(VK) == 64 && sizeof(c[0]) == 4)
-    return __builtin_ia32_cmpd512_mask(c, VK{} + (int)v, GE ? 5 : 1, 0xffff);  // (5: not less than, 1: less than)
-#endif
-  unsigned m = 0;
-  for (int l = 0; l < (int)(sizeof(VK) / sizeof(c[0])); ++l) m |= (unsigned)(GE ? c[l] >= v : c[l] < v) << l;
-  return m;
-}
-
 // Whole planes, columns first, fused: c = max over the column taps (unaligned loads of x), then
-// the row taps as permutes of c and its neighbours, straight to y. That order may pick a
-// different one of equal values than PyTorch's scan: exact unless the plane holds a NaN or both
-// +0 and -0 (max is order-free otherwise; NANP: vmax_nan, for planes with a NaN). Returns
+// the row taps as permutes of c and its neighbours, straight to y. A row tap that would leave the
+// row takes the row's end column instead (max is idempotent: the window's maximum is unchanged),
+// so the permute indices of each phase (tix, flat_tap_table) do the edges: no lane masks. K = 5
+// shares pairs: m = max(c[j], c[j + 1]), then max(m[j - 2], m[j], c[j + 2]). That order may pick
+// a different one of equal values than PyTorch's scan: exact unless the plane holds a NaN or
+// both +0 and -0 (max is order-free otherwise; NANP: vmax_nan, for planes with a NaN). Returns
 // nonzero when the plane holds a NaN or a -0 (!NANP; the caller then looks closer, flat_scan:
 // +0 alone, as after ReLU, needs no look).
 template <typename T, int K, bool NANP>
-unsigned flat_vh(const T* xp, T* yp, int64_t n, int64_t W, const typename PV<T>::VK* colv, int P) {
+unsigned flat_vh(const T* xp, T* yp, int64_t n, int64_t W, const typename PV<T>::VK* tix, int P, const uint16_t* em) {
   typedef typename PV<T>::V V;
   typedef typename PV<T>::VK VK;
   constexpr int VL = PV<T>::VL;
-  constexpr int R = K / 2;
+  constexpr int R = K / 2, NI = K == 5 ? 3 : 2;
+  static_assert(K == 3 || K == 5, "3x3 or 5x5");
   const V ninf = V{} - __builtin_inf();
-  unsigned zn = 0;
-  auto col = [&](int64_t o) __attribute__((always_inline)) -> V {
-    V acc;
-    if (o - R * W >= 0 && o + VL + R * W <= n) {
-      const V c = pld<V>(xp + o);
-      if constexpr (!NANP) zn |= nan_negzero_bits(c);
-      acc = c;
+  auto mx = [](const V& a, const V& b) __attribute__((always_inline)) { return fs_red<T, NANP>(a, b, 0xffffu); };
+  // column taps of vector v = o / VL; the first and last vectors of the plane (their taps leave
+  // it) load masked, their masks em[(2R + 1) v + R + dy] precomputed (computing them per load
+  // cost as much as the interior vectors' work)
+  const int64_t v0 = ceil_div(R * W, (int64_t)VL), v1 = n - R * W - VL < 0 ? 0 : (n - R * W - VL) / VL + 1;
+  // (zn |= outside the lambda: captured, it lived in memory, a read-modify-write per vector)
+  auto col = [&](int64_t o, unsigned& bad) __attribute__((always_inline)) -> V {
+    const int64_t v = o / VL;
+    const bool inner = v >= v0 && v < v1;
+    const uint16_t* m = em + (2 * R + 1) * v + R;
+    const V c = inner ? pld<V>(xp + o) : load_mask<V>(xp + o, ninf, m[0]);
+    if constexpr (!NANP) bad = nan_negzero_bits(c);
+    V acc = c;
 #pragma GCC unroll 16
-      for (int dy = 1; dy <= R; ++dy) {
-        acc = fs_red<T, NANP>(acc, pld<V>(xp + o - dy * W), 0xffffu);
-        acc = fs_red<T, NANP>(acc, pld<V>(xp + o + dy * W), 0xffffu);
-      }
-    } else {
-      auto lm = [&](int64_t off) __attribute__((always_inline)) -> unsigned {
-        const int64_t lo = max64(-off, 0), hi = min64(n - off, VL);  // lanes in [0, n)
-        return hi <= lo ? 0u : (unsigned)(((1ull << hi) - 1) & ~((1ull << lo) - 1));
-      };
-      const V c = load_mask<V>(xp + o, ninf, lm(o));
-      if constexpr (!NANP) zn |= nan_negzero_bits(c);
-      acc = c;
-#pragma GCC unroll 16
-      for (int dy = 1; dy <= R; ++dy) {
-        acc = fs_red<T, NANP>(acc, load_mask<V>(xp + o - dy * W, ninf, lm(o - dy * W)), 0xffffu);
-        acc = fs_red<T, NANP>(acc, load_mask<V>(xp + o + dy * W, ninf, lm(o + dy * W)), 0xffffu);
-      }
+    for (int dy = 1; dy <= R; ++dy) {
+      acc = mx(acc, inner ? pld<V>(xp + o - dy * W) : load_mask<V>(xp + o - dy * W, ninf, m[-dy]));
+      acc = mx(acc, inner ? pld<V>(xp + o + dy * W) : load_mask<V>(xp + o + dy * W, ninf, m[dy]));
     }
     return acc;
   };
   int f = 0;
-  V prev = ninf, cur = col(0);
+  unsigned zn = 0, bad = 0;
+  V prev = ninf, cur = col(0, zn);  // K = 5: prev holds the previous vector's pairs m
   for (int64_t o = 0; o < n; o += VL) {
-    const V next = o + VL < n ? col(o + VL) : ninf;
-    const VK cv = colv[f];  // column of each lane (compares beat loading K masks)
+    const V next = o + VL < n ? col(o + VL, bad) : ninf;
+    zn |= bad;
+    const VK* ix = tix + f * NI;
     if (++f == P) f = 0;
-    V acc = cur;
-#pragma GCC unroll 16
-    for (int dx = 1; dx <= R; ++dx) {
-      VK il, ir;
-      for (int l = 0; l < VL; ++l) {
-        il[l] = l + VL - dx;
-        ir[l] = l + dx;
-      }
-      acc = fs_red<T, NANP>(acc, __builtin_shuffle(prev, cur, il), col_mask<true>(cv, dx));
-      acc = fs_red<T, NANP>(acc, __builtin_shuffle(cur, next, ir), col_mask<false>(cv, W - dx));
+    V acc;
+    if constexpr (K == 3) {
+      acc = mx(mx(cur, __builtin_shuffle(prev, cur, ix[0])), __builtin_shuffle(cur, next, ix[1]));
+      prev = cur;
+    } else {
+      const V m = mx(cur, __builtin_shuffle(cur, next, ix[0]));
+      acc = mx(mx(m, __builtin_shuffle(prev, m, ix[1])), __builtin_shuffle(cur, next, ix[2]));
+      prev = m;
     }
     if (o + VL <= n)
       pst(yp + o, acc);
     else
       store_n(yp + o, acc, n - o);
-    prev = cur;
     cur = next;
   }
   return zn;
+}
+
+// flat_vh's permute indices for rows of W, per phase f < P (vector f of a plane, its lane 0 at
+// column f * VL mod W): K = 3: c[j - 1] from (prev, cur), c[j + 1] from (cur, next); K = 5:
+// c[j + 1] from (cur, next), m[j - 2] from (prev m, m), c[j + 2] from (cur, next); column
+// offsets clamped to the row.
+template <typename T, int K>
+void flat_tap_table(int64_t W, int P, typename PV<T>::VK* tix) {
+  typedef typename PV<T>::K Ki;
+  constexpr int VL = PV<T>::VL;
+  for (int f = 0; f < P; ++f)
+    for (int l = 0; l < VL; ++l) {
+      const int64_t c = (f * (int64_t)VL + l) % W, left = W - 1 - c;
+      if (K == 3) {
+        tix[2 * f][l] = (Ki)(VL + l - min64(1, c));
+        tix[2 * f + 1][l] = (Ki)(l + min64(1, left));
+      } else {
+        tix[3 * f][l] = (Ki)(l + min64(1, left));
+        tix[3 * f + 1][l] = (Ki)(VL + l - min64(2, c));
+        tix[3 * f + 2][l] = (Ki)(l + min64(2, left));
+      }
+    }
 }
 
 // What x[0, n) holds: 1 a NaN, 2 a +0, 4 a -0 (or'ed).
@@ -440,22 +446,26 @@ void flat_slide_kk(const PoolShape& s, const T* x, T* y, int64_t begin, int64_t 
   const int64_t H = s.in[1], W = s.in[2], HW = H * W;
   int64_t g = VL;
   while (W % g) g /= 2;  // gcd(W, VL), VL a power of two
-  const int P = (int)(W / g);
-  typename PV<T>::VK colv[64];  // per phase (vector index mod P): the lanes' columns
-  int64_t c0 = 0;  // column of the phase's lane 0
-  for (int f = 0; f < P; ++f, c0 = (c0 + VL) % W) {
-    int64_t c = c0;
-    for (int l = 0; l < VL; ++l, c = c + 1 == W ? 0 : c + 1) colv[f][l] = (typename PV<T>::K)c;
-  }
+  const int P = (int)(W / g);  // phases (W <= 4 VL: sliding_ok)
+  typename PV<T>::VK tix[64 * 3];
+  flat_tap_table<T, K>(W, P, tix);
+  // per vector of a plane (kFlatMax / VL at most), the lanes of its taps x[o + dy W] in the plane
+  constexpr int R = K / 2;
+  uint16_t em[(kFlatMax / VL + 1) * (2 * R + 1)];
+  for (int64_t o = 0; o < HW; o += VL)
+    for (int dy = -R; dy <= R; ++dy) {
+      const int64_t off = o + dy * W, lo = max64(-off, 0), hi = min64(HW - off, VL);
+      em[(2 * R + 1) * (o / VL) + R + dy] = hi <= lo ? 0 : (uint16_t)(((1u << hi) - 1) & ~((1u << lo) - 1));
+    }
   for (int64_t row = begin; row < end;) {
     const int64_t p = row / H, a = row % H, b = min64(H, a + (end - row));
     const T* xp = x + p * HW;
     unsigned sc = 0;  // flat_scan of a whole plane that needs it
     if (a == 0 && b == H) {
-      if (flat_vh<T, K, false>(xp, y + p * HW, HW, W, colv, P)) {
+      if (flat_vh<T, K, false>(xp, y + p * HW, HW, W, tix, P, em)) {
         sc = flat_scan(xp, HW);
         if ((sc & 6) != 6 && (sc & 1) && !flat_nan_fix<T, K>(xp, y + p * HW, H, W))
-          flat_vh<T, K, true>(xp, y + p * HW, HW, W, colv, P);
+          flat_vh<T, K, true>(xp, y + p * HW, HW, W, tix, P, em);
       }
       if ((sc & 6) != 6) {
         row += H;
