@@ -221,6 +221,23 @@ def test_adaptive_tall_output(rng):
     assert_result(fmaconv.adaptive_avg_pool2d(x, (257, 6)), ref.adaptive_avg_pool2d(x, (257, 6)), np.float32, what="tall")
 
 
+@pytest.mark.parametrize("threads", (1, 3))
+def test_adaptive_avg_row_blocks(threads, restore_threads, rng):
+    """The general adaptive average sums blocks of 1024 / OW output rows, then divides them: ranges
+    of many blocks and cut inside one (output widths 1, 3, 37), 1-D, 2-D and 3-D windows of
+    uneven sizes, rows too wide for the narrow-row kernel."""
+    fmaconv.set_num_threads(threads)
+    for dtype in DTYPES:
+        for shape, out in [((2, 40, 9, 70), (7, 3)), ((1, 3, 2100, 40), (1100, 1)), ((1, 5, 30, 80), (29, 37)),
+                           ((2, 3, 5, 11, 70), (3, 4, 3))]:
+            x = pool_values(rng, shape, dtype, "normal")
+            nd = len(out)
+            got = getattr(fmaconv, f"adaptive_avg_pool{nd}d")(x, out)
+            assert_result(got, getattr(ref, f"adaptive_avg_pool{nd}d")(x, out), dtype, what=f"{shape} -> {out}")
+        x = pool_values(rng, (6, 4, 300), dtype, "normal")
+        assert_result(fmaconv.adaptive_avg_pool1d(x, 13), ref.adaptive_avg_pool1d(x, 13), dtype, what="1-D")
+
+
 @pytest.mark.parametrize("threads", (2, 3))
 def test_thread_splits(threads, restore_threads, rng):
     fmaconv.set_num_threads(threads)

@@ -3528,26 +3528,59 @@ void adaptive_avg_pool_k(const PoolShape& s, const T* x, T* y, int64_t begin, in
   char* sp = align64(scratch);
   const int64_t nr = (D / OD + 2) * (H / OH + 2);
   const T** rows = carve<const T*>(sp, nr);
-  int64_t* bases = carve<int64_t>(sp, nr);
   T* buf = carve<T>(sp, L);
   if constexpr (kPermute) {
     if (adaptive_small_ok<T>(s)) return adaptive_small_k<T, 2>(s, x, y, begin, end);
     if (adaptive_narrow_ok<T>(s)) return adaptive_narrow_k<T, 2>(s, x, y, nullptr, begin, end);
   }
-  for (int64_t row = begin; row < end; ++row) {
-    const int64_t p = row / (OD * OH), r = row % (OD * OH), od = r / OH, oh = r % OH;
-    const T* xp = x + p * s.in_plane();
-    const int64_t n = adaptive_rows(s, od, oh, bases);
-    for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
-    rows_sum(rows, n, W, buf);
-    const T fd = (T)(ad_end(od, D, OD) - ad_start(od, D, OD)), fh = (T)(ad_end(oh, H, OH) - ad_start(oh, H, OH));
-    T* yr = y + row * OW;
-    for (int64_t ow = 0; ow < OW; ++ow) {
-      const int64_t w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
-      T sum = 0;
-      for (int64_t iw = w0; iw < w1; ++iw) sum += buf[iw];
-      // PyTorch divides by each window extent in turn.
-      yr[ow] = sum / fd / fh / (T)(w1 - w0);
+  // Window bounds per call (each output column's, then each output row's and depth slice's),
+  // not per output: the 64-bit divisions cost more than its sum. The sums of a block
+  // of rows are stored first and divided after, as vectors and with the rows' division chains
+  // independent (three dependent scalar divisions per output bounded the loop). AVX2, 13 -> 6
+  // maps: ~18x a copy of the input.
+  const int64_t RB = max64(1, 1024 / OW);
+  thread_local std::vector<int64_t> wbounds;
+  thread_local std::vector<T> wext, wsum;
+  wbounds.resize((size_t)(2 * (OW + OH + OD)));
+  wext.resize((size_t)(OW + 2 * RB));
+  wsum.resize((size_t)(RB * OW));
+  int64_t* __restrict wc = wbounds.data();
+  int64_t* __restrict hb = wc + 2 * OW;
+  int64_t* __restrict db = hb + 2 * OH;
+  T* __restrict fw = wext.data();
+  T* __restrict fdh = fw + OW;  // per row of the block: depth and height extents
+  T* __restrict sums = wsum.data();
+  for (int64_t ow = 0; ow < OW; ++ow) {
+    wc[2 * ow] = ad_start(ow, W, OW), wc[2 * ow + 1] = ad_end(ow, W, OW);
+    fw[ow] = (T)(wc[2 * ow + 1] - wc[2 * ow]);
+  }
+  for (int64_t oh = 0; oh < OH; ++oh) hb[2 * oh] = ad_start(oh, H, OH), hb[2 * oh + 1] = ad_end(oh, H, OH);
+  for (int64_t od = 0; od < OD; ++od) db[2 * od] = ad_start(od, D, OD), db[2 * od + 1] = ad_end(od, D, OD);
+  RowIter it(begin, OD, OH);
+  for (int64_t r0 = begin; r0 < end; r0 += RB) {
+    const int64_t r1 = min64(end, r0 + RB);
+    for (int64_t row = r0; row < r1; ++row, it.next()) {
+      const int64_t od = it.od, oh = it.oh;
+      const T* xp = x + it.p * s.in_plane();
+      int64_t n = 0;
+      for (int64_t id = db[2 * od]; id < db[2 * od + 1]; ++id)
+        for (int64_t ih = hb[2 * oh]; ih < hb[2 * oh + 1]; ++ih) rows[n++] = xp + (id * H + ih) * W;
+      rows_sum(rows, n, W, buf);
+      fdh[2 * (row - r0)] = (T)(db[2 * od + 1] - db[2 * od]);
+      fdh[2 * (row - r0) + 1] = (T)(hb[2 * oh + 1] - hb[2 * oh]);
+      T* sr = sums + (row - r0) * OW;
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        T sum = 0;
+        for (int64_t iw = wc[2 * ow]; iw < wc[2 * ow + 1]; ++iw) sum += buf[iw];
+        sr[ow] = sum;
+      }
+    }
+    // PyTorch divides by each window extent in turn.
+    for (int64_t row = r0; row < r1; ++row) {
+      const T fd = fdh[2 * (row - r0)], fh = fdh[2 * (row - r0) + 1];
+      const T* sr = sums + (row - r0) * OW;
+      T* __restrict yr = y + row * OW;
+      for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = sr[ow] / fd / fh / fw[ow];
     }
   }
 }
