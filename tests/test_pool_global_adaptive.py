@@ -222,20 +222,29 @@ def test_adaptive_tall_output(rng):
 
 
 @pytest.mark.parametrize("threads", (1, 3))
-def test_adaptive_avg_row_blocks(threads, restore_threads, rng):
-    """The general adaptive average sums blocks of 1024 / OW output rows, then divides them: ranges
-    of many blocks and cut inside one (output widths 1, 3, 37), 1-D, 2-D and 3-D windows of
-    uneven sizes, rows too wide for the narrow-row kernel."""
+def test_adaptive_row_blocks(threads, restore_threads, rng):
+    """The general adaptive kernels work on blocks of 1024 / OW output rows (the average divides a
+    block's sums; the maximum (no indices) reduces a block's gathered taps, a narrower window
+    repeating its last tap): ranges of many blocks and cut inside one (output widths 1, 3, 37),
+    1-D, 2-D and 3-D windows of uneven sizes, rows too wide for the narrow-row kernel; for the
+    maximum NaN, +-inf and zeros of both signs (in 1-D the first maximum's sign)."""
     fmaconv.set_num_threads(threads)
+    cases = [((2, 40, 9, 70), (7, 3)), ((1, 3, 2100, 40), (1100, 1)), ((1, 5, 30, 80), (29, 37)),
+             ((2, 3, 5, 11, 70), (3, 4, 3)), ((6, 4, 300), (13,))]
     for dtype in DTYPES:
-        for shape, out in [((2, 40, 9, 70), (7, 3)), ((1, 3, 2100, 40), (1100, 1)), ((1, 5, 30, 80), (29, 37)),
-                           ((2, 3, 5, 11, 70), (3, 4, 3))]:
-            x = pool_values(rng, shape, dtype, "normal")
+        for shape, out in cases:
             nd = len(out)
+            what = f"{shape} -> {out}"
+            x = pool_values(rng, shape, dtype, "normal")
             got = getattr(fmaconv, f"adaptive_avg_pool{nd}d")(x, out)
-            assert_result(got, getattr(ref, f"adaptive_avg_pool{nd}d")(x, out), dtype, what=f"{shape} -> {out}")
-        x = pool_values(rng, (6, 4, 300), dtype, "normal")
-        assert_result(fmaconv.adaptive_avg_pool1d(x, 13), ref.adaptive_avg_pool1d(x, 13), dtype, what="1-D")
+            assert_result(got, getattr(ref, f"adaptive_avg_pool{nd}d")(x, out), dtype, what=what)
+            for x in (pool_values(rng, shape, dtype, "special"), _signed_zeros(rng, shape, dtype)):
+                got = getattr(fmaconv, f"adaptive_max_pool{nd}d")(x, out)
+                exp = getattr(ref, f"adaptive_max_pool{nd}d")(x, out)
+                if nd == 1:
+                    _check_max(got, exp, what)
+                else:  # (the README's known difference: a zero maximum's sign over rows and columns)
+                    assert_result(got, exp, dtype, exact=True, what=what)
 
 
 @pytest.mark.parametrize("threads", (2, 3))

@@ -3448,13 +3448,38 @@ void avg_pool_k(const PoolShape& s, const T* x, T* y, bool count_include_pad, in
       });
 }
 
-inline int64_t adaptive_rows(const PoolShape& s, int64_t od, int64_t oh, int64_t* bases) {
-  const int64_t D = s.in[0], H = s.in[1], W = s.in[2];
-  int64_t n = 0;
-  for (int64_t id = ad_start(od, D, s.out[0]), d1 = ad_end(od, D, s.out[0]); id < d1; ++id)
-    for (int64_t ih = ad_start(oh, H, s.out[1]), h1 = ad_end(oh, H, s.out[1]); ih < h1; ++ih)
-      bases[n++] = (id * H + ih) * W;
-  return n;
+// The adaptive windows' bounds along each axis, once per call: [start, end) of output column ow
+// at w[2 ow], w[2 ow + 1], of output row oh in h, of depth slice od in d. (Two 64-bit divisions
+// each: per output of the general kernels they cost more than its reduction.)
+struct AdBounds {
+  const int64_t *w, *h, *d;
+  // offsets in the plane of window (od, oh)'s input rows; their count
+  int64_t rows(int64_t od, int64_t oh, int64_t H, int64_t W, int64_t* bases) const {
+    int64_t n = 0;
+    for (int64_t id = d[2 * od]; id < d[2 * od + 1]; ++id)
+      for (int64_t ih = h[2 * oh]; ih < h[2 * oh + 1]; ++ih) bases[n++] = (id * H + ih) * W;
+    return n;
+  }
+};
+// Tap t < kw of output column ow at tab[t * OW + ow]: its window's column w0 + t, clamped to the
+// window's last (a max is the same over repeated taps). kw: the widest window.
+inline const int32_t* ad_taps(const int64_t* wc, int64_t OW, int64_t* kw) {
+  thread_local std::vector<int32_t> tab;
+  int64_t k = 1;
+  for (int64_t ow = 0; ow < OW; ++ow) k = max64(k, wc[2 * ow + 1] - wc[2 * ow]);
+  tab.resize((size_t)(k * OW));
+  for (int64_t t = 0; t < k; ++t)
+    for (int64_t ow = 0; ow < OW; ++ow) tab[(size_t)(t * OW + ow)] = (int32_t)min64(wc[2 * ow] + t, wc[2 * ow + 1] - 1);
+  *kw = k;
+  return tab.data();
+}
+inline AdBounds ad_bounds(const PoolShape& s) {
+  thread_local std::vector<int64_t> b;
+  b.resize((size_t)(2 * (s.out[2] + s.out[1] + s.out[0])));
+  int64_t* o = b.data();
+  for (int a = 2; a >= 0; --a)
+    for (int64_t i = 0; i < s.out[a]; ++i, o += 2) o[0] = ad_start(i, s.in[a], s.out[a]), o[1] = ad_end(i, s.in[a], s.out[a]);
+  return AdBounds{b.data(), b.data() + 2 * s.out[2], b.data() + 2 * (s.out[2] + s.out[1])};
 }
 
 
@@ -3477,25 +3502,58 @@ void adaptive_max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int
                  : adaptive_narrow_k<T, 0>(s, x, y, nullptr, begin, end);
   }
   const bool big = s.in_plane() >= PoolKey<T>::max;
-  for (int64_t row = begin; row < end; ++row) {
-    const int64_t p = row / (OD * OH), r = row % (OD * OH), od = r / OH, oh = r % OH;
-    const T* xp = x + p * s.in_plane();
-    const int64_t n = adaptive_rows(s, od, oh, bases);
+  const AdBounds bd = ad_bounds(s);
+  const int64_t* __restrict wc = bd.w;
+  RowIter it(begin, OD, OH);
+  if (!idx) {
+    // A block of output rows at a time, as adaptive_avg_pool_k: each row's taps gathered
+    // branch-free (ad_taps: a narrower window repeats its last tap, which changes neither the
+    // maximum nor which NaN or zero sign it keeps), then reduced as vectors across the block's
+    // outputs (per output, a scalar loop's branches mispredicted on random data: AVX2, 13 -> 6
+    // maps, ~30x a copy of the input).
+    int64_t kw;
+    const int32_t* tap = ad_taps(wc, OW, &kw);
+    const int64_t RB = max64(1, 1024 / OW), M = RB * OW;
+    thread_local std::vector<T> wbuf;
+    wbuf.resize((size_t)(kw * M));
+    T* __restrict cand = wbuf.data();  // tap t of output j of the block at cand[t * M + j]
+    typedef typename PV<T>::V V;
+    constexpr int VL = PV<T>::VL;
+    for (int64_t r0 = begin; r0 < end; r0 += RB) {
+      const int64_t r1 = min64(end, r0 + RB), m = (r1 - r0) * OW;
+      for (int64_t row = r0; row < r1; ++row, it.next()) {
+        const T* xp = x + it.p * s.in_plane();
+        const int64_t n = bd.rows(it.od, it.oh, H, W, bases);
+        for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
+        rows_max(rows, n, W, buf);
+        T* c = cand + (row - r0) * OW;
+        for (int64_t t = 0; t < kw; ++t)
+          for (int64_t ow = 0; ow < OW; ++ow) c[t * M + ow] = buf[tap[t * OW + ow]];
+      }
+      T* __restrict yb = y + r0 * OW;
+      int64_t j = 0;
+      for (; j + VL <= m; j += VL) {
+        V a = pld<V>(cand + j);
+        for (int64_t t = 1; t < kw; ++t) a = vmax_nan(a, pld<V>(cand + t * M + j));
+        pst(yb + j, a);
+      }
+      for (; j < m; ++j) {
+        T a = cand[j];
+        for (int64_t t = 1; t < kw; ++t) a = smax_nan(a, cand[t * M + j]);
+        yb[j] = a;
+      }
+    }
+    return;
+  }
+  for (int64_t row = begin; row < end; ++row, it.next()) {
+    const T* xp = x + it.p * s.in_plane();
+    const int64_t n = bd.rows(it.od, it.oh, H, W, bases);
     for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
     T* yr = y + row * OW;
-    if (!idx) {
-      rows_max(rows, n, W, buf);
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        T b = -__builtin_inf();
-        for (int64_t iw = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW); iw < w1; ++iw) b = smax_nan(b, buf[iw]);
-        yr[ow] = b;
-      }
-      continue;
-    }
     int64_t* ir = idx + row * OW;
     if (big) {  // keys would overflow: plain scan in PyTorch's order
       for (int64_t ow = 0; ow < OW; ++ow) {
-        const int64_t w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
+        const int64_t w0 = wc[2 * ow], w1 = wc[2 * ow + 1];
         T b = -__builtin_inf();
         int64_t arg = bases[0] + w0;
         for (int64_t i = 0; i < n; ++i)
@@ -3510,7 +3568,7 @@ void adaptive_max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int
     }
     rows_max_idx(rows, bases, n, W, buf, kbuf);
     for (int64_t ow = 0; ow < OW; ++ow) {
-      const int64_t w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
+      const int64_t w0 = wc[2 * ow], w1 = wc[2 * ow + 1];
       T b = buf[w0];
       K bk = kbuf[w0];
       for (int64_t iw = w0 + 1; iw < w1; ++iw)
@@ -3528,46 +3586,38 @@ void adaptive_avg_pool_k(const PoolShape& s, const T* x, T* y, int64_t begin, in
   char* sp = align64(scratch);
   const int64_t nr = (D / OD + 2) * (H / OH + 2);
   const T** rows = carve<const T*>(sp, nr);
+  int64_t* bases = carve<int64_t>(sp, nr);
   T* buf = carve<T>(sp, L);
   if constexpr (kPermute) {
     if (adaptive_small_ok<T>(s)) return adaptive_small_k<T, 2>(s, x, y, begin, end);
     if (adaptive_narrow_ok<T>(s)) return adaptive_narrow_k<T, 2>(s, x, y, nullptr, begin, end);
   }
-  // Window bounds per call (each output column's, then each output row's and depth slice's),
-  // not per output: the 64-bit divisions cost more than its sum. The sums of a block
-  // of rows are stored first and divided after, as vectors and with the rows' division chains
-  // independent (three dependent scalar divisions per output bounded the loop). AVX2, 13 -> 6
-  // maps: ~18x a copy of the input.
+  // Window bounds per call (ad_bounds), not per output: the 64-bit divisions cost more than
+  // its sum. The sums of a block of rows are stored first and divided after, as vectors and
+  // with the rows' division chains independent (three dependent scalar divisions per output
+  // bounded the loop). AVX2, 13 -> 6 maps: ~18x a copy of the input. (Gathering the taps as
+  // the maximum does cost more on wide windows: 70 -> 9.)
   const int64_t RB = max64(1, 1024 / OW);
-  thread_local std::vector<int64_t> wbounds;
   thread_local std::vector<T> wext, wsum;
-  wbounds.resize((size_t)(2 * (OW + OH + OD)));
   wext.resize((size_t)(OW + 2 * RB));
   wsum.resize((size_t)(RB * OW));
-  int64_t* __restrict wc = wbounds.data();
-  int64_t* __restrict hb = wc + 2 * OW;
-  int64_t* __restrict db = hb + 2 * OH;
+  const AdBounds bd = ad_bounds(s);
+  const int64_t* __restrict wc = bd.w;
   T* __restrict fw = wext.data();
   T* __restrict fdh = fw + OW;  // per row of the block: depth and height extents
   T* __restrict sums = wsum.data();
-  for (int64_t ow = 0; ow < OW; ++ow) {
-    wc[2 * ow] = ad_start(ow, W, OW), wc[2 * ow + 1] = ad_end(ow, W, OW);
-    fw[ow] = (T)(wc[2 * ow + 1] - wc[2 * ow]);
-  }
-  for (int64_t oh = 0; oh < OH; ++oh) hb[2 * oh] = ad_start(oh, H, OH), hb[2 * oh + 1] = ad_end(oh, H, OH);
-  for (int64_t od = 0; od < OD; ++od) db[2 * od] = ad_start(od, D, OD), db[2 * od + 1] = ad_end(od, D, OD);
+  for (int64_t ow = 0; ow < OW; ++ow) fw[ow] = (T)(wc[2 * ow + 1] - wc[2 * ow]);
   RowIter it(begin, OD, OH);
   for (int64_t r0 = begin; r0 < end; r0 += RB) {
     const int64_t r1 = min64(end, r0 + RB);
     for (int64_t row = r0; row < r1; ++row, it.next()) {
       const int64_t od = it.od, oh = it.oh;
       const T* xp = x + it.p * s.in_plane();
-      int64_t n = 0;
-      for (int64_t id = db[2 * od]; id < db[2 * od + 1]; ++id)
-        for (int64_t ih = hb[2 * oh]; ih < hb[2 * oh + 1]; ++ih) rows[n++] = xp + (id * H + ih) * W;
+      const int64_t n = bd.rows(od, oh, H, W, bases);
+      for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
       rows_sum(rows, n, W, buf);
-      fdh[2 * (row - r0)] = (T)(db[2 * od + 1] - db[2 * od]);
-      fdh[2 * (row - r0) + 1] = (T)(hb[2 * oh + 1] - hb[2 * oh]);
+      fdh[2 * (row - r0)] = (T)(bd.d[2 * od + 1] - bd.d[2 * od]);
+      fdh[2 * (row - r0) + 1] = (T)(bd.h[2 * oh + 1] - bd.h[2 * oh]);
       T* sr = sums + (row - r0) * OW;
       for (int64_t ow = 0; ow < OW; ++ow) {
         T sum = 0;
