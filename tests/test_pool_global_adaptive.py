@@ -224,10 +224,11 @@ def test_adaptive_tall_output(rng):
 @pytest.mark.parametrize("threads", (1, 3))
 def test_adaptive_row_blocks(threads, restore_threads, rng):
     """The general adaptive kernels work on blocks of 1024 / OW output rows (the average divides a
-    block's sums; the maximum (no indices) reduces a block's gathered taps, a narrower window
-    repeating its last tap): ranges of many blocks and cut inside one (output widths 1, 3, 37),
+    block's sums; the maximum reduces a block's gathered taps (with indices: value, key pairs), a
+    narrower window repeating its last tap): ranges of many blocks and cut inside one (output widths 1, 3, 37),
     1-D, 2-D and 3-D windows of uneven sizes, rows too wide for the narrow-row kernel; for the
-    maximum NaN, +-inf and zeros of both signs (in 1-D the first maximum's sign)."""
+    maximum NaN, +-inf and zeros of both signs (in 1-D and with indices the first maximum's sign;
+    all -inf windows: the first tap's offset)."""
     fmaconv.set_num_threads(threads)
     cases = [((2, 40, 9, 70), (7, 3)), ((1, 3, 2100, 40), (1100, 1)), ((1, 5, 30, 80), (29, 37)),
              ((2, 3, 5, 11, 70), (3, 4, 3)), ((6, 4, 300), (13,))]
@@ -245,6 +246,11 @@ def test_adaptive_row_blocks(threads, restore_threads, rng):
                     _check_max(got, exp, what)
                 else:  # (the README's known difference: a zero maximum's sign over rows and columns)
                     assert_result(got, exp, dtype, exact=True, what=what)
+                _check_max(getattr(fmaconv, f"adaptive_max_pool{nd}d")(x, out, return_indices=True),
+                           getattr(ref, f"adaptive_max_pool{nd}d")(x, out, return_indices=True), f"{what} indices")
+            x = np.full(shape, -np.inf, dtype=dtype)  # windows of -inf: their first tap's offset
+            _check_max(getattr(fmaconv, f"adaptive_max_pool{nd}d")(x, out, return_indices=True),
+                       getattr(ref, f"adaptive_max_pool{nd}d")(x, out, return_indices=True), f"{what} -inf")
 
 
 @pytest.mark.parametrize("threads", (2, 3))
