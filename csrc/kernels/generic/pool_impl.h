@@ -3505,51 +3505,14 @@ void adaptive_max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int
   const AdBounds bd = ad_bounds(s);
   const int64_t* __restrict wc = bd.w;
   RowIter it(begin, OD, OH);
-  if (!idx) {
+  if (!idx || !big) {
     // A block of output rows at a time, as adaptive_avg_pool_k: each row's taps gathered
     // branch-free (ad_taps: a narrower window repeats its last tap, which changes neither the
-    // maximum nor which NaN or zero sign it keeps), then reduced as vectors across the block's
-    // outputs (per output, a scalar loop's branches mispredicted on random data: AVX2, 13 -> 6
-    // maps, ~30x a copy of the input).
-    int64_t kw;
-    const int32_t* tap = ad_taps(wc, OW, &kw);
-    const int64_t RB = max64(1, 1024 / OW), M = RB * OW;
-    thread_local std::vector<T> wbuf;
-    wbuf.resize((size_t)(kw * M));
-    T* __restrict cand = wbuf.data();  // tap t of output j of the block at cand[t * M + j]
-    typedef typename PV<T>::V V;
-    constexpr int VL = PV<T>::VL;
-    for (int64_t r0 = begin; r0 < end; r0 += RB) {
-      const int64_t r1 = min64(end, r0 + RB), m = (r1 - r0) * OW;
-      for (int64_t row = r0; row < r1; ++row, it.next()) {
-        const T* xp = x + it.p * s.in_plane();
-        const int64_t n = bd.rows(it.od, it.oh, H, W, bases);
-        for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
-        rows_max(rows, n, W, buf);
-        T* c = cand + (row - r0) * OW;
-        for (int64_t t = 0; t < kw; ++t)
-          for (int64_t ow = 0; ow < OW; ++ow) c[t * M + ow] = buf[tap[t * OW + ow]];
-      }
-      T* __restrict yb = y + r0 * OW;
-      int64_t j = 0;
-      for (; j + VL <= m; j += VL) {
-        V a = pld<V>(cand + j);
-        for (int64_t t = 1; t < kw; ++t) a = vmax_nan(a, pld<V>(cand + t * M + j));
-        pst(yb + j, a);
-      }
-      for (; j < m; ++j) {
-        T a = cand[j];
-        for (int64_t t = 1; t < kw; ++t) a = smax_nan(a, cand[t * M + j]);
-        yb[j] = a;
-      }
-    }
-    return;
-  }
-  if (!big) {
-    // With indices, the same blocks: each row's (value, key) pairs per tap, then reduced as
-    // vectors by vbeats (a repeated last tap, same key, never beats itself; equal values take
-    // the smaller key, so a window of -inf keeps its first tap's offset, as PyTorch). (Per
-    // output, the scalar loop: AVX2, 13 -> 6 maps, ~35x a copy of the input.)
+    // maximum nor which NaN or zero sign it keeps; with indices, (value, key) pairs, where a
+    // repeated tap never beats itself and equal values take the smaller key, so a window of -inf
+    // keeps its first tap's offset, as PyTorch), then reduced as vectors across the block's
+    // outputs. (Per output, a scalar loop's branches mispredicted on random data: AVX2, 13 -> 6
+    // maps, ~33x a copy of the input, ~43x with indices.)
     typedef typename PV<T>::V V;
     typedef typename PV<T>::VK VK;
     constexpr int VL = PV<T>::VL;
@@ -3559,48 +3522,66 @@ void adaptive_max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int
     thread_local std::vector<T> wbuf;
     thread_local std::vector<K> kbufs;
     wbuf.resize((size_t)(kw * M));
-    kbufs.resize((size_t)(kw * M));
-    T* __restrict cv = wbuf.data();     // tap t of output j of the block at cv[t * M + j]
-    K* __restrict ck = kbufs.data();    // its key
-    for (int64_t r0 = begin; r0 < end; r0 += RB) {
-      const int64_t r1 = min64(end, r0 + RB), m = (r1 - r0) * OW;
-      for (int64_t row = r0; row < r1; ++row, it.next()) {
-        const T* xp = x + it.p * s.in_plane();
-        const int64_t n = bd.rows(it.od, it.oh, H, W, bases);
-        for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
-        rows_max_idx(rows, bases, n, W, buf, kbuf);
-        const int64_t j0 = (row - r0) * OW;
-        for (int64_t t = 0; t < kw; ++t)
-          for (int64_t ow = 0; ow < OW; ++ow) {
-            const int32_t c = tap[t * OW + ow];
-            cv[t * M + j0 + ow] = buf[c], ck[t * M + j0 + ow] = kbuf[c];
-          }
-      }
-      T* __restrict yb = y + r0 * OW;
-      int64_t* __restrict ib = idx + r0 * OW;
-      int64_t j = 0;
-      for (; j + VL <= m; j += VL) {
-        V b = pld<V>(cv + j);
-        VK bk = pld<VK>(ck + j);
-        for (int64_t t = 1; t < kw; ++t) {
-          const V v = pld<V>(cv + t * M + j);
-          const VK vk = pld<VK>(ck + t * M + j);
-          const VK w = vbeats(v, vk, b, bk);
-          b = w ? v : b;
-          bk = w ? vk : bk;
+    if (idx) kbufs.resize((size_t)(kw * M));
+    T* __restrict cv = wbuf.data();   // tap t of output j of the block at cv[t * M + j]
+    K* __restrict ck = kbufs.data();  // its key (indices)
+    auto blocks = [&](auto IDX) {
+      constexpr bool with_idx = decltype(IDX)::value != 0;
+      for (int64_t r0 = begin; r0 < end; r0 += RB) {
+        const int64_t r1 = min64(end, r0 + RB), m = (r1 - r0) * OW;
+        for (int64_t row = r0; row < r1; ++row, it.next()) {
+          const T* xp = x + it.p * s.in_plane();
+          const int64_t n = bd.rows(it.od, it.oh, H, W, bases);
+          for (int64_t i = 0; i < n; ++i) rows[i] = xp + bases[i];
+          if constexpr (with_idx)
+            rows_max_idx(rows, bases, n, W, buf, kbuf);
+          else
+            rows_max(rows, n, W, buf);
+          const int64_t j0 = (row - r0) * OW;
+          for (int64_t t = 0; t < kw; ++t)
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              const int32_t c = tap[t * OW + ow];
+              cv[t * M + j0 + ow] = buf[c];
+              if constexpr (with_idx) ck[t * M + j0 + ow] = kbuf[c];
+            }
         }
-        pst(yb + j, b);
-        store_idx<K>(ib + j, bk, VL);
+        T* __restrict yb = y + r0 * OW;
+        int64_t j = 0;
+        for (; j + VL <= m; j += VL) {
+          V b = pld<V>(cv + j);
+          VK bk = with_idx ? pld<VK>(ck + j) : VK{};
+          for (int64_t t = 1; t < kw; ++t) {
+            const V v = pld<V>(cv + t * M + j);
+            if constexpr (with_idx) {
+              const VK vk = pld<VK>(ck + t * M + j), w = vbeats(v, vk, b, bk);
+              b = w ? v : b;
+              bk = w ? vk : bk;
+            } else {
+              b = vmax_nan(b, v);
+            }
+          }
+          pst(yb + j, b);
+          if constexpr (with_idx) store_idx<K>(idx + r0 * OW + j, bk, VL);
+        }
+        for (; j < m; ++j) {
+          T b = cv[j];
+          K bk = with_idx ? ck[j] : K(0);
+          for (int64_t t = 1; t < kw; ++t) {
+            if constexpr (with_idx) {
+              if (sbeats(cv[t * M + j], ck[t * M + j], b, bk)) b = cv[t * M + j], bk = ck[t * M + j];
+            } else {
+              b = smax_nan(b, cv[t * M + j]);
+            }
+          }
+          yb[j] = b;
+          if constexpr (with_idx) idx[r0 * OW + j] = (int64_t)bk;
+        }
       }
-      for (; j < m; ++j) {
-        T b = cv[j];
-        K bk = ck[j];
-        for (int64_t t = 1; t < kw; ++t)
-          if (sbeats(cv[t * M + j], ck[t * M + j], b, bk)) b = cv[t * M + j], bk = ck[t * M + j];
-        yb[j] = b;
-        ib[j] = (int64_t)bk;
-      }
-    }
+    };
+    if (idx)
+      blocks(IC<1>{});
+    else
+      blocks(IC<0>{});
     return;
   }
   // keys would overflow: a plain scan in PyTorch's order
