@@ -377,9 +377,10 @@ template <typename T, int K>
 void flat_tap_table(int64_t W, int P, typename PV<T>::VK* tix) {
   typedef typename PV<T>::K Ki;
   constexpr int VL = PV<T>::VL;
-  for (int f = 0; f < P; ++f)
-    for (int l = 0; l < VL; ++l) {
-      const int64_t c = (f * (int64_t)VL + l) % W, left = W - 1 - c;
+  int64_t c0 = 0;  // column of the phase's lane 0 (no division per lane: this runs per call)
+  for (int f = 0; f < P; ++f, c0 = (c0 + VL) % W)
+    for (int64_t l = 0, c = c0; l < VL; ++l, c = c + 1 == W ? 0 : c + 1) {
+      const int64_t left = W - 1 - c;
       if (K == 3) {
         tix[2 * f][l] = (Ki)(VL + l - min64(1, c));
         tix[2 * f + 1][l] = (Ki)(l + min64(1, left));
