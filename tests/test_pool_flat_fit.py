@@ -76,22 +76,14 @@ def test_max(dtype):
 
 
 @pytest.mark.parametrize("w", [1, 2, 4, 8, 16])
-def test_max_special_around_block_edges(w):
+def test_max_special_around_block_edges(w, restore_threads):
     """Blocks of 2048 // W rows: a NaN or a -0 (in a plane of +0s: windows whose first zero it
     is give -0) in the rows at and next to a block edge, including the rows only the block's
     edge windows read."""
     h = {1: 48, 2: 24, 4: 12, 8: 6, 16: 3}[w]  # (block edges inside planes)
     rows = 2048 // w
     x0 = np.random.default_rng(w).standard_normal((1, 3 * rows // h + 2, h, w)).astype(np.float32)
-    prev = fmaconv.get_num_threads()
     fmaconv.set_num_threads(1)  # (blocks count from the thread's first row)
-    try:
-        _special_around_block_edges(x0, h, w, rows)
-    finally:
-        fmaconv.set_num_threads(prev)
-
-
-def _special_around_block_edges(x0, h, w, rows):
     for edge in (rows, 2 * rows):
         for r in range(edge - 2, edge + 2):
             p, i = divmod(r, h)
@@ -104,24 +96,20 @@ def _special_around_block_edges(x0, h, w, rows):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_thread_ranges_cut_inside_vectors(dtype):
+def test_thread_ranges_cut_inside_vectors(dtype, restore_threads):
     """Each thread stores only its rows' lanes of the vectors it shares with a neighbour: right
     values and the same bits at 1, 2 and 3 threads."""
     rng = np.random.default_rng(13)
-    prev = fmaconv.get_num_threads()
     for shape in [(3, 7, 16, 1), (2, 9, 8, 2), (5, 7, 4, 4), (3, 5, 6, 8), (2, 3, 16, 16)]:
         x = pool_values(rng, shape, dtype, "normal")
         for fn, kw in [(fmaconv.avg_pool2d, {}), (fmaconv.avg_pool2d, dict(count_include_pad=False)),
                        (fmaconv.max_pool2d, {})]:
             assert_same_bits_across_threads(lambda: fn(x, 3, 1, 1, **kw), f"{fn.__name__} {shape} {kw}")
             exp = ref.max_pool2d(x, 3, 1, 1) if fn is fmaconv.max_pool2d else ref.avg_pool2d(x, 3, 1, 1, **kw)
-            try:
-                for t in (2, 3):
-                    fmaconv.set_num_threads(t)
-                    assert_result(fn(x, 3, 1, 1, **kw), exp, dtype, exact=fn is fmaconv.max_pool2d,
-                                  what=f"{fn.__name__} {shape} {kw}, {t} threads")
-            finally:
-                fmaconv.set_num_threads(prev)
+            for t in (2, 3):
+                fmaconv.set_num_threads(t)
+                assert_result(fn(x, 3, 1, 1, **kw), exp, dtype, exact=fn is fmaconv.max_pool2d,
+                              what=f"{fn.__name__} {shape} {kw}, {t} threads")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
