@@ -9,6 +9,7 @@
 // built with wider-ISA flags cannot leak into a narrower set through the linker.
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "runtime/dispatch.h"
 #include "runtime/intmath.h"

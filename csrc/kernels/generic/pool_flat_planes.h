@@ -44,10 +44,7 @@ FMACONV_POOL_INLINE typename PV<T>::V fp_madd(typename PV<T>::V acc, typename PV
   if constexpr (sizeof(T) == 4) return __builtin_ia32_addps512_mask(acc, v, acc, (unsigned short)m, 4);
   if constexpr (sizeof(T) == 8) return __builtin_ia32_addpd512_mask(acc, v, acc, (unsigned char)m, 4);
 #endif
-  typename PV<T>::V o = acc;
-  for (int l = 0; l < PV<T>::VL; ++l)
-    if (m >> l & 1) o[l] += v[l];
-  return o;
+  return lane_mask<typename PV<T>::V>(m) ? acc + v : acc;
 }
 // acc + v * one in the lanes of m (one == 1: the exact sum, on the FMA pipes, which plain adds
 // leave idle), acc in the others.

@@ -345,13 +345,28 @@ void avg_pool_scan(const PoolShape& s, const T* x, T* y, bool count_include_pad,
   }
 }
 
-// Two-source permutes with run-time indices are one instruction on AVX-512 (vpermt2ps/d/pd/q);
-// elsewhere GCC would expand them lane by lane, so those sets use unaligned loads and stores.
-#if defined(__AVX512F__)
+// Two-source permutes with run-time indices are one instruction on AVX-512 (vpermt2ps/d/pd/q)
+// and two vpermps/vpermd and a blend on AVX2 (the index work hoisted out of loops: the AVX2 set
+// on the suite's pooling shapes, 1.1-5.6x faster than without); elsewhere GCC would expand them
+// lane by lane, so those sets use unaligned loads and stores.
+#if defined(__AVX512F__) || defined(__AVX2__)
 constexpr bool kPermute = true;
 #else
 constexpr bool kPermute = false;
 #endif
+
+// All ones in lane l where bit l of m is set: what an AVX-512 mask register does, for the narrower
+// sets (a broadcast, an and and a compare).
+template <typename V>
+inline auto lane_mask(unsigned m) {
+  typedef std::remove_cv_t<std::remove_reference_t<decltype(V{}[0])>> E;
+  typedef std::conditional_t<sizeof(E) == 4, int32_t, int64_t> I;
+  typedef I VI __attribute__((vector_size(sizeof(V))));
+  constexpr int L = (int)(sizeof(V) / sizeof(E));
+  VI bit{};
+  for (int l = 0; l < L; ++l) bit[l] = (I)1 << l;
+  return ((VI{} + (I)m) & bit) != 0;
+}
 
 // Stores the lanes of v selected by the mask m.
 template <typename T, typename V>
@@ -359,6 +374,16 @@ inline void store_mask(T* p, const V& v, unsigned m) {
 #if defined(__AVX512F__)
   if constexpr (sizeof(V) == 64 && sizeof(T) == 4) return __builtin_ia32_storeups512_mask(p, v, (unsigned short)m);
   if constexpr (sizeof(V) == 64 && sizeof(T) == 8) return __builtin_ia32_storeupd512_mask(p, v, (unsigned char)m);
+#endif
+#if defined(__AVX2__)
+  if constexpr (sizeof(V) == 32) {
+    typedef float F8 __attribute__((vector_size(32)));
+    typedef double D4 __attribute__((vector_size(32)));
+    typedef int I8 __attribute__((vector_size(32)));
+    typedef long long L4 __attribute__((vector_size(32)));
+    if constexpr (sizeof(T) == 4) return __builtin_ia32_maskstoreps256((F8*)p, (I8)lane_mask<V>(m), (F8)v);
+    if constexpr (sizeof(T) == 8) return __builtin_ia32_maskstorepd256((D4*)p, (L4)lane_mask<V>(m), (D4)v);
+  }
 #endif
   for (int l = 0; l < (int)(sizeof(V) / sizeof(T)); ++l)
     if (m >> l & 1) p[l] = v[l];
@@ -395,17 +420,37 @@ inline bool any_lane(const VK& m) {
   return r != 0;
 }
 
-// Nonzero when any lane of a or b is NaN (one compare on AVX-512).
+// Bit l set where lane l of the compare result m is true (AVX-512's mask bits; a movemask on AVX2).
+template <typename VK>
+inline unsigned mask_bits(const VK& m) {
+#if defined(__AVX2__)
+  typedef float F8 __attribute__((vector_size(32)));
+  typedef double D4 __attribute__((vector_size(32)));
+  if constexpr (sizeof(VK) == 32 && sizeof(m[0]) == 4) return (unsigned)__builtin_ia32_movmskps256((F8)m);
+  if constexpr (sizeof(VK) == 32 && sizeof(m[0]) == 8) return (unsigned)__builtin_ia32_movmskpd256((D4)m);
+#endif
+#if defined(__SSE2__)
+  typedef float F4 __attribute__((vector_size(16)));
+  typedef double D2 __attribute__((vector_size(16)));
+  if constexpr (sizeof(VK) == 16 && sizeof(m[0]) == 4) return (unsigned)__builtin_ia32_movmskps((F4)m);
+  if constexpr (sizeof(VK) == 16 && sizeof(m[0]) == 8) return (unsigned)__builtin_ia32_movmskpd((D2)m);
+#endif
+  unsigned r = 0;
+  for (int l = 0; l < (int)(sizeof(VK) / sizeof(m[0])); ++l) r |= (m[l] != 0 ? 1u : 0u) << l;
+  return r;
+}
+
+// Bit l set where lane l of a or b is NaN (one compare on AVX-512).
 template <typename V>
 inline unsigned unord_bits(const V& a, const V& b) {
 #if defined(__AVX512F__)
   if constexpr (sizeof(V) == 64 && sizeof(a[0]) == 4) return __builtin_ia32_cmpps512_mask(a, b, 3, (unsigned short)-1, 4);
   if constexpr (sizeof(V) == 64 && sizeof(a[0]) == 8) return __builtin_ia32_cmppd512_mask(a, b, 3, (unsigned char)-1, 4);
 #endif
-  return any_lane((a != a) | (b != b));
+  return mask_bits((a != a) | (b != b));
 }
 
-// Nonzero when any lane of a (float) is NaN or -0 (two compares on AVX-512).
+// Bit l set where lane l of a (float) is NaN or -0 (two compares on AVX-512).
 template <typename V>
 inline unsigned nan_negzero_bits(const V& a) {
   static_assert(sizeof(a[0]) == 4, "float lanes");
@@ -415,16 +460,16 @@ inline unsigned nan_negzero_bits(const V& a) {
     return __builtin_ia32_cmpps512_mask(a, a, 3, (unsigned short)-1, 4) |
            __builtin_ia32_pcmpeqd512_mask((VI)a, VI{} + INT32_MIN, (unsigned short)-1);
 #endif
-  return any_lane((a != a) | ((VI)a == INT32_MIN));
+  return mask_bits((a != a) | ((VI)a == INT32_MIN));
 }
-// Nonzero when any lane of a is zero (either sign).
+// Bit l set where lane l of a is zero (either sign).
 template <typename V>
 inline unsigned zero_bits(const V& a) {
 #if defined(__AVX512F__)
   if constexpr (sizeof(V) == 64 && sizeof(a[0]) == 4) return __builtin_ia32_cmpps512_mask(a, V{}, 0, (unsigned short)-1, 4);
   if constexpr (sizeof(V) == 64 && sizeof(a[0]) == 8) return __builtin_ia32_cmppd512_mask(a, V{}, 0, (unsigned char)-1, 4);
 #endif
-  return any_lane(a == 0);
+  return mask_bits(a == 0);
 }
 
 // Stores the first n (<= lanes) keys of k as int64 indices: 32-bit keys are widened in registers,
@@ -1098,6 +1143,17 @@ FMACONV_POOL_INLINE V load_mask(const T* p, const V& fill, unsigned m) {
   else if constexpr (sizeof(V) == 64 && sizeof(T) == 8)
     return __builtin_ia32_loadupd512_mask(p, fill, (unsigned char)m);
 #endif
+#if defined(__AVX2__)
+  if constexpr (sizeof(V) == 32) {
+    typedef float F8 __attribute__((vector_size(32)));
+    typedef double D4 __attribute__((vector_size(32)));
+    typedef int I8 __attribute__((vector_size(32)));
+    typedef long long L4 __attribute__((vector_size(32)));
+    const auto k = lane_mask<V>(m);
+    if constexpr (sizeof(T) == 4) return k ? (V)__builtin_ia32_maskloadps256((const F8*)p, (I8)k) : fill;
+    if constexpr (sizeof(T) == 8) return k ? (V)__builtin_ia32_maskloadpd256((const D4*)p, (L4)k) : fill;
+  }
+#endif
   V a = fill;
   for (int l = 0; l < (int)(sizeof(V) / sizeof(T)); ++l)
     if (m >> l & 1) a[l] = p[l];
@@ -1433,6 +1489,12 @@ FMACONV_POOL_INLINE void fused_row_n(const RowPlan<T>& c, const T* const* rows, 
 // reduced in tap order by red(earlier, later), with two-source permutes: the windows span kw
 // vectors, and a tap's lanes come from vector pair p where sel[j][p] is set. (kPermute only.)
 constexpr int kWinTapsMax = 8;
+// The widest window the vector tap gather takes. With AVX2's three-instruction permutes scalar
+// sums win at any width in double (8x512x28x28 k7 avg, AVX2: 750 vs 418 us).
+template <typename T>
+constexpr int win_taps_vec() {
+  return !kPermute ? 0 : VB >= 64 || sizeof(T) == 4 ? kWinTapsMax : 0;
+}
 template <typename T>
 struct WinTaps {
   typename PV<T>::VK idx[kWinTapsMax][kWinTapsMax / 2], sel[kWinTapsMax][kWinTapsMax / 2];
@@ -1516,7 +1578,7 @@ inline void reduce_tiled_cols(const T* __restrict xs, int64_t n, int64_t kw, T* 
       const V cd = red(__builtin_shuffle(c, d, me), __builtin_shuffle(c, d, mo));
       pst(zo + m, red(__builtin_shuffle(ab, cd, me), __builtin_shuffle(ab, cd, mo)));
     }
-  } else if (kw <= kWinTapsMax) {
+  } else if (kw <= win_taps_vec<T>()) {
     if constexpr (kPermute) {  // (elsewhere the scalar loop below: no permutes compiled lane by lane)
       const WinTaps<T>& wt = win_taps<T>(kw);
       with_kw(kw, [&](auto KW) {
@@ -1556,7 +1618,7 @@ struct RowsFirst {
     for (auto& v : t) v = T(0);
     pow2 = ((int64_t)div & ((int64_t)div - 1)) == 0;  // then the reciprocal rounds the same quotient
     inv = T(1) / div;
-    vec = kPermute && kw <= kWinTapsMax;
+    vec = kw <= win_taps_vec<T>();
   }
 
   // Output rows [r0, r1), stored flat from y (row r's input rows start at base(r)): batches of
@@ -2448,12 +2510,15 @@ void max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int64_t begi
   if constexpr (kPermute) {  // small 2-D planes, whole planes at a time (pool_small_win.h)
     if (window_tiny_ok<T>(s))
       return idx ? window_tiny_k<T, 1>(s, x, y, idx, begin, end, true, 0) : window_tiny_k<T, 0>(s, x, y, nullptr, begin, end, true, 0);
-    if (!idx && rows_small_ok<T>(s)) return rows_small_max<T>(s, x, y, begin, end);
+    // (8 lanes: tiled windows are faster in tiled_pool_k, 32x128x8x8 2x2: 81 vs 65 us)
+    if (!idx && rows_small_ok<T>(s) && (VB >= 64 || !pool_is_tiled(s))) return rows_small_max<T>(s, x, y, begin, end);
     if (!idx && window_small_ok<T>(s, false)) return window_small_k<T, 0>(s, x, y, begin, end, true, 0);
   }
   // (tiled_pool_k's column pass is vectorized for 1, 2 and 4 columns, and with permutes up to
   // 8; its scalar loop for wider windows branches on the data and loses to the window kernels)
-  if (!idx && pool_is_tiled(s) && (s.k[2] <= 2 || s.k[2] == 4 || (kPermute && s.k[2] <= kWinTapsMax)))
+  // (8 lanes: wider windows are faster in the kernels below, 8x512x28x28 k7: 458 vs 608 us)
+  if (!idx && pool_is_tiled(s) &&
+      (s.k[2] <= 2 || s.k[2] == 4 || (s.k[2] <= win_taps_vec<T>() && (VB >= 64 || s.k[2] <= 6))))
     return tiled_pool_k<T, false>(s, x, y, T(1), begin, end, scratch);
   // (dilated columns: the fused rows below, with plain max, beat the flat kernel's masked taps)
   const bool fusable = kPermute && s.in[2] >= VL && (s.k[2] - 1) * s.d[2] < VL;
@@ -3497,7 +3562,7 @@ void adaptive_max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int
   K* kbuf = carve<K>(sp, L);
   if constexpr (kPermute) {
     if (!idx && adaptive_small_ok<T>(s)) return adaptive_small_k<T, 0>(s, x, y, begin, end);
-    if (adaptive_narrow_ok<T>(s))
+    if (adaptive_narrow_pick<T>(s))
       return idx ? adaptive_narrow_k<T, 1>(s, x, y, idx, begin, end)
                  : adaptive_narrow_k<T, 0>(s, x, y, nullptr, begin, end);
   }
@@ -3617,7 +3682,7 @@ void adaptive_avg_pool_k(const PoolShape& s, const T* x, T* y, int64_t begin, in
   T* buf = carve<T>(sp, L);
   if constexpr (kPermute) {
     if (adaptive_small_ok<T>(s)) return adaptive_small_k<T, 2>(s, x, y, begin, end);
-    if (adaptive_narrow_ok<T>(s)) return adaptive_narrow_k<T, 2>(s, x, y, nullptr, begin, end);
+    if (adaptive_narrow_pick<T>(s)) return adaptive_narrow_k<T, 2>(s, x, y, nullptr, begin, end);
   }
   // Window bounds per call (ad_bounds), not per output: the 64-bit divisions cost more than
   // its sum. The sums of a block of rows are stored first and divided after, as vectors and

@@ -42,10 +42,7 @@ FMACONV_POOL_INLINE typename PV<T>::V rs_max(typename PV<T>::V a, typename PV<T>
   if constexpr (sizeof(T) == 4) return __builtin_ia32_maxps512_mask(b, a, a, (unsigned short)m, 4);
   if constexpr (sizeof(T) == 8) return __builtin_ia32_maxpd512_mask(b, a, a, (unsigned char)m, 4);
 #endif
-  typename PV<T>::V o = a;
-  for (int l = 0; l < PV<T>::VL; ++l)
-    if ((m >> l & 1) && b[l] > a[l]) o[l] = b[l];
-  return o;
+  return lane_mask<typename PV<T>::V>(m) & (b > a) ? b : a;
 }
 
 // AVG: sums (+0, then divided by each output's divisor), else max.

@@ -284,8 +284,7 @@ FMACONV_POOL_INLINE typename PV<T>::V fs_max(typename PV<T>::V acc, typename PV<
 #if defined(__AVX512F__)
   if constexpr (sizeof(T) == 4) return __builtin_ia32_maxps512_mask(acc, v, acc, (unsigned short)m, 4);
 #endif
-  (void)m;
-  return v > acc ? v : acc;
+  return lane_mask<typename PV<T>::V>(m) & (v > acc) ? v : acc;
 }
 
 // acc, or where m is set the maximum of v (the earlier tap) and acc: v wins ties; NANP: a NaN in
@@ -297,10 +296,7 @@ FMACONV_POOL_INLINE typename PV<T>::V fs_red(typename PV<T>::V acc, typename PV<
 #if defined(__AVX512F__)
     if constexpr (sizeof(T) == 4) return __builtin_ia32_blendmps_512_mask(acc, r, (unsigned short)m);
 #endif
-    typename PV<T>::V o = acc;
-    for (int l = 0; l < PV<T>::VL; ++l)
-      if (m >> l & 1) o[l] = r[l];
-    return o;
+    return lane_mask<typename PV<T>::V>(m) ? r : acc;
   } else {
     return fs_max<T>(acc, v, m);
   }
