@@ -51,12 +51,20 @@ inline bool adaptive_narrow_pick(const PoolShape& s) {
 
 // Every output of plain windows with a live tap on every axis (no dead windows)?
 inline bool windows_live(const PoolShape& s) {
-  for (int a = 0; a < 3; ++a)
+  for (int a = 0; a < 3; ++a) {
+    if (s.d[a] == 1) {
+      // contiguous windows start further on with o: the first and the last decide (the loop
+      // below, per task of every call, took 2% of a 2-thread 2x2 max pool on LeNet's maps)
+      if (s.out[a] > 0 && (s.in[a] <= 0 || s.k[a] <= s.p[a] || (s.out[a] - 1) * s.s[a] - s.p[a] >= s.in[a]))
+        return false;
+      continue;
+    }
     for (int64_t o = 0; o < s.out[a]; ++o) {
       int64_t f, n, st;
       axis_taps<false>(s, a, o, &f, &n, &st);
       if (n == 0) return false;
     }
+  }
   return true;
 }
 

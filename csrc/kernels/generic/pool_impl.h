@@ -347,7 +347,7 @@ void avg_pool_scan(const PoolShape& s, const T* x, T* y, bool count_include_pad,
 
 // Two-source permutes with run-time indices are one instruction on AVX-512 (vpermt2ps/d/pd/q)
 // and two vpermps/vpermd and a blend on AVX2 (the index work hoisted out of loops: the AVX2 set
-// on the suite's pooling shapes, 1.1-5.6x faster than without); elsewhere GCC would expand them
+// on the suite's pooling shapes, up to 5.6x faster than without); elsewhere GCC would expand them
 // lane by lane, so those sets use unaligned loads and stores.
 #if defined(__AVX512F__) || defined(__AVX2__)
 constexpr bool kPermute = true;
