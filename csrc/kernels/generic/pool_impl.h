@@ -355,6 +355,14 @@ constexpr bool kPermute = true;
 constexpr bool kPermute = false;
 #endif
 
+#if defined(__AVX2__)
+// operand types of the AVX2 mask builtins
+typedef float F8 __attribute__((vector_size(32)));
+typedef double D4 __attribute__((vector_size(32)));
+typedef int I8 __attribute__((vector_size(32)));
+typedef long long L4 __attribute__((vector_size(32)));
+#endif
+
 // All ones in lane l where bit l of m is set: what an AVX-512 mask register does, for the narrower
 // sets (a broadcast, an and and a compare).
 template <typename V>
@@ -377,10 +385,6 @@ inline void store_mask(T* p, const V& v, unsigned m) {
 #endif
 #if defined(__AVX2__)
   if constexpr (sizeof(V) == 32) {
-    typedef float F8 __attribute__((vector_size(32)));
-    typedef double D4 __attribute__((vector_size(32)));
-    typedef int I8 __attribute__((vector_size(32)));
-    typedef long long L4 __attribute__((vector_size(32)));
     if constexpr (sizeof(T) == 4) return __builtin_ia32_maskstoreps256((F8*)p, (I8)lane_mask<V>(m), (F8)v);
     if constexpr (sizeof(T) == 8) return __builtin_ia32_maskstorepd256((D4*)p, (L4)lane_mask<V>(m), (D4)v);
   }
@@ -424,8 +428,6 @@ inline bool any_lane(const VK& m) {
 template <typename VK>
 inline unsigned mask_bits(const VK& m) {
 #if defined(__AVX2__)
-  typedef float F8 __attribute__((vector_size(32)));
-  typedef double D4 __attribute__((vector_size(32)));
   if constexpr (sizeof(VK) == 32 && sizeof(m[0]) == 4) return (unsigned)__builtin_ia32_movmskps256((F8)m);
   if constexpr (sizeof(VK) == 32 && sizeof(m[0]) == 8) return (unsigned)__builtin_ia32_movmskpd256((D4)m);
 #endif
@@ -1145,10 +1147,6 @@ FMACONV_POOL_INLINE V load_mask(const T* p, const V& fill, unsigned m) {
 #endif
 #if defined(__AVX2__)
   if constexpr (sizeof(V) == 32) {
-    typedef float F8 __attribute__((vector_size(32)));
-    typedef double D4 __attribute__((vector_size(32)));
-    typedef int I8 __attribute__((vector_size(32)));
-    typedef long long L4 __attribute__((vector_size(32)));
     const auto k = lane_mask<V>(m);
     if constexpr (sizeof(T) == 4) return k ? (V)__builtin_ia32_maskloadps256((const F8*)p, (I8)k) : fill;
     if constexpr (sizeof(T) == 8) return k ? (V)__builtin_ia32_maskloadpd256((const D4*)p, (L4)k) : fill;

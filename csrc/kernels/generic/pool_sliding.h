@@ -284,7 +284,7 @@ FMACONV_POOL_INLINE typename PV<T>::V fs_max(typename PV<T>::V acc, typename PV<
 #if defined(__AVX512F__)
   if constexpr (sizeof(T) == 4) return __builtin_ia32_maxps512_mask(acc, v, acc, (unsigned short)m, 4);
 #endif
-  return lane_mask<typename PV<T>::V>(m) & (v > acc) ? v : acc;
+  return lane_mask<typename PV<T>::V>(m) & ~(acc > v) ? v : acc;  // maxps(acc, v): ties and NaN take v
 }
 
 // acc, or where m is set the maximum of v (the earlier tap) and acc: v wins ties; NANP: a NaN in
