@@ -42,13 +42,6 @@ inline bool adaptive_narrow_ok(const PoolShape& s) {
   return kPermute && s.in[2] <= 2 * PV<T>::VL && s.out[2] <= 2 * PV<T>::VL && s.in_plane() < PoolKey<T>::max;
 }
 
-// Adaptive maps for the narrow kernel: with 8-lane vectors only narrow windows (8x512x14x14 -> 2x2,
-// 7 wide, AVX2: 122 vs 112 us in the general kernel; 13 -> 6: 66 vs 169 us).
-template <typename T>
-inline bool adaptive_narrow_pick(const PoolShape& s) {
-  return adaptive_narrow_ok<T>(s) && (VB >= 64 || ceil_div(s.in[2], s.out[2]) <= 4);
-}
-
 // Every output of plain windows with a live tap on every axis (no dead windows)?
 inline bool windows_live(const PoolShape& s) {
   for (int a = 0; a < 3; ++a) {

@@ -3560,7 +3560,7 @@ void adaptive_max_pool_k(const PoolShape& s, const T* x, T* y, int64_t* idx, int
   K* kbuf = carve<K>(sp, L);
   if constexpr (kPermute) {
     if (!idx && adaptive_small_ok<T>(s)) return adaptive_small_k<T, 0>(s, x, y, begin, end);
-    if (adaptive_narrow_pick<T>(s))
+    if (adaptive_narrow_ok<T>(s))
       return idx ? adaptive_narrow_k<T, 1>(s, x, y, idx, begin, end)
                  : adaptive_narrow_k<T, 0>(s, x, y, nullptr, begin, end);
   }
@@ -3680,7 +3680,7 @@ void adaptive_avg_pool_k(const PoolShape& s, const T* x, T* y, int64_t begin, in
   T* buf = carve<T>(sp, L);
   if constexpr (kPermute) {
     if (adaptive_small_ok<T>(s)) return adaptive_small_k<T, 2>(s, x, y, begin, end);
-    if (adaptive_narrow_pick<T>(s)) return adaptive_narrow_k<T, 2>(s, x, y, nullptr, begin, end);
+    if (adaptive_narrow_ok<T>(s)) return adaptive_narrow_k<T, 2>(s, x, y, nullptr, begin, end);
   }
   // Window bounds per call (ad_bounds), not per output: the 64-bit divisions cost more than
   // its sum. The sums of a block of rows are stored first and divided after, as vectors and
