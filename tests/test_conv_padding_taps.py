@@ -79,7 +79,7 @@ def test_non_finite_weight_reaches_padding_outputs(case, bad, threads):
     ((2, 8, 5, 9, 17), (8, 8, 3, 3, 3), 1, 1, 1),   # 3-D
     ((1, 8, 20, 21), (8, 8, 4, 4), 1, "same", 1),   # 1 column on the left, 2 on the right
 ], ids=lambda c: "x".join(map(str, c[0])))
-def test_padding_after_nan_call(case, dtype, threads):
+def test_padding_after_nan_call(case, dtype, threads, restore_threads):
     """Each thread keeps its padded-input buffer for the next call, and with several threads a
     task pads only the rows its tiles read. A call over NaN input with other sizes comes first:
     a padding element this call did not zero (or a row it read but did not fill) shows up as NaN
@@ -89,13 +89,9 @@ def test_padding_after_nan_call(case, dtype, threads):
     f = {4: fmaconv.conv2d, 5: fmaconv.conv3d}[len(xs)]
     x = rng.standard_normal(xs).astype(dtype)
     w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(dtype)
-    old = fmaconv.get_num_threads()
     fmaconv.set_num_threads(threads)
-    try:
-        for wide in (7, 19):  # rows of other lengths: NaN where this call's padding columns lie
-            poison = np.full(xs[:-1] + (xs[-1] + wide,), np.nan, dtype)
-            assert np.isnan(f(poison, w, stride=st, padding=p, dilation=d)).all()
-            got = f(x, w, stride=st, padding=p, dilation=d)
-            assert_result(got, ref.conv(x, w, None, st, p, d), dtype)
-    finally:
-        fmaconv.set_num_threads(old)
+    for wide in (7, 19):  # rows of other lengths: NaN where this call's padding columns lie
+        poison = np.full(xs[:-1] + (xs[-1] + wide,), np.nan, dtype)
+        assert np.isnan(f(poison, w, stride=st, padding=p, dilation=d)).all()
+        got = f(x, w, stride=st, padding=p, dilation=d)
+        assert_result(got, ref.conv(x, w, None, st, p, d), dtype)
